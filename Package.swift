@@ -1,0 +1,36 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Four layers, each importing only those below it (see ../shared/STYLE.md):
+//   CLinux (C)  ->  Namespaces  ->  SecretStore (domain)  ->  SecretShim (commands)
+// System libraries are `.systemLibrary` targets so their `link` lines land inside the
+// linker's group, which is what a fully static build needs.
+let package = Package(
+    name: "secretshim",
+    products: [
+        .executable(name: "secretshim", targets: ["SecretShim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .target(name: "CLinux", path: "Sources/CLinux"),
+        .target(name: "Namespaces", dependencies: ["CLinux"]),
+        .target(
+            name: "SecretStore",
+            dependencies: [
+                "Namespaces", "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .executableTarget(
+            name: "SecretShim",
+            dependencies: [
+                "Namespaces", "SecretStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces"]),
+        .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces"]),
+    ]
+)

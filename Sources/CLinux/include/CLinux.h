@@ -1,0 +1,6 @@
+// Umbrella header: one header per kernel concern.
+#pragma once
+#include "cl_mount.h"
+#include "cl_prctl.h"
+#include "cl_openat2.h"
+#include "cl_process.h"

@@ -1,0 +1,21 @@
+#define _GNU_SOURCE
+#include "cl_process.h"
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+char **cl_environ(void) { return environ; }
+pid_t cl_fork(void) { return fork(); }
+int cl_sethostname(const char *name) { return sethostname(name, strlen(name)); }
+
+#include <errno.h>
+#include <sys/random.h>
+int cl_random_bytes(void *buf, size_t n) {
+    size_t filled = 0;
+    while (filled < n) {
+        ssize_t got = getrandom((char *)buf + filled, n - filled, 0);
+        if (got > 0) filled += (size_t)got;
+        else if (got < 0 && errno != EINTR) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,78 @@
+import Glibc
+
+/// An owned file descriptor. Closed explicitly (`close()`), never implicitly, so an fd that
+/// must survive into `exec` is not closed behind the caller's back.
+public struct FileDescriptor: Sendable {
+    public let rawValue: Int32
+
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static func open(
+        _ path: String, _ flags: Int32, mode: mode_t = 0
+    ) throws(SysError) -> FileDescriptor {
+        FileDescriptor(rawValue: try sys("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) })
+    }
+
+    public func openAt(
+        _ name: String, _ flags: Int32, mode: mode_t = 0
+    ) throws(SysError) -> FileDescriptor {
+        FileDescriptor(rawValue: try sys("open", name) { Glibc.openat(rawValue, name, flags | O_CLOEXEC, mode) })
+    }
+
+    public func close() { _ = Glibc.close(rawValue) }
+
+    /// Reads to end of file. More than `limit` bytes is an error (EFBIG): callers bound what
+    /// they are willing to hold in memory.
+    public func readAll(limit: Int, path: String? = nil) throws(SysError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = try sys("read", path) {
+                chunk.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress, $0.count) }
+            }
+            if n == 0 { break }
+            if bytes.count + n > limit { throw SysError("read", path, errno: EFBIG) }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        chunk.withUnsafeMutableBytes { wipe($0) }
+        return bytes
+    }
+
+    public func writeAll(_ bytes: [UInt8], path: String? = nil) throws(SysError) {
+        var offset = 0
+        while offset < bytes.count {
+            offset += try sys("write", path) {
+                bytes.withUnsafeBytes { Glibc.write(rawValue, $0.baseAddress! + offset, $0.count - offset) }
+            }
+        }
+    }
+
+    public func sync(path: String? = nil) throws(SysError) {
+        try sys("fsync", path) { Glibc.fsync(rawValue) }
+    }
+
+    public func changeOwner(uid: uid_t, gid: gid_t, path: String? = nil) throws(SysError) {
+        try sys("chown", path) { Glibc.fchown(rawValue, uid, gid) }
+    }
+
+    public func changeMode(_ mode: mode_t, path: String? = nil) throws(SysError) {
+        try sys("chmod", path) { Glibc.fchmod(rawValue, mode) }
+    }
+
+    public func status(path: String? = nil) throws(SysError) -> stat {
+        var st = stat()
+        try sys("stat", path) { Glibc.fstat(rawValue, &st) }
+        return st
+    }
+}
+
+/// Overwrites memory that held a secret. `memset_explicit`-style: the compiler may not drop it.
+public func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    Glibc.explicit_bzero(base, buffer.count)
+}
+
+public func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { wipe($0) }
+    bytes.removeAll()
+}

@@ -1,0 +1,102 @@
+import Glibc
+
+/// File-system helpers for the store and the state dir: whole-file reads, durable atomic
+/// writes, directory creation with a given mode.
+public enum Files {
+    public static func read(_ path: String, limit: Int) throws(SysError) -> [UInt8] {
+        let fd = try FileDescriptor.open(path, O_RDONLY)
+        defer { fd.close() }
+        return try fd.readAll(limit: limit, path: path)
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// `mkdir -p`; the directories this call creates get `mode` (umask aside).
+    public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) == 0 { continue }
+            let code = errno
+            if code == EEXIST { continue }
+            throw SysError("mkdir", prefix, errno: code)
+        }
+    }
+
+    /// Writes a new file and moves it into place with rename: readers see the old file or the
+    /// new one, never a partial one, even after a crash (the data and the directory are synced).
+    public static func writeAtomically(
+        _ path: String, _ bytes: [UInt8], mode: mode_t, durable: Bool = true
+    ) throws(SysError) {
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
+        do {
+            try fd.writeAll(bytes, path: temporary)
+            if durable { try fd.sync(path: temporary) }
+            fd.close()
+            try sys("rename", path) { rename(temporary, path) }
+        } catch {
+            fd.close()
+            unlink(temporary)
+            throw error
+        }
+        if durable { syncDirectory(of: path) }
+    }
+
+    /// Creates `path` with `bytes` only if it does not exist yet. The content is complete before
+    /// the name appears (written aside, then `link`ed), so concurrent creators agree on one
+    /// winner and no reader ever sees a half-written file. Returns false if it already existed.
+    public static func createExclusively(
+        _ path: String, _ bytes: [UInt8], mode: mode_t
+    ) throws(SysError) -> Bool {
+        let temporary = path + ".new-\(getpid())"
+        unlink(temporary)
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+        defer { unlink(temporary) }
+        do {
+            try fd.writeAll(bytes, path: temporary)
+            try fd.changeMode(mode, path: temporary)
+            try fd.sync(path: temporary)
+            fd.close()
+        } catch {
+            fd.close()
+            throw error
+        }
+        if link(temporary, path) == 0 {
+            syncDirectory(of: path)
+            return true
+        }
+        let code = errno
+        if code == EEXIST { return false }
+        throw SysError("link", path, errno: code)
+    }
+
+    static func syncDirectory(of path: String) {
+        let directory = parent(of: path)
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            Glibc.close(fd)
+        }
+    }
+
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// Names in a directory, without "." and "..". A missing directory is empty.
+    public static func list(_ directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

@@ -1,0 +1,18 @@
+import Namespaces
+import SecretStore
+
+/// A command's failure, carrying SPEC.md's exit code: 1 the command failed, 2 usage error.
+/// Mapped from the layers' errors here, at the top, and nowhere else.
+struct CommandFailure: Error {
+    let what: String
+    let why: String
+    let exitCode: Int32
+
+    static func failed(_ what: String, _ error: any Error) -> CommandFailure {
+        CommandFailure(what: what, why: "\(error)", exitCode: 1)
+    }
+
+    static func usage(_ what: String, _ why: String) -> CommandFailure {
+        CommandFailure(what: what, why: why, exitCode: 2)
+    }
+}

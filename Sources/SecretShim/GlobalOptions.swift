@@ -1,0 +1,49 @@
+import ArgumentParser
+import SecretStore
+
+/// `--root` and `--key-file`, accepted before the command (`secretshim --root R secret ls`)
+/// and after it (`secretshim secret ls --root R`).
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Where the store and state live (env SECRETSHIM_ROOT).", valueName: "dir"))
+    var root: String?
+
+    @Option(name: .long, help: ArgumentHelp("The 32-byte master key (env SECRETSHIM_KEY_FILE).", valueName: "path"))
+    var keyFile: String?
+
+    var location: StoreLocation {
+        StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile)
+    }
+}
+
+/// The global options given before the command name, peeled off by `main` before dispatch
+/// (so the hand-parsed `run` sees them too).
+enum LeadingGlobals {
+    nonisolated(unsafe) static var root: String?
+    nonisolated(unsafe) static var keyFile: String?
+
+    /// Consumes leading `--root X`, `--root=X`, `--key-file X`, `--key-file=X`; returns the rest.
+    /// A flag with no value is left in place for the parser to report.
+    static func peel(_ arguments: ArraySlice<String>) -> ArraySlice<String> {
+        var rest = arguments
+        while let first = rest.first {
+            let (flag, inline) = splitFlag(first)
+            guard flag == "--root" || flag == "--key-file" else { break }
+            let value: String
+            if let inline {
+                value = inline
+                rest = rest.dropFirst()
+            } else {
+                guard rest.count >= 2 else { break }
+                value = rest[rest.startIndex + 1]
+                rest = rest.dropFirst(2)
+            }
+            if flag == "--root" { root = value } else { keyFile = value }
+        }
+        return rest
+    }
+
+    static func splitFlag(_ argument: String) -> (String, String?) {
+        guard argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") else { return (argument, nil) }
+        return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+    }
+}

@@ -1,0 +1,125 @@
+import Glibc
+
+/// Writing to the standard streams without Foundation, and the formats the commands share:
+/// RFC 3339 times, Docker's human ages, JSON strings, padded tables.
+enum Output {
+    static func out(_ text: String) {
+        writeAll(STDOUT_FILENO, text)
+    }
+
+    static func err(_ text: String) {
+        writeAll(STDERR_FILENO, text)
+    }
+
+    private static func writeAll(_ fd: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
+    }
+
+    /// The one shape of every error: `secretshim: <what>: <why>`, one line.
+    static func error(_ what: String, _ why: String) {
+        let line = "secretshim: \(what): \(why)"
+        err(String(line.map { $0 == "\n" ? " " : $0 }) + "\n")
+    }
+}
+
+enum Formats {
+    /// Go's RFC3339Nano in UTC: `2016-11-09T20:44:56.108386178Z`, trailing zeros of the
+    /// fraction dropped (as Docker prints `CreatedAt`).
+    static func rfc3339(nanoseconds: Int64) -> String {
+        var seconds = time_t(nanoseconds / 1_000_000_000)
+        var fraction = nanoseconds % 1_000_000_000
+        if fraction < 0 {
+            fraction += 1_000_000_000
+            seconds -= 1
+        }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ n: Int32, _ width: Int) -> String {
+            let text = String(n)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        var text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+        text += "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+        if fraction > 0 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: 9 - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            text += "." + digits
+        }
+        return text + "Z"
+    }
+
+    /// Docker's `units.HumanDuration`: "Less than a second", "About a minute", "3 hours", ...
+    static func humanDuration(nanoseconds: Int64) -> String {
+        let seconds = nanoseconds / 1_000_000_000
+        let minutes = nanoseconds / 60_000_000_000
+        let hours = Int64((Double(nanoseconds) / 3_600_000_000_000 + 0.5).rounded(.down))
+        switch true {
+        case seconds < 1: return "Less than a second"
+        case seconds == 1: return "1 second"
+        case seconds < 60: return "\(seconds) seconds"
+        case minutes == 1: return "About a minute"
+        case minutes < 60: return "\(minutes) minutes"
+        case hours == 1: return "About an hour"
+        case hours < 48: return "\(hours) hours"
+        case hours < 24 * 7 * 2: return "\(hours / 24) days"
+        case hours < 24 * 30 * 2: return "\(hours / 24 / 7) weeks"
+        case hours < 24 * 365 * 2: return "\(hours / 24 / 30) months"
+        default: return "\(hours / 24 / 365) years"
+        }
+    }
+
+    static func age(since nanoseconds: Int64, now: Int64) -> String {
+        humanDuration(nanoseconds: max(0, now - nanoseconds)) + " ago"
+    }
+
+    /// A JSON string literal, escaped per RFC 8259.
+    static func json(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Columns padded as Docker's tabwriter does (min width 10, padding 3); the last unpadded.
+    static func table(_ rows: [[String]]) -> String {
+        guard let columns = rows.first?.count else { return "" }
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        var text = ""
+        for row in rows {
+            var line = ""
+            for (index, cell) in row.enumerated() {
+                if index == columns - 1 {
+                    line += cell
+                } else {
+                    line += cell + String(repeating: " ", count: max(10, widths[index] + 3) - cell.count)
+                }
+            }
+            text += line + "\n"
+        }
+        return text
+    }
+}

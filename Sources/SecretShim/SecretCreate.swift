@@ -1,0 +1,59 @@
+import ArgumentParser
+import Glibc
+import Namespaces
+import SecretStore
+
+struct SecretCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a secret from a file or standard input ('-'); prints its ID.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Option(name: [.customShort("l"), .long], help: ArgumentHelp("Secret label (KEY=VALUE), repeatable.", valueName: "label"))
+    var label: [String] = []
+
+    @Argument(help: "Secret name.") var name: String
+    @Argument(help: "File to read the value from, or '-' for standard input.") var file: String
+
+    func run() throws {
+        let what = "secret create"
+        var labels: [SecretRecord.Label] = []
+        for text in label {
+            do {
+                let (key, value) = try SecretRules.parseLabel(text)
+                labels.removeAll { $0.key == key }
+                labels.append(.init(key: key, value: value))
+            } catch {
+                throw CommandFailure.usage(what, "\(error)")
+            }
+        }
+        // Check the name before reading: a bad name must not consume stdin for nothing.
+        do { try SecretRules.validateName(name) } catch { throw CommandFailure.failed(what, error) }
+
+        var value = try readValue(what)
+        defer { wipe(&value) }
+        do {
+            let store = try SecretStore.openForWriting(globals.location)
+            let record = try store.create(name: name, value: value, labels: labels)
+            Output.out(record.id + "\n")
+        } catch {
+            throw CommandFailure.failed(what, error)
+        }
+    }
+
+    /// Reads at most the size limit, so a huge input is refused without being held in memory.
+    private func readValue(_ what: String) throws -> [UInt8] {
+        do {
+            let fd = file == "-" ? FileDescriptor(rawValue: STDIN_FILENO) : try FileDescriptor.open(file, O_RDONLY)
+            defer { if file != "-" { fd.close() } }
+            let value = try fd.readAll(limit: SecretRules.maxSize, path: file == "-" ? "standard input" : file)
+            try SecretRules.validateSize(value.count)
+            return value
+        } catch let error as SysError where error.errno == EFBIG {
+            throw CommandFailure.failed(what, StoreError.invalidSize(SecretRules.maxSize))
+        } catch {
+            throw CommandFailure.failed(what, error)
+        }
+    }
+}

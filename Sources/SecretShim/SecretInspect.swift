@@ -1,0 +1,89 @@
+import ArgumentParser
+import Namespaces
+import SecretStore
+
+struct SecretInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Display secrets' metadata as JSON (Docker's shape); never the value unless --show-secret.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Flag(name: [.long, .customLong("showsecret")], help: "Also print the secret's value (Podman's \"SecretData\").")
+    var showSecret = false
+
+    @Argument(help: "Secret names or IDs.") var references: [String]
+
+    func validate() throws {
+        if references.isEmpty { throw ValidationError("give at least one secret name or ID") }
+    }
+
+    func run() throws {
+        let what = "secret inspect"
+        let store: SecretStore
+        do { store = try SecretStore.openForReading(globals.location) } catch { throw CommandFailure.failed(what, error) }
+        var objects: [String] = []
+        var failures: [String] = []
+        for reference in references {
+            do {
+                let record = try store.find(reference)
+                var data: [UInt8]? = showSecret ? try store.value(of: record) : nil
+                objects.append(Self.json(record, secretData: data))
+                if data != nil { wipe(&data!) }
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        // Like Docker: what was found is printed, what was not is an error (exit 1).
+        if !objects.isEmpty || failures.isEmpty {
+            Output.out("[\n" + objects.joined(separator: ",\n") + "\n]\n")
+        }
+        if let last = failures.popLast() {
+            for failure in failures { Output.error(what, failure) }
+            throw CommandFailure(what: what, why: last, exitCode: 1)
+        }
+    }
+
+    /// Docker's `docker secret inspect` object, indented as Docker indents it.
+    static func json(_ record: SecretRecord, secretData: [UInt8]?) -> String {
+        let labels = record.labels.map { "                \(Formats.json($0.key)): \(Formats.json($0.value))" }
+        let labelBlock = labels.isEmpty ? "{}" : "{\n" + labels.joined(separator: ",\n") + "\n            }"
+        var text = "    {\n"
+        text += "        \"ID\": \(Formats.json(record.id)),\n"
+        text += "        \"Version\": {\n            \"Index\": \(record.version)\n        },\n"
+        text += "        \"CreatedAt\": \(Formats.json(Formats.rfc3339(nanoseconds: record.createdAt))),\n"
+        text += "        \"UpdatedAt\": \(Formats.json(Formats.rfc3339(nanoseconds: record.updatedAt))),\n"
+        text += "        \"Spec\": {\n            \"Name\": \(Formats.json(record.name)),\n"
+        text += "            \"Labels\": \(labelBlock)\n        }"
+        if let secretData {
+            // JSON holds text only: a value that is not UTF-8 is given in base64 under its own key.
+            if let text8 = String(validating: secretData, as: UTF8.self) {
+                text += ",\n        \"SecretData\": \(Formats.json(text8))"
+            } else {
+                text += ",\n        \"SecretDataBase64\": \"\(Base64.encode(secretData))\""
+            }
+        }
+        return text + "\n    }"
+    }
+}
+
+enum Base64 {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let b0 = UInt32(bytes[index])
+            let b1 = index + 1 < bytes.count ? UInt32(bytes[index + 1]) : 0
+            let b2 = index + 2 < bytes.count ? UInt32(bytes[index + 2]) : 0
+            let triple = b0 << 16 | b1 << 8 | b2
+            out.append(alphabet[Int(triple >> 18 & 63)])
+            out.append(alphabet[Int(triple >> 12 & 63)])
+            out.append(index + 1 < bytes.count ? alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(index + 2 < bytes.count ? alphabet[Int(triple & 63)] : UInt8(ascii: "="))
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

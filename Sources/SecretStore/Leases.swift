@@ -1,0 +1,105 @@
+import Glibc
+import Namespaces
+
+/// "Workload NAME, process PID (started at tick T), holds secrets X, Y": what `run` records so
+/// that `secret rm` can refuse to pull a secret from under a live workload, and `ps` can list
+/// them. A lease names its process by pid and start time, so a reused pid never looks alive.
+public struct Lease: Sendable, Equatable {
+    public let workloadID: String
+    public let name: String
+    public let pid: pid_t
+    public let processStartTime: UInt64
+    /// Nanoseconds since the Unix epoch.
+    public let startedAt: Int64
+    public let secrets: [Held]
+
+    public struct Held: Sendable, Equatable {
+        public let id: String
+        public let name: String
+        public init(id: String, name: String) {
+            self.id = id
+            self.name = name
+        }
+    }
+
+    public init(workloadID: String, name: String, pid: pid_t, processStartTime: UInt64, startedAt: Int64, secrets: [Held]) {
+        self.workloadID = workloadID
+        self.name = name
+        self.pid = pid
+        self.processStartTime = processStartTime
+        self.startedAt = startedAt
+        self.secrets = secrets
+    }
+
+    public func holds(secretID: String) -> Bool { secrets.contains { $0.id == secretID } }
+
+    public var isAlive: Bool { System.isAlive(pid: pid, startTime: processStartTime) }
+
+    static let magic = "secretshim-lease 1"
+
+    /// One `key value` per line. Names and IDs are validated before they get here, so none
+    /// holds a newline.
+    func encoded() -> [UInt8] {
+        var text = "\(Self.magic)\nid \(workloadID)\nname \(name)\npid \(pid)\nstart \(processStartTime)\nstarted \(startedAt)\n"
+        for secret in secrets { text += "secret \(secret.id) \(secret.name)\n" }
+        return Array(text.utf8)
+    }
+
+    static func decode(_ bytes: [UInt8]) -> Lease? {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+        guard lines.first == Substring(magic) else { return nil }
+        var fields: [Substring: Substring] = [:]
+        var secrets: [Held] = []
+        for line in lines.dropFirst() {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            if parts[0] == "secret" {
+                let held = parts[1].split(separator: " ", maxSplits: 1)
+                if held.count == 2 { secrets.append(Held(id: String(held[0]), name: String(held[1]))) }
+            } else {
+                fields[parts[0]] = parts[1]
+            }
+        }
+        guard let id = fields["id"], let name = fields["name"], let pid = fields["pid"].flatMap({ pid_t($0) }),
+            let start = fields["start"].flatMap({ UInt64($0) }), let started = fields["started"].flatMap({ Int64($0) })
+        else { return nil }
+        return Lease(
+            workloadID: String(id), name: String(name), pid: pid, processStartTime: start, startedAt: started,
+            secrets: secrets)
+    }
+}
+
+/// The leases in the state directory: one file per workload process, `<pid>.lease`.
+public struct LeaseBook: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// Records a lease for `lease.pid`, replacing any stale one of a previous owner of that pid.
+    /// Leases describe running processes and live on a runtime dir: no fsync.
+    public func record(_ lease: Lease) throws(SysError) {
+        try Files.makeDirectories(directory, mode: 0o700)
+        try Files.writeAtomically(path(for: lease.pid), lease.encoded(), mode: 0o600, durable: false)
+    }
+
+    public func release(pid: pid_t) {
+        unlink(path(for: pid))
+    }
+
+    /// Leases of live processes; those of dead ones are removed on the way.
+    public func liveLeases() -> [Lease] {
+        var live: [Lease] = []
+        for file in Files.list(directory) where file.hasSuffix(".lease") {
+            let path = directory + "/" + file
+            guard let bytes = try? Files.read(path, limit: 1 << 20) else { continue }
+            if let lease = Lease.decode(bytes), lease.isAlive {
+                live.append(lease)
+            } else {
+                unlink(path)
+            }
+        }
+        return live.sorted { $0.startedAt < $1.startedAt }
+    }
+
+    func path(for pid: pid_t) -> String { "\(directory)/\(pid).lease" }
+}

@@ -1,0 +1,236 @@
+import Glibc
+import Namespaces
+
+/// The encrypted secrets store: an SQLite database in WAL mode (atomic, durable, safe under
+/// many concurrent processes) whose every value is sealed with AES-256-GCM under the master key.
+public final class SecretStore {
+    public let location: StoreLocation
+    private let database: Database?
+    private var cachedKey: [UInt8]?
+
+    static let schemaVersion: Int64 = 1
+
+    private init(location: StoreLocation, database: Database?) {
+        self.location = location
+        self.database = database
+    }
+
+    deinit {
+        if cachedKey != nil { wipe(&cachedKey!) }
+    }
+
+    /// Opens the store for changes, creating its root (0700), database and key on first use.
+    public static func openForWriting(_ location: StoreLocation) throws(StoreError) -> SecretStore {
+        do {
+            try Files.makeDirectories(location.root, mode: 0o700)
+        } catch {
+            throw .system(error)
+        }
+        let previousMask = umask(0o077)
+        defer { umask(previousMask) }
+        let database = try Database(path: location.databasePath, readOnly: false)
+        try database.execute("PRAGMA synchronous=FULL")
+        if try userVersion(database) != schemaVersion {
+            try createSchema(database)
+        }
+        return SecretStore(location: location, database: database)
+    }
+
+    /// Opens the store only to read: never creates anything, and works on a read-only mount
+    /// (e.g. a store bind-mounted into a container). A store that does not exist yet is empty.
+    public static func openForReading(_ location: StoreLocation) throws(StoreError) -> SecretStore {
+        guard Files.exists(location.databasePath) else { return SecretStore(location: location, database: nil) }
+        if let database = try? Database(path: location.databasePath, readOnly: true),
+            (try? userVersion(database)) != nil
+        {
+            return SecretStore(location: location, database: database)
+        }
+        // On a read-only file system SQLite cannot make the WAL index; "immutable" reads the
+        // checkpointed database file directly, which is all there is once writers have closed.
+        let database = try Database(path: "file:\(uriEscaped(location.databasePath))?immutable=1", readOnly: true)
+        _ = try userVersion(database)
+        return SecretStore(location: location, database: database)
+    }
+
+    // MARK: - Reading
+
+    public func list() throws(StoreError) -> [SecretRecord] {
+        guard let database else { return [] }
+        var labels: [String: [SecretRecord.Label]] = [:]
+        let labelQuery = try database.prepare("SELECT secret_id, key, value FROM labels ORDER BY secret_id, key")
+        try labelQuery.bind([])
+        while try labelQuery.step() {
+            labels[labelQuery.text(0), default: []].append(.init(key: labelQuery.text(1), value: labelQuery.text(2)))
+        }
+        let query = try database.prepare(
+            "SELECT id, name, version, created_ns, updated_ns FROM secrets ORDER BY name")
+        try query.bind([])
+        var records: [SecretRecord] = []
+        while try query.step() {
+            records.append(Self.record(query, labels: labels[query.text(0)] ?? []))
+        }
+        return records
+    }
+
+    /// Finds a secret as Docker does: by full ID, then by exact name, then by unique ID prefix.
+    public func find(_ reference: String) throws(StoreError) -> SecretRecord {
+        guard let database, !reference.isEmpty else { throw .notFound(reference) }
+        let columns = "SELECT id, name, version, created_ns, updated_ns FROM secrets"
+        for sql in ["\(columns) WHERE id = ?1", "\(columns) WHERE name = ?1"] {
+            let query = try database.prepare(sql)
+            try query.bind([.text(reference)])
+            if try query.step() { return Self.record(query, labels: try labels(of: query.text(0))) }
+        }
+        if SecretID.isWellFormedPrefix(reference) {
+            let query = try database.prepare("\(columns) WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")
+            try query.bind([.text(reference)])
+            if try query.step() {
+                let found = Self.record(query, labels: try labels(of: query.text(0)))
+                if try query.step() { throw .ambiguous(reference) }
+                return found
+            }
+        }
+        throw .notFound(reference)
+    }
+
+    /// The decrypted value. The caller owns the bytes and should `wipe` them when done.
+    public func value(of record: SecretRecord) throws(StoreError) -> [UInt8] {
+        guard let database else { throw .notFound(record.name) }
+        let query = try database.prepare("SELECT sealed FROM secrets WHERE id = ?1")
+        try query.bind([.text(record.id)])
+        guard try query.step() else { throw .notFound(record.name) }
+        let sealed = query.blob(0)
+        let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
+        return try Sealing.open(sealed, key: try key(create: false), associatedData: data, name: record.name)
+    }
+
+    // MARK: - Changing
+
+    public func create(
+        name: String, value: [UInt8], labels: [SecretRecord.Label] = []
+    ) throws(StoreError) -> SecretRecord {
+        try SecretRules.validateName(name)
+        try SecretRules.validateSize(value.count)
+        guard let database else { throw .database("store is open read-only") }
+        let key = try key(create: true)
+        return try database.writeTransaction { () throws(StoreError) -> SecretRecord in
+            let existing = try database.prepare("SELECT 1 FROM secrets WHERE name = ?1")
+            try existing.bind([.text(name)])
+            if try existing.step() { throw .duplicateName(name) }
+
+            try database.prepare("UPDATE meta SET value = value + 1 WHERE key = 'index'").run()
+            let index = try database.prepare("SELECT value FROM meta WHERE key = 'index'")
+            try index.bind([])
+            guard try index.step() else { throw .corrupt("the meta table has no index") }
+            let version = index.int(0)
+
+            let id = SecretID.generate()
+            let now = System.nowNanoseconds()
+            let sealed = try Sealing.seal(
+                value, key: key, associatedData: Sealing.associatedData(id: id, name: name, version: version))
+            try database.prepare(
+                "INSERT INTO secrets (id, name, version, created_ns, updated_ns, sealed) VALUES (?1, ?2, ?3, ?4, ?4, ?5)"
+            ).run([.text(id), .text(name), .integer(version), .integer(now), .blob(sealed)])
+            let insertLabel = try database.prepare("INSERT OR REPLACE INTO labels (secret_id, key, value) VALUES (?1, ?2, ?3)")
+            for label in labels {
+                try insertLabel.run([.text(id), .text(label.key), .text(label.value)])
+            }
+            return SecretRecord(
+                id: id, name: name, version: version, createdAt: now, updatedAt: now,
+                labels: labels.sorted { $0.key < $1.key })
+        }
+    }
+
+    /// Removes a secret unless a live workload holds it (stale leases are swept, never block).
+    public func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError) {
+        guard let database else { throw .notFound(record.name) }
+        let holders = leases.liveLeases().filter { $0.holds(secretID: record.id) }
+        if !holders.isEmpty {
+            throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
+        }
+        try database.writeTransaction { () throws(StoreError) in
+            try database.prepare("DELETE FROM labels WHERE secret_id = ?1").run([.text(record.id)])
+            try database.prepare("DELETE FROM secrets WHERE id = ?1").run([.text(record.id)])
+        }
+    }
+
+    // MARK: - Internals
+
+    private func key(create: Bool) throws(StoreError) -> [UInt8] {
+        if let cachedKey { return cachedKey }
+        let key = try MasterKey.load(location.keyFile, createIfMissing: create)
+        cachedKey = key
+        return key
+    }
+
+    private func labels(of id: String) throws(StoreError) -> [SecretRecord.Label] {
+        guard let database else { return [] }
+        let query = try database.prepare("SELECT key, value FROM labels WHERE secret_id = ?1 ORDER BY key")
+        try query.bind([.text(id)])
+        var labels: [SecretRecord.Label] = []
+        while try query.step() { labels.append(.init(key: query.text(0), value: query.text(1))) }
+        return labels
+    }
+
+    private static func record(_ row: Statement, labels: [SecretRecord.Label]) -> SecretRecord {
+        SecretRecord(
+            id: row.text(0), name: row.text(1), version: row.int(2), createdAt: row.int(3),
+            updatedAt: row.int(4), labels: labels)
+    }
+
+    private static func userVersion(_ database: Database) throws(StoreError) -> Int64 {
+        let query = try database.prepare("PRAGMA user_version")
+        try query.bind([])
+        guard try query.step() else { throw .corrupt("no schema version") }
+        return query.int(0)
+    }
+
+    private static func createSchema(_ database: Database) throws(StoreError) {
+        // WAL is a property of the database file; it persists once set. It must be set outside
+        // a transaction; concurrent first users all asking for it is harmless.
+        try database.execute("PRAGMA journal_mode=WAL")
+        try database.writeTransaction { () throws(StoreError) in
+            guard try userVersion(database) != schemaVersion else { return }
+            try database.execute(
+                """
+                CREATE TABLE IF NOT EXISTS secrets (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL UNIQUE,
+                    version INTEGER NOT NULL,
+                    created_ns INTEGER NOT NULL,
+                    updated_ns INTEGER NOT NULL,
+                    sealed BLOB NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS labels (
+                    secret_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (secret_id, key)
+                );
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('index', 0);
+                PRAGMA user_version = \(schemaVersion);
+                """)
+        }
+    }
+
+    private static func uriEscaped(_ path: String) -> String {
+        var escaped = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"), 0x80...:
+                escaped += "%" + String(byte, radix: 16, uppercase: true)
+            default:
+                escaped.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return escaped
+    }
+}
+
+extension SecretID {
+    static func isWellFormedPrefix(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= length
+            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) }
+    }
+}
