@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Four layers, each importing only those below it (see ../shared/STYLE.md):
-//   CLinux (C)  ->  Namespaces  ->  SecretStore (domain)  ->  SecretShim (commands)
+//   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher (domain)  ->  SecretShim (commands)
 // System libraries are `.systemLibrary` targets so their `link` lines land inside the
 // linker's group, which is what a fully static build needs.
 let package = Package(
@@ -24,13 +24,14 @@ let package = Package(
                 "Namespaces", "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
         .executableTarget(
             name: "SecretShim",
             dependencies: [
-                "Namespaces", "SecretStore",
+                "Namespaces", "SecretStore", "Launcher",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces"]),
-        .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces"]),
+        .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
     ]
 )

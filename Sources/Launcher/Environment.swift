@@ -1,0 +1,46 @@
+import CLinux
+import SecretStore
+
+/// The workload's environment: inherited unchanged, then `--env` entries, then the `env=VAR`
+/// paths of the grants.
+public enum Environment {
+    public static func inherited() -> [String] {
+        var entries: [String] = []
+        guard var pointer = cl_environ() else { return entries }
+        while let entry = pointer.pointee {
+            entries.append(String(cString: entry))
+            pointer += 1
+        }
+        return entries
+    }
+
+    /// Sets `K=V`, replacing an existing `K`.
+    public static func set(_ entry: String, in environment: inout [String]) {
+        let key = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        environment.removeAll { $0.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0] == key }
+        environment.append(entry)
+    }
+
+    public static func value(of key: String, in environment: [String]) -> String? {
+        let prefix = key + "="
+        return environment.last { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+    }
+
+    /// The variable whose value equals the secret's, if any: the user passed the secret itself
+    /// through the environment, which `run` exists to avoid. A single trailing newline of the
+    /// secret is ignored (files made with `echo` carry one; a variable rarely does).
+    public static func leakingVariable(of secret: [UInt8], in environment: [String]) -> String? {
+        var trimmed = secret[...]
+        if trimmed.last == UInt8(ascii: "\n") { trimmed = trimmed.dropLast() }
+        guard !trimmed.isEmpty else { return nil }
+        for entry in environment {
+            let bytes = Array(entry.utf8)
+            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let value = bytes[(equals + 1)...]
+            if value.elementsEqual(secret) || value.elementsEqual(trimmed) {
+                return String(decoding: bytes[..<equals], as: UTF8.self)
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,32 @@
+import Namespaces
+import SecretStore
+
+/// Why `run` did not exec the workload. Every case is a shim error (125) except `exec`,
+/// which carries 126 or 127.
+public enum LaunchError: Error, CustomStringConvertible {
+    case store(StoreError)
+    case system(SysError)
+    case environmentLeak(variable: String, secret: String)
+    case noIsolation(directory: String, why: String)
+    case tmpfsTooSmall(needed: UInt64, given: UInt64)
+    case exec(Exec.Failure)
+
+    public var exitCode: Int32 {
+        if case .exec(let failure) = self { return failure.exitCode }
+        return 125
+    }
+
+    public var description: String {
+        switch self {
+        case .store(let error): return error.description
+        case .system(let error): return error.description
+        case .environmentLeak(let variable, let secret):
+            return "environment variable \(variable) holds the value of secret '\(secret)'; remove it (or pass --allow-env-leak)"
+        case .noIsolation(let directory, let why):
+            return "cannot make a private tmpfs (\(why)) and \(directory) is not an existing tmpfs or ramfs; give the container one (docker run --tmpfs \(directory))"
+        case .tmpfsTooSmall(let needed, let given):
+            return "--tmpfs-size \(given) is too small for the granted secrets: they need \(needed) bytes"
+        case .exec(let failure): return failure.description
+        }
+    }
+}

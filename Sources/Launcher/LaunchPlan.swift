@@ -1,0 +1,43 @@
+/// Everything `run` was asked to do, parsed and validated, before any kernel work.
+public struct LaunchPlan: Sendable {
+    public var grants: [SecretGrant] = []
+    public var secretsDirectory = "/run/secrets"
+    /// Nil: sized to the granted secrets, at least 1 MiB.
+    public var tmpfsSize: UInt64?
+    public var name: String?
+    /// `K=V` entries added to (or replacing in) the inherited environment.
+    public var extraEnvironment: [String] = []
+    public var allowEnvironmentLeak = false
+    public var command: [String] = []
+
+    public init() {}
+
+    public static let minimumTmpfsSize: UInt64 = 1 << 20
+
+    /// What the files take on a tmpfs: each rounded up to whole pages, plus a page for its
+    /// inode and folder entries.
+    public static func bytesNeeded(forSecretSizes sizes: [Int]) -> UInt64 {
+        let page: UInt64 = 4096
+        return sizes.reduce(page) { $0 + (UInt64($1) + page - 1) / page * page + page }
+    }
+
+    /// The default size: what the files need with headroom, at least 1 MiB.
+    public static func tmpfsSize(forSecretSizes sizes: [Int]) -> UInt64 {
+        max(bytesNeeded(forSecretSizes: sizes) + 64 * 1024, minimumTmpfsSize)
+    }
+
+    /// The workload's name for `ps` and `secret rm`: `--name`, else the command's base name.
+    public var workloadName: String {
+        if let name { return name }
+        let base = command.first?.split(separator: "/").last.map(String.init) ?? "workload"
+        let cleaned = String(base.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        return cleaned.isEmpty ? "workload" : cleaned
+    }
+
+    /// Docker's container-name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+    public static func isValidWorkloadName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic || ("0"..."9").contains(first)
+        else { return false }
+        return name.count <= 128 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+    }
+}

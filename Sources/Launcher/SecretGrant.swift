@@ -1,0 +1,142 @@
+import SecretStore
+
+/// One `--secret` grant: which secret, at which path under the secrets dir, with which owner
+/// and mode, and optionally which environment variable names that path (the `*_FILE` idiom).
+public struct SecretGrant: Sendable, Equatable {
+    public var source: String
+    /// Relative to the secrets dir, normalized: no empty, `.` or `..` components.
+    public var target: String
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var mode: UInt32 = 0o444
+    public var environmentVariable: String?
+
+    public init(source: String, target: String, uid: UInt32 = 0, gid: UInt32 = 0, mode: UInt32 = 0o444, environmentVariable: String? = nil) {
+        self.source = source
+        self.target = target
+        self.uid = uid
+        self.gid = gid
+        self.mode = mode
+        self.environmentVariable = environmentVariable
+    }
+}
+
+public struct GrantError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension SecretGrant {
+    /// Parses Docker's `--secret` syntax: `NAME`, or comma-separated fields where the first may
+    /// be a bare name and the rest are `key=value` (keys case-insensitive): source/src, target,
+    /// uid, gid, mode (octal, at most 0777), env=VAR. `secretsDirectory` is where absolute
+    /// targets must lie.
+    public static func parse(_ spec: String, secretsDirectory: String) throws(GrantError) -> SecretGrant {
+        guard !spec.isEmpty else { throw GrantError("empty secret spec") }
+        var source: String?
+        var target: String?
+        var grant = SecretGrant(source: "", target: "")
+        var seen: Set<String> = []
+        for (index, field) in spec.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+            guard let equals = field.firstIndex(of: "=") else {
+                guard index == 0, !field.isEmpty else {
+                    throw GrantError("invalid field '\(field)' in '\(spec)': must be a key=value pair")
+                }
+                source = String(field)
+                continue
+            }
+            let key = field[..<equals].lowercased()
+            let value = String(field[field.index(after: equals)...])
+            let canonical = key == "src" ? "source" : key
+            guard seen.insert(canonical).inserted else { throw GrantError("'\(key)' given twice in '\(spec)'") }
+            switch canonical {
+            case "source":
+                guard source == nil else { throw GrantError("source given twice in '\(spec)'") }
+                source = value
+            case "target": target = value
+            case "uid": grant.uid = try parseID(value, key: "uid")
+            case "gid": grant.gid = try parseID(value, key: "gid")
+            case "mode": grant.mode = try parseMode(value)
+            case "env":
+                guard isEnvironmentName(value) else {
+                    throw GrantError("invalid env '\(value)': must be a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+                }
+                grant.environmentVariable = value
+            case "type":
+                switch value.lowercased() {
+                case "file", "mount": break
+                case "env":
+                    throw GrantError("type=env is refused: a secret in the environment leaks into /proc, child processes, logs and 'docker inspect'; use env=VAR to put the secret file's path in VAR instead")
+                default: throw GrantError("unknown type '\(value)' (secrets are files: type=file)")
+                }
+            default:
+                throw GrantError("unknown key '\(key)' in '\(spec)' (use source, target, uid, gid, mode, env)")
+            }
+        }
+        guard let source, !source.isEmpty else { throw GrantError("no source secret named in '\(spec)'") }
+        guard SecretRules.isValidName(source) else { throw GrantError("invalid secret name '\(source)'") }
+        grant.source = source
+        grant.target = try normalizeTarget(target ?? source, secretsDirectory: secretsDirectory)
+        return grant
+    }
+
+    /// Octal only: `400` and `0400` both mean 0400; at most 0777 (no setuid/setgid/sticky bits).
+    static func parseMode(_ text: String) throws(GrantError) -> UInt32 {
+        guard !text.isEmpty, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
+            let mode = UInt32(text, radix: 8), mode <= 0o777
+        else { throw GrantError("invalid mode '\(text)': must be octal, at most 0777") }
+        return mode
+    }
+
+    static func parseID(_ text: String, key: String) throws(GrantError) -> UInt32 {
+        guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let id = UInt32(text), id != UInt32.max
+        else { throw GrantError("invalid \(key) '\(text)': must be a number from 0 to 4294967294") }
+        return id
+    }
+
+    static func normalizeTarget(_ target: String, secretsDirectory: String) throws(GrantError) -> String {
+        var path = target
+        if path.hasPrefix("/") {
+            let base = secretsDirectory.hasSuffix("/") ? secretsDirectory : secretsDirectory + "/"
+            guard path.hasPrefix(base) else {
+                throw GrantError("target '\(target)' is outside the secrets dir \(secretsDirectory)")
+            }
+            path.removeFirst(base.count)
+        }
+        var components: [Substring] = []
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if component == "." { continue }
+            if component == ".." { throw GrantError("target '\(target)' may not contain '..'") }
+            components.append(component)
+        }
+        guard !components.isEmpty else { throw GrantError("target '\(target)' names no file") }
+        guard components.allSatisfy({ $0.utf8.count <= 255 && !$0.contains("\0") }) else {
+            throw GrantError("target '\(target)' has a component longer than 255 bytes")
+        }
+        return components.joined(separator: "/")
+    }
+
+    public static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first == UInt8(ascii: "_") || SecretRules.isLetter(first) else { return false }
+        return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || SecretRules.isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) }
+    }
+
+    /// Two grants may not write the same path, nor one a file where another needs a folder.
+    public static func checkTargets(_ grants: [SecretGrant]) throws(GrantError) {
+        var targets: Set<String> = []
+        for grant in grants {
+            guard targets.insert(grant.target).inserted else {
+                throw GrantError("two secrets have the same target '\(grant.target)'")
+            }
+        }
+        for grant in grants {
+            var prefix = ""
+            for component in grant.target.split(separator: "/").dropLast() {
+                prefix += prefix.isEmpty ? String(component) : "/" + component
+                if targets.contains(prefix) {
+                    throw GrantError("target '\(prefix)' is a file, but '\(grant.target)' needs it as a folder")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import CLinux
+import Glibc
+
+/// Replacing this process with the workload, with `docker run`'s exit codes for failures.
+public enum Exec {
+    public enum Failure: Error, CustomStringConvertible {
+        case notFound(String)
+        case notExecutable(String, SysError)
+
+        /// 127 and 126, as a shell and `docker run` report them.
+        public var exitCode: Int32 {
+            switch self {
+            case .notFound: return 127
+            case .notExecutable: return 126
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .notFound(let command): return "\(command): executable file not found in $PATH"
+            case .notExecutable(_, let error): return error.description
+            }
+        }
+    }
+
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Finds `command` as execvp does: as given if it contains a slash, else in each PATH entry.
+    public static func resolve(_ command: String, searchPath: String?) -> String? {
+        if command.contains("/") { return command }
+        guard !command.isEmpty else { return nil }
+        for directory in (searchPath ?? defaultPath).split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + command
+            var st = stat()
+            if stat(candidate, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// Execs, never returning on success. `environment` entries are `K=V`.
+    public static func execute(_ arguments: [String], environment: [String], searchPath: String?) -> Failure {
+        let command = arguments[0]
+        guard let path = resolve(command, searchPath: searchPath) else { return .notFound(command) }
+        let argv = cStrings(arguments)
+        let envp = cStrings(environment)
+        execve(path, argv, envp)
+        let code = errno
+        if code == ENOENT && command.contains("/") { return .notFound(command) }
+        return .notExecutable(command, SysError("exec", path, errno: code))
+    }
+
+    /// NUL-terminated C strings for execve; deliberately leaked (exec replaces the process).
+    static func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] {
+        strings.map { strdup($0) } + [nil]
+    }
+}

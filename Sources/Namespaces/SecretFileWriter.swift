@@ -1,0 +1,64 @@
+import CLinux
+import Glibc
+
+/// Writes files into a directory held open by fd, never by path: every component is opened with
+/// O_NOFOLLOW relative to its parent, and files are created O_EXCL, so nothing planted in the
+/// tree (a symlink, a file of the same name) can redirect a write elsewhere.
+public struct SecretFileWriter {
+    public let directory: FileDescriptor
+    public let path: String
+
+    public init(directory: FileDescriptor, path: String) {
+        self.directory = directory
+        self.path = path
+    }
+
+    /// Opens `path` as a directory (no symlink at its last component) and checks that it is
+    /// memory-backed: a secret is never written to a disk-backed filesystem.
+    public static func openMemoryBacked(_ path: String) throws(SysError) -> SecretFileWriter {
+        let fd = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        let kind: FileSystemKind
+        do { kind = try FileSystemKind.of(fd, path: path) } catch {
+            fd.close()
+            throw error
+        }
+        guard kind.isMemoryBacked else {
+            fd.close()
+            throw SysError("refusing to write secrets on a disk-backed filesystem at", path, errno: EXDEV)
+        }
+        return SecretFileWriter(directory: fd, path: path)
+    }
+
+    /// Writes `relativePath` (components already validated: no "", ".", "..") with the owner and
+    /// mode given; missing folders are made 0755 root-owned. `replace` unlinks an existing file
+    /// first (for a reused tmpfs).
+    public func write(
+        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t, replace: Bool = false
+    ) throws(SysError) {
+        let components = relativePath.split(separator: "/").map(String.init)
+        var parent = directory
+        var opened: [FileDescriptor] = []
+        defer { for fd in opened { fd.close() } }
+        var shown = path
+        for folder in components.dropLast() {
+            shown += "/" + folder
+            if mkdirat(parent.rawValue, folder, 0o755) != 0 && errno != EEXIST {
+                throw SysError("mkdir", shown, errno: errno)
+            }
+            let next = try parent.openAt(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+            opened.append(next)
+            parent = next
+        }
+        let name = components.last!
+        shown += "/" + name
+        if replace { unlinkat(parent.rawValue, name, 0) }
+        let file = try parent.openAt(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        defer { file.close() }
+        try file.writeAll(bytes, path: shown)
+        try file.changeOwner(uid: uid, gid: gid, path: shown)
+        // After chown, which would clear setuid-like bits; modes are at most 0777 anyway.
+        try file.changeMode(mode, path: shown)
+    }
+
+    public func close() { directory.close() }
+}

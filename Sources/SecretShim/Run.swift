@@ -1,0 +1,25 @@
+import Glibc
+import Launcher
+import SecretStore
+
+/// `secretshim run`: parse, launch, and only come back to report why the workload did not start.
+enum RunCommand {
+    static func main(_ arguments: ArraySlice<String>) -> Int32 {
+        let parsed: RunArguments
+        do {
+            parsed = try RunArguments.parse(arguments)
+        } catch {
+            Output.error("run", error.description)
+            return 125
+        }
+        if parsed.showHelp {
+            Output.out(RunArguments.help)
+            return 0
+        }
+        let location = StoreLocation.resolve(
+            root: parsed.root ?? LeadingGlobals.root, keyFile: parsed.keyFile ?? LeadingGlobals.keyFile)
+        let failure = Launcher.launch(parsed.plan, location: location)
+        Output.error("run", failure.description)
+        return failure.exitCode
+    }
+}

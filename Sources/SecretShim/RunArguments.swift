@@ -1,0 +1,121 @@
+import Launcher
+import SecretStore
+
+/// `run`'s command line, parsed by hand: ArgumentParser's start-up cost would land on every
+/// workload's start. Options end at `--` or at the first argument that is not an option.
+struct RunArguments {
+    var plan = LaunchPlan()
+    var root: String?
+    var keyFile: String?
+    var showHelp = false
+
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static let valueOptions: Set<String> = [
+        "--secret", "--secrets-dir", "--tmpfs-size", "--name", "--env", "-e", "--root", "--key-file",
+    ]
+    static let flags: Set<String> = ["--allow-env-leak", "--help", "-h"]
+
+    static func parse(_ arguments: ArraySlice<String>) throws(Invalid) -> RunArguments {
+        var parsed = RunArguments()
+        var specs: [String] = []
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            if argument == "--" {
+                index += 1
+                break
+            }
+            guard argument.hasPrefix("-"), argument != "-" else { break }
+            var (option, inline) = LeadingGlobals.splitFlag(argument)
+            if Self.flags.contains(option) {
+                guard inline == nil else { throw Invalid("\(option) takes no value") }
+                if option == "--allow-env-leak" { parsed.plan.allowEnvironmentLeak = true } else { parsed.showHelp = true }
+                index += 1
+                continue
+            }
+            guard Self.valueOptions.contains(option) else { throw Invalid("unknown flag: \(option)") }
+            if inline == nil {
+                guard index + 1 < arguments.endIndex else { throw Invalid("flag needs an argument: \(option)") }
+                inline = arguments[index + 1]
+                index += 1
+            }
+            index += 1
+            let value = inline!
+            switch option {
+            case "--secret": specs.append(value)
+            case "--secrets-dir":
+                guard value.hasPrefix("/"), value != "/", !value.split(separator: "/").contains("..") else {
+                    throw Invalid("--secrets-dir must be an absolute path other than / without '..': \(value)")
+                }
+                var cleaned = value
+                while cleaned.count > 1 && cleaned.hasSuffix("/") { cleaned.removeLast() }
+                parsed.plan.secretsDirectory = cleaned
+            case "--tmpfs-size": parsed.plan.tmpfsSize = try parseSize(value)
+            case "--name":
+                guard LaunchPlan.isValidWorkloadName(value) else {
+                    throw Invalid("invalid name '\(value)': only [a-zA-Z0-9][a-zA-Z0-9_.-] allowed")
+                }
+                parsed.plan.name = value
+            case "--env", "-e":
+                let key = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                guard value.contains("="), SecretGrant.isEnvironmentName(String(key)) else {
+                    throw Invalid("invalid --env '\(key)': expected VAR=VALUE")
+                }
+                parsed.plan.extraEnvironment.append(value)
+            case "--root": parsed.root = value
+            case "--key-file": parsed.keyFile = value
+            default: break
+            }
+        }
+        // Grants are parsed once the secrets dir is known, whatever the order of the flags.
+        for spec in specs {
+            do {
+                parsed.plan.grants.append(try SecretGrant.parse(spec, secretsDirectory: parsed.plan.secretsDirectory))
+            } catch {
+                throw Invalid("--secret: \(error)")
+            }
+        }
+        do { try SecretGrant.checkTargets(parsed.plan.grants) } catch { throw Invalid("--secret: \(error)") }
+        parsed.plan.command = Array(arguments[index...])
+        if parsed.plan.command.isEmpty && !parsed.showHelp { throw Invalid("no command given (secretshim run [OPTIONS] [--] COMMAND [ARG...])") }
+        return parsed
+    }
+
+    /// Bytes, with an optional k/m/g suffix (powers of 1024), as `docker run --tmpfs size=`.
+    static func parseSize(_ text: String) throws(Invalid) -> UInt64 {
+        var digits = Substring(text.lowercased())
+        var multiplier: UInt64 = 1
+        if let last = digits.last, let scale = ["k": UInt64(1) << 10, "m": 1 << 20, "g": 1 << 30][String(last)] {
+            multiplier = scale
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let number = UInt64(digits),
+            number > 0, number <= (1 << 40) / multiplier
+        else { throw Invalid("invalid --tmpfs-size '\(text)': expected bytes (optionally with k, m or g), at most 1 TiB") }
+        return number * multiplier
+    }
+
+    static let help = """
+        Usage: secretshim run [OPTIONS] [--] COMMAND [ARG...]
+
+        Run COMMAND with secrets on a private, read-only tmpfs at /run/secrets.
+
+        Options:
+          --secret SPEC          Grant a secret: NAME, or source=NAME[,target=PATH][,uid=N][,gid=N]
+                                 [,mode=OCTAL][,env=VAR] (repeatable)
+          --secrets-dir DIR      Where the secrets tmpfs is mounted (default /run/secrets)
+          --tmpfs-size BYTES     Size of the tmpfs (default: enough for the secrets, at least 1 MiB)
+          --name NAME            Name of the workload, for 'ps' and 'secret rm'
+          -e, --env K=V          Add K=V to the environment (repeatable)
+          --allow-env-leak       Start even if an environment variable holds a secret's value
+          --root DIR             Store root (env SECRETSHIM_ROOT)
+          --key-file PATH        Master key file (env SECRETSHIM_KEY_FILE)
+
+        Exit status: the workload's own; 125 shim error; 126 not executable; 127 not found.
+
+        """
+}
