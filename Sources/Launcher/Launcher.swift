@@ -91,6 +91,12 @@ public enum Launcher {
         }
     }
 
+    static func heldSecrets(_ secrets: [GrantedSecret]) -> [Lease.Held] {
+        var held: [Lease.Held] = []
+        for secret in secrets { held.append(Lease.Held(id: secret.record.id, name: secret.record.name)) }
+        return held
+    }
+
     /// True once in a private mount namespace; false where unshare is not permitted but the
     /// secrets dir already is a memory-backed filesystem the engine gave us.
     static func enterPrivateMountNamespace(orReuse directory: String) throws -> Bool {
@@ -114,11 +120,11 @@ public enum Launcher {
     static func recordLease(_ plan: LaunchPlan, secrets: [GrantedSecret], stateDirectory: String) {
         let pid = System.processID
         guard let start = System.processStartTime(pid) else { return }
-        let id = System.randomBytes(6).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let id = System.randomHex(6)
         let lease = Lease(
             workloadID: id, name: plan.workloadName, pid: pid, processStartTime: start,
             startedAt: System.nowNanoseconds(),
-            secrets: secrets.map { Lease.Held(id: $0.record.id, name: $0.record.name) })
+            secrets: heldSecrets(secrets))
         do {
             try LeaseBook(directory: stateDirectory).record(lease)
         } catch {

@@ -1,3 +1,4 @@
+import Namespaces
 import SecretStore
 
 /// One `--secret` grant: which secret, at which path under the secrets dir, with which owner
@@ -36,7 +37,7 @@ extension SecretGrant {
         var source: String?
         var target: String?
         var grant = SecretGrant(source: "", target: "")
-        var seen: Set<String> = []
+        var seen: [String] = []
         for (index, field) in spec.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
             guard let equals = field.firstIndex(of: "=") else {
                 guard index == 0, !field.isEmpty else {
@@ -48,7 +49,8 @@ extension SecretGrant {
             let key = field[..<equals].lowercased()
             let value = String(field[field.index(after: equals)...])
             let canonical = key == "src" ? "source" : key
-            guard seen.insert(canonical).inserted else { throw GrantError("'\(key)' given twice in '\(spec)'") }
+            guard !seen.contains(canonical) else { throw GrantError("'\(key)' given twice in '\(spec)'") }
+            seen.append(canonical)
             switch canonical {
             case "source":
                 guard source == nil else { throw GrantError("source given twice in '\(spec)'") }
@@ -103,17 +105,22 @@ extension SecretGrant {
             }
             path.removeFirst(base.count)
         }
-        var components: [Substring] = []
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+        var components: [String] = []
+        for component in Files.components(path) {
             if component == "." { continue }
             if component == ".." { throw GrantError("target '\(target)' may not contain '..'") }
+            guard component.utf8.count <= 255 else {
+                throw GrantError("target '\(target)' has a component longer than 255 bytes")
+            }
             components.append(component)
         }
         guard !components.isEmpty else { throw GrantError("target '\(target)' names no file") }
-        guard components.allSatisfy({ $0.utf8.count <= 255 && !$0.contains("\0") }) else {
-            throw GrantError("target '\(target)' has a component longer than 255 bytes")
+        var normalized = components[0]
+        for component in components.dropFirst() {
+            normalized += "/"
+            normalized += component
         }
-        return components.joined(separator: "/")
+        return normalized
     }
 
     public static func isEnvironmentName(_ name: String) -> Bool {
@@ -123,16 +130,19 @@ extension SecretGrant {
 
     /// Two grants may not write the same path, nor one a file where another needs a folder.
     public static func checkTargets(_ grants: [SecretGrant]) throws(GrantError) {
-        var targets: Set<String> = []
+        // Quadratic, but over a handful of grants, and without a Set's start-up cost.
+        var targets: [String] = []
         for grant in grants {
-            guard targets.insert(grant.target).inserted else {
+            guard !targets.contains(grant.target) else {
                 throw GrantError("two secrets have the same target '\(grant.target)'")
             }
+            targets.append(grant.target)
         }
         for grant in grants {
             var prefix = ""
-            for component in grant.target.split(separator: "/").dropLast() {
-                prefix += prefix.isEmpty ? String(component) : "/" + component
+            for component in Files.components(grant.target).dropLast() {
+                if !prefix.isEmpty { prefix += "/" }
+                prefix += component
                 if targets.contains(prefix) {
                     throw GrantError("target '\(prefix)' is a file, but '\(grant.target)' needs it as a folder")
                 }

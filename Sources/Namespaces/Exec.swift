@@ -53,6 +53,10 @@ public enum Exec {
 
     /// NUL-terminated C strings for execve; deliberately leaked (exec replaces the process).
     static func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] {
-        strings.map { strdup($0) } + [nil]
+        var pointers: [UnsafeMutablePointer<CChar>?] = []
+        pointers.reserveCapacity(strings.count + 1)
+        for string in strings { pointers.append(strdup(string)) }
+        pointers.append(nil)
+        return pointers
     }
 }

@@ -25,7 +25,8 @@ public struct FileDescriptor: Sendable {
     /// they are willing to hold in memory.
     public func readAll(limit: Int, path: String? = nil) throws(SysError) -> [UInt8] {
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        // Small reads (a key, a /proc file) should not pay for a 64 KiB buffer.
+        var chunk = [UInt8](repeating: 0, count: min(limit + 1, 65536))
         while true {
             let n = try sys("read", path) {
                 chunk.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress, $0.count) }

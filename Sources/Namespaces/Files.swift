@@ -11,11 +11,31 @@ public enum Files {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// The non-empty components of a path, split on "/". Byte-wise on purpose: it is on `run`'s
+    /// start path, where generic `split` costs runtime metadata work.
+    public static func components(_ path: String) -> [String] {
+        var components: [String] = []
+        var current: [UInt8] = []
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: "/") {
+                if !current.isEmpty { components.append(String(decoding: current, as: UTF8.self)) }
+                current.removeAll(keepingCapacity: true)
+            } else {
+                current.append(byte)
+            }
+        }
+        if !current.isEmpty { components.append(String(decoding: current, as: UTF8.self)) }
+        return components
+    }
+
     /// `mkdir -p`; the directories this call creates get `mode` (umask aside).
     public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
+        // Usually it exists, or only its last component is missing: one syscall.
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
         var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
+        for component in components(path) {
+            prefix += "/"
+            prefix += component
             if mkdir(prefix, mode) == 0 { continue }
             let code = errno
             if code == EEXIST { continue }

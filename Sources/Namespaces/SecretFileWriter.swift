@@ -35,7 +35,7 @@ public struct SecretFileWriter {
     public func write(
         _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t, replace: Bool = false
     ) throws(SysError) {
-        let components = relativePath.split(separator: "/").map(String.init)
+        let components = Files.components(relativePath)
         var parent = directory
         var opened: [FileDescriptor] = []
         defer { for fd in opened { fd.close() } }

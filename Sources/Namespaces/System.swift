@@ -12,6 +12,18 @@ public enum System {
     public static var effectiveGroupID: gid_t { getegid() }
     public static var processID: pid_t { getpid() }
 
+    /// Lowercase hex of `count` random bytes, e.g. a workload ID.
+    public static func randomHex(_ count: Int) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(count * 2)
+        for byte in randomBytes(count) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// Cryptographically secure random bytes from the kernel.
     public static func randomBytes(_ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
@@ -33,14 +45,27 @@ public enum System {
     /// Nil for a process that does not exist or has exited (a zombie).
     public static func processStartTime(_ pid: pid_t) -> UInt64? {
         guard let stat = try? Files.read("/proc/\(pid)/stat", limit: 4096) else { return nil }
-        // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-        guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
-        // After ')' come field 3 (state) onwards, so field 22 is at index 19. A zombie has
-        // exited: it holds nothing any more.
-        guard fields.count > 19, fields[0].first != UInt8(ascii: "Z"), fields[0].first != UInt8(ascii: "X")
-        else { return nil }
-        return UInt64(String(decoding: fields[19], as: UTF8.self))
+        // The command name (field 2) may hold spaces and parentheses: fields resume after the
+        // last ')'. Then come field 3 (state) onwards, so field 22 is the 20th. A zombie (Z)
+        // or dead (X) process holds nothing any more.
+        guard var index = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var field = 2
+        var value: UInt64 = 0
+        index += 1
+        while index < stat.count {
+            let byte = stat[index]
+            if byte == UInt8(ascii: " ") {
+                if field == 22 { return value }
+                field += 1
+            } else if field == 3 && (byte == UInt8(ascii: "Z") || byte == UInt8(ascii: "X")) {
+                return nil
+            } else if field == 22 {
+                guard byte >= 0x30 && byte <= 0x39 else { return nil }
+                value = value &* 10 &+ UInt64(byte - 0x30)
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// Whether the process `pid` that started at `startTime` still runs (not a zombie).

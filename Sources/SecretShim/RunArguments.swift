@@ -14,10 +14,20 @@ struct RunArguments {
         init(_ description: String) { self.description = description }
     }
 
-    static let valueOptions: Set<String> = [
-        "--secret", "--secrets-dir", "--tmpfs-size", "--name", "--env", "-e", "--root", "--key-file",
-    ]
-    static let flags: Set<String> = ["--allow-env-leak", "--help", "-h"]
+    /// Plain switches rather than sets: no generic metadata to instantiate at start-up.
+    static func isFlag(_ option: String) -> Bool {
+        switch option {
+        case "--allow-env-leak", "--help", "-h": return true
+        default: return false
+        }
+    }
+
+    static func takesValue(_ option: String) -> Bool {
+        switch option {
+        case "--secret", "--secrets-dir", "--tmpfs-size", "--name", "--env", "-e", "--root", "--key-file": return true
+        default: return false
+        }
+    }
 
     static func parse(_ arguments: ArraySlice<String>) throws(Invalid) -> RunArguments {
         var parsed = RunArguments()
@@ -31,13 +41,13 @@ struct RunArguments {
             }
             guard argument.hasPrefix("-"), argument != "-" else { break }
             var (option, inline) = LeadingGlobals.splitFlag(argument)
-            if Self.flags.contains(option) {
+            if isFlag(option) {
                 guard inline == nil else { throw Invalid("\(option) takes no value") }
                 if option == "--allow-env-leak" { parsed.plan.allowEnvironmentLeak = true } else { parsed.showHelp = true }
                 index += 1
                 continue
             }
-            guard Self.valueOptions.contains(option) else { throw Invalid("unknown flag: \(option)") }
+            guard takesValue(option) else { throw Invalid("unknown flag: \(option)") }
             if inline == nil {
                 guard index + 1 < arguments.endIndex else { throw Invalid("flag needs an argument: \(option)") }
                 inline = arguments[index + 1]

@@ -42,7 +42,10 @@ public struct Lease: Sendable, Equatable {
     func encoded() -> [UInt8] {
         var text = "\(Self.magic)\nid \(workloadID)\nname \(name)\npid \(pid)\nstart \(processStartTime)\nstarted \(startedAt)\n"
         for secret in secrets { text += "secret \(secret.id) \(secret.name)\n" }
-        return Array(text.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 { bytes.append(byte) }
+        return bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> Lease? {
@@ -76,10 +79,15 @@ public struct LeaseBook: Sendable {
     public init(directory: String) { self.directory = directory }
 
     /// Records a lease for `lease.pid`, replacing any stale one of a previous owner of that pid.
+    /// Written in place (no temporary file and rename: this is on `run`'s start path), so a
+    /// reader may see it half-written; readers skip such a file while its pid lives.
     /// Leases describe running processes and live on a runtime dir: no fsync.
     public func record(_ lease: Lease) throws(SysError) {
         try Files.makeDirectories(directory, mode: 0o700)
-        try Files.writeAtomically(path(for: lease.pid), lease.encoded(), mode: 0o600, durable: false)
+        let path = path(for: lease.pid)
+        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600)
+        defer { fd.close() }
+        try fd.writeAll(lease.encoded(), path: path)
     }
 
     public func release(pid: pid_t) {
@@ -92,9 +100,11 @@ public struct LeaseBook: Sendable {
         for file in Files.list(directory) where file.hasSuffix(".lease") {
             let path = directory + "/" + file
             guard let bytes = try? Files.read(path, limit: 1 << 20) else { continue }
-            if let lease = Lease.decode(bytes), lease.isAlive {
-                live.append(lease)
-            } else {
+            if let lease = Lease.decode(bytes) {
+                if lease.isAlive { live.append(lease) } else { unlink(path) }
+            } else if let pid = pid_t(file.dropLast(".lease".count)), System.processStartTime(pid) == nil {
+                // Unreadable and its process is gone: a leftover. If the process lives, the
+                // lease is being written right now: leave it.
                 unlink(path)
             }
         }

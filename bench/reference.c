@@ -1,0 +1,48 @@
+// The C reference for `bench/run`: the same kernel work as `secretshim run --secret a`
+// (private mount namespace, tmpfs, one file written through an fd, owner and mode, read-only
+// remount, exec) without the store or crypto. Its time is the floor secretshim is measured
+// against. Usage: reference COUNT SIZE -- COMMAND [ARG...]  (COUNT files of SIZE bytes each).
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void die(const char *what) { perror(what); exit(125); }
+
+int main(int argc, char **argv) {
+    if (argc < 5 || strcmp(argv[3], "--") != 0) {
+        fprintf(stderr, "usage: reference COUNT SIZE -- COMMAND [ARG...]\n");
+        return 125;
+    }
+    long count = atol(argv[1]), size = atol(argv[2]);
+    char *data = malloc(size > 0 ? size : 1);
+    memset(data, 'x', size);
+    if (unshare(CLONE_NEWNS) != 0) die("unshare");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make-rprivate");
+    mkdir("/run/secrets", 0755);
+    char options[64];
+    unsigned long long bytes = (unsigned long long)count * ((size + 8191) / 4096 * 4096) + (1 << 20);
+    snprintf(options, sizeof options, "size=%llu,mode=755,noswap", bytes);
+    if (mount("tmpfs", "/run/secrets", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options) != 0) die("mount");
+    int dir = open("/run/secrets", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) die("open dir");
+    for (long i = 0; i < count; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s%ld", i);
+        int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) die("openat");
+        if (write(fd, data, size) != size) die("write");
+        if (fchown(fd, 0, 0) != 0 || fchmod(fd, 0444) != 0) die("chown/chmod");
+        close(fd);
+    }
+    close(dir);
+    if (mount(NULL, "/run/secrets", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        die("remount");
+    execvp(argv[4], argv + 4);
+    die("exec");
+}
