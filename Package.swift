@@ -31,7 +31,7 @@ let package = Package(
                 "Namespaces", "SecretStore", "Launcher",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces"]),
+        .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
     ]
 )

@@ -100,6 +100,7 @@ extension SecretGrant {
         var path = target
         if path.hasPrefix("/") {
             let base = secretsDirectory.hasSuffix("/") ? secretsDirectory : secretsDirectory + "/"
+            if path + "/" == base || path == base { throw GrantError("target '\(target)' names no file") }
             guard path.hasPrefix(base) else {
                 throw GrantError("target '\(target)' is outside the secrets dir \(secretsDirectory)")
             }

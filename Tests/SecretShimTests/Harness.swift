@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// Runs the built `secretshim` binary as a user would, in the style of ArgumentParser's
+/// `AssertExecuteCommand`: arguments in, stdout/stderr/exit status out.
+struct Shim {
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `SECRETSHIM_BIN` if set (e.g. the static release build), else the debug build.
+    static let binary: String = {
+        if let explicit = ProcessInfo.processInfo.environment["SECRETSHIM_BIN"], !explicit.isEmpty { return explicit }
+        return packageRoot.appendingPathComponent(".build/debug/secretshim").path
+    }()
+
+    static var isRoot: Bool { getuid() == 0 }
+
+    /// A fresh store root and state dir, removed at deinit.
+    let directory: URL
+    var root: String { directory.appendingPathComponent("store").path }
+    var state: String { directory.appendingPathComponent("state").path }
+
+    init() {
+        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("secretshim-test-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(at: directory) }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var stdoutBytes: Data
+    }
+
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["SECRETSHIM_ROOT"] = root
+        env["SECRETSHIM_STATE_DIR"] = state
+        env.removeValue(forKey: "SECRETSHIM_KEY_FILE")
+        return env
+    }
+
+    @discardableResult
+    func callAsFunction(_ arguments: [String], stdin: Data? = nil, env extra: [String: String] = [:], executable: String? = nil) -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable ?? Shim.binary)
+        process.arguments = arguments
+        var env = environment
+        for (key, value) in extra { env[key] = value }
+        process.environment = env
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try! process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try? input.fileHandleForWriting.close()
+        // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        let errData = errBox.data
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: outData)
+    }
+
+    /// Creates a secret from bytes through stdin; returns its ID.
+    @discardableResult
+    func create(_ name: String, _ value: String, labels: [String] = []) -> String {
+        let result = self(["secret", "create"] + labels.flatMap { ["--label", $0] } + [name, "-"], stdin: Data(value.utf8))
+        #expect(result.status == 0, "create \(name): \(result.stderr)")
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Every error is one line, `secretshim: <what>: <why>`.
+func expectOneLineError(_ result: Shim.Result, contains fragment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+    let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+    #expect(lines.count == 1, "expected one error line, got: \(result.stderr)", sourceLocation: sourceLocation)
+    #expect(result.stderr.hasPrefix("secretshim: "), "error shape: \(result.stderr)", sourceLocation: sourceLocation)
+    if let fragment {
+        #expect(result.stderr.contains(fragment), "expected '\(fragment)' in: \(result.stderr)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Runs a shell command, returning its exit status and output.
+@discardableResult
+func shell(_ command: String) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try! process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,96 @@
+import Launcher
+import SecretStore
+import Testing
+
+/// Docker's `--secret` grammar and SPEC.md's refusals, as pure logic.
+@Suite struct GrantParsingTests {
+    static let accepted: [(String, SecretGrant)] = [
+        ("db", SecretGrant(source: "db", target: "db")),
+        ("db,target=pw", SecretGrant(source: "db", target: "pw")),
+        ("source=db,target=sub/dir/pw", SecretGrant(source: "db", target: "sub/dir/pw")),
+        ("src=db", SecretGrant(source: "db", target: "db")),
+        ("SRC=db,TARGET=x", SecretGrant(source: "db", target: "x")),
+        ("db,mode=400", SecretGrant(source: "db", target: "db", mode: 0o400)),
+        ("db,mode=0400", SecretGrant(source: "db", target: "db", mode: 0o400)),
+        ("db,mode=0", SecretGrant(source: "db", target: "db", mode: 0)),
+        ("db,mode=777", SecretGrant(source: "db", target: "db", mode: 0o777)),
+        ("db,uid=1000,gid=2000", SecretGrant(source: "db", target: "db", uid: 1000, gid: 2000)),
+        ("db,target=/run/secrets/a/b", SecretGrant(source: "db", target: "a/b")),
+        ("db,target=./a//b", SecretGrant(source: "db", target: "a/b")),
+        ("db,env=DB_PASSWORD_FILE", SecretGrant(source: "db", target: "db", environmentVariable: "DB_PASSWORD_FILE")),
+        ("db,type=file", SecretGrant(source: "db", target: "db")),
+    ]
+
+    @Test(arguments: accepted)
+    func accepts(spec: String, expected: SecretGrant) throws {
+        #expect(try SecretGrant.parse(spec, secretsDirectory: "/run/secrets") == expected)
+    }
+
+    static let refused: [(String, String)] = [
+        ("", "empty"),
+        ("db,mode=999", "invalid mode"),
+        ("db,mode=1000", "invalid mode"),
+        ("db,mode=04755", "invalid mode"),
+        ("db,mode=0x1ff", "invalid mode"),
+        ("db,mode=", "invalid mode"),
+        ("db,mode=-1", "invalid mode"),
+        ("db,uid=-1", "invalid uid"),
+        ("db,uid=root", "invalid uid"),
+        ("db,gid=99999999999", "invalid gid"),
+        ("db,target=../etc/passwd", "'..'"),
+        ("db,target=a/../../b", "'..'"),
+        ("db,target=/etc/passwd", "outside the secrets dir"),
+        ("db,target=/run/secretsX/a", "outside the secrets dir"),
+        ("db,target=/run/secrets", "names no file"),
+        ("db,target=", "names no file"),
+        ("db,target=.", "names no file"),
+        ("db,type=env", "type=env is refused"),
+        ("db,type=volume", "unknown type"),
+        ("db,colour=red", "unknown key"),
+        ("db,other", "must be a key=value pair"),
+        ("target=x", "no source"),
+        ("db,source=other", "given twice"),
+        ("db,target=a,target=b", "given twice"),
+        ("bad name", "invalid secret name"),
+        ("db,env=1BAD", "invalid env"),
+        ("db,env=A-B", "invalid env"),
+    ]
+
+    @Test(arguments: refused)
+    func refuses(spec: String, message: String) {
+        #expect {
+            try SecretGrant.parse(spec, secretsDirectory: "/run/secrets")
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
+    @Test func duplicateAndConflictingTargetsAreRefused() throws {
+        let a = try SecretGrant.parse("x,target=a", secretsDirectory: "/run/secrets")
+        let a2 = try SecretGrant.parse("y,target=/run/secrets/a", secretsDirectory: "/run/secrets")
+        let ab = try SecretGrant.parse("y,target=a/b", secretsDirectory: "/run/secrets")
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets([a, a2]) }
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets([ab, a]) }
+        try SecretGrant.checkTargets([a, try SecretGrant.parse("y,target=b/a", secretsDirectory: "/run/secrets")])
+    }
+
+    @Test func tmpfsSizeCoversTheSecretsAndIsAtLeastOneMiB() {
+        #expect(LaunchPlan.tmpfsSize(forSecretSizes: [10]) == 1 << 20)
+        let big = LaunchPlan.tmpfsSize(forSecretSizes: Array(repeating: 511_999, count: 10))
+        #expect(big >= 10 * 512_000)
+    }
+
+    @Test(arguments: ["db", "A1", "api.key", "a-b_c.d"]) func validNames(name: String) {
+        #expect(SecretRules.isValidName(name))
+    }
+
+    @Test(arguments: ["", "-x", "x-", "a b", "ä", String(repeating: "a", count: 65)]) func invalidNames(name: String) {
+        #expect(!SecretRules.isValidName(name))
+    }
+
+    @Test func idsAreTwentyFiveBase36Characters() {
+        let ids = (0..<200).map { _ in SecretID.generate() }
+        #expect(Set(ids).count == 200)
+        #expect(ids.allSatisfy(SecretID.isWellFormed))
+    }
+}
