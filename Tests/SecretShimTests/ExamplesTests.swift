@@ -1,0 +1,14 @@
+import Foundation
+import Testing
+
+/// The examples of the README, run for real: redis-server with redis-cli, nginx with curl.
+@Suite(.enabled(if: Shim.isRoot, "the examples mount a tmpfs and need root"), .serialized)
+struct ExamplesTests {
+    @Test(arguments: ["redis", "nginx-tls"])
+    func exampleWorks(name: String) {
+        let script = Shim.packageRoot.appendingPathComponent("examples/\(name)/run.sh").path
+        let result = shell("SECRETSHIM='\(Shim.binary)' '\(script)' 2>&1")
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("\(name) example: OK"), "\(result.output)")
+    }
+}
