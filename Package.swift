@@ -16,8 +16,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
-        .target(name: "CLinux", path: "Sources/CLinux"),
-        .target(name: "Namespaces", dependencies: ["CLinux"]),
+        .systemLibrary(name: "CCap", path: "Sources/CCap"),
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
+        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp"], path: "Sources/CLinux"),
+        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp"]),
         .target(
             name: "SecretStore",
             dependencies: [

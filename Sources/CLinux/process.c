@@ -19,3 +19,6 @@ int cl_random_bytes(void *buf, size_t n) {
     }
     return 0;
 }
+
+int cl_set_all_uids(uid_t uid) { return setresuid(uid, uid, uid); }
+int cl_set_all_gids(gid_t gid) { return setresgid(gid, gid, gid); }

@@ -10,6 +10,7 @@ public enum LaunchError: Error, CustomStringConvertible {
     case noIsolation(directory: String, why: String)
     case tmpfsTooSmall(needed: UInt64, given: UInt64)
     case exec(Exec.Failure)
+    case hardening(String)
 
     public var exitCode: Int32 {
         if case .exec(let failure) = self { return failure.exitCode }
@@ -27,6 +28,7 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .tmpfsTooSmall(let needed, let given):
             return "--tmpfs-size \(given) is too small for the granted secrets: they need \(needed) bytes"
         case .exec(let failure): return failure.description
+        case .hardening(let why): return why
         }
     }
 }

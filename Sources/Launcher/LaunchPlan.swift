@@ -9,6 +9,7 @@ public struct LaunchPlan: Sendable {
     public var extraEnvironment: [String] = []
     public var allowEnvironmentLeak = false
     public var command: [String] = []
+    public var hardening = Hardening()
 
     public init() {}
 

@@ -13,6 +13,9 @@ public enum Launcher {
         // other processes of the same user, nor dump core. exec restores the default.
         cl_prctl_set_dumpable(0)
         do {
+            let hardening: Hardening.Resolved
+            do { hardening = try plan.hardening.resolve() } catch { throw LaunchError.hardening(error.description) }
+
             var secrets = try readSecrets(plan.grants, location: location)
             defer { for index in secrets.indices { wipe(&secrets[index].value) } }
 
@@ -37,6 +40,8 @@ public enum Launcher {
             recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory)
             for index in secrets.indices { wipe(&secrets[index].value) }
 
+            // Last before exec: the files are written as root; the workload gets only what it is granted.
+            do { try hardening.apply() } catch { throw LaunchError.hardening("\(error)") }
             return .exec(Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment)))
         } catch let error as LaunchError {
             return error
@@ -57,11 +62,13 @@ public enum Launcher {
 
     static func readSecrets(_ grants: [SecretGrant], location: StoreLocation) throws -> [GrantedSecret] {
         guard !grants.isEmpty else { return [] }
-        let store = try SecretStore.openForReading(location)
+        var sources: [String] = []
+        for grant in grants { sources.append(grant.source) }
+        let found = try SecretStore.openForReading(location).read(sources)
         var secrets: [GrantedSecret] = []
-        for grant in grants {
-            let record = try store.find(grant.source)
-            secrets.append(GrantedSecret(grant: grant, record: record, value: try store.value(of: record)))
+        secrets.reserveCapacity(grants.count)
+        for (grant, secret) in zip(grants, found) {
+            secrets.append(GrantedSecret(grant: grant, record: secret.record, value: secret.value))
         }
         return secrets
     }

@@ -17,14 +17,16 @@ struct RunArguments {
     /// Plain switches rather than sets: no generic metadata to instantiate at start-up.
     static func isFlag(_ option: String) -> Bool {
         switch option {
-        case "--allow-env-leak", "--help", "-h": return true
+        case "--allow-env-leak", "--help", "-h", "--no-new-privileges", "--privileged": return true
         default: return false
         }
     }
 
     static func takesValue(_ option: String) -> Bool {
         switch option {
-        case "--secret", "--secrets-dir", "--tmpfs-size", "--name", "--env", "-e", "--root", "--key-file": return true
+        case "--secret", "--secrets-dir", "--tmpfs-size", "--name", "--env", "-e", "--root", "--key-file", "--user", "-u",
+            "--cap-add", "--cap-drop", "--seccomp":
+            return true
         default: return false
         }
     }
@@ -43,7 +45,12 @@ struct RunArguments {
             var (option, inline) = LeadingGlobals.splitFlag(argument)
             if isFlag(option) {
                 guard inline == nil else { throw Invalid("\(option) takes no value") }
-                if option == "--allow-env-leak" { parsed.plan.allowEnvironmentLeak = true } else { parsed.showHelp = true }
+                switch option {
+                case "--allow-env-leak": parsed.plan.allowEnvironmentLeak = true
+                case "--no-new-privileges": parsed.plan.hardening.noNewPrivileges = true
+                case "--privileged": parsed.plan.hardening.privileged = true
+                default: parsed.showHelp = true
+                }
                 index += 1
                 continue
             }
@@ -76,6 +83,16 @@ struct RunArguments {
                     throw Invalid("invalid --env '\(key)': expected VAR=VALUE")
                 }
                 parsed.plan.extraEnvironment.append(value)
+            case "--user", "-u": parsed.plan.hardening.user = value
+            case "--cap-add": parsed.plan.hardening.capAdd.append(value)
+            case "--cap-drop": parsed.plan.hardening.capDrop.append(value)
+            case "--seccomp":
+                switch value {
+                case "default": parsed.plan.hardening.seccomp = .default
+                case "unconfined": parsed.plan.hardening.seccomp = .unconfined
+                case "": throw Invalid("--seccomp needs default, unconfined or a profile file")
+                default: parsed.plan.hardening.seccomp = .profile(value)
+                }
             case "--root": parsed.root = value
             case "--key-file": parsed.keyFile = value
             default: break
@@ -122,6 +139,12 @@ struct RunArguments {
           --name NAME            Name of the workload, for 'ps' and 'secret rm'
           -e, --env K=V          Add K=V to the environment (repeatable)
           --allow-env-leak       Start even if an environment variable holds a secret's value
+          -u, --user UID[:GID]   Run as this user (names from the root's /etc/passwd, /etc/group)
+          --cap-drop CAP|ALL     Drop a capability from Docker's default set (repeatable)
+          --cap-add CAP|ALL      Add a capability (repeatable)
+          --no-new-privileges    Set no_new_privs: setuid binaries and file caps grant nothing
+          --seccomp PROFILE      default, unconfined, or a Docker/OCI JSON profile
+          --privileged           All capabilities and no seccomp filter
           --root DIR             Store root (env SECRETSHIM_ROOT)
           --key-file PATH        Master key file (env SECRETSHIM_KEY_FILE)
 

@@ -4,3 +4,4 @@
 #include "cl_prctl.h"
 #include "cl_openat2.h"
 #include "cl_process.h"
+#include "cl_security.h"

@@ -1,0 +1,109 @@
+import Glibc
+import Namespaces
+
+/// What the workload may do once it runs: its user, capabilities, no_new_privs and seccomp
+/// filter. Docker's defaults unless told otherwise; resolved before any kernel work, so a bad
+/// capability name or profile stops `run` before it touches anything.
+public struct Hardening: Sendable {
+    public enum Seccomp: Sendable, Equatable {
+        case `default`, unconfined, profile(String)
+    }
+
+    public var user: String?
+    public var capDrop: [String] = []
+    public var capAdd: [String] = []
+    public var noNewPrivileges = false
+    public var seccomp: Seccomp = .default
+    public var privileged = false
+
+    public init() {}
+
+    /// Docker's default capability set (moby's `caps.DefaultCapabilities`).
+    public static let dockerDefaultCapabilities = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ]
+
+    public struct Resolved: Sendable {
+        /// The capability set of the workload (bounding; also permitted/effective for root).
+        public var capabilities: [Int32]
+        public var capabilityNames: [String]
+        public var user: ResolvedUser?
+        public var noNewPrivileges: Bool
+        public var filter: SeccompFilter?
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// `root` is the workload's root filesystem, where user and group names are looked up.
+    public func resolve(root: String = "/") throws(Invalid) -> Resolved {
+        var names = privileged ? [] : Self.dockerDefaultCapabilities
+        var numbers: [Int32] = []
+        func canonical(_ name: String) throws(Invalid) -> String {
+            let upper = name.uppercased()
+            let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
+            guard Capabilities.number(full) != nil else { throw Invalid("unknown capability: \(name)") }
+            return full
+        }
+        if privileged {
+            for number in Capabilities.all { numbers.append(number) }
+        } else {
+            for name in capDrop {
+                if name.uppercased() == "ALL" { names.removeAll() } else {
+                    let full = try canonical(name)
+                    names.removeAll { $0 == full }
+                }
+            }
+            for name in capAdd {
+                if name.uppercased() == "ALL" {
+                    numbers = Capabilities.all
+                } else {
+                    let full = try canonical(name)
+                    if !names.contains(full) { names.append(full) }
+                }
+            }
+            for name in names where !numbers.contains(Capabilities.number(name)!) { numbers.append(Capabilities.number(name)!) }
+        }
+        let filter: SeccompFilter?
+        switch (privileged, seccomp) {
+        case (true, .default), (_, .unconfined): filter = nil
+        case (_, .default): filter = DefaultSeccomp.filter
+        case (_, .profile(let path)):
+            do { filter = try SeccompProfile.load(path, capabilities: names) } catch { throw Invalid("\(error)") }
+        }
+        let resolvedUser: ResolvedUser?
+        if let user {
+            do { resolvedUser = try UserDatabase(root: root).resolve(user) } catch { throw Invalid("\(error)") }
+        } else {
+            resolvedUser = nil
+        }
+        return Resolved(capabilities: numbers, capabilityNames: names, user: resolvedUser, noNewPrivileges: noNewPrivileges, filter: filter)
+    }
+}
+
+extension Hardening.Resolved {
+    /// Applies it all, in runc's order: bounding set; the filter early if no_new_privs is off
+    /// (loading it then needs CAP_SYS_ADMIN, which is about to go); the user switch; the
+    /// capability sets; no_new_privs and the filter last.
+    ///
+    /// An unprivileged shim (an ordinary user, or a container without CAP_SETPCAP) cannot shape
+    /// capability sets and has nothing to give away: it sets no_new_privs instead, so nothing the
+    /// workload execs can gain privileges, and loads the filter under it.
+    public func apply() throws {
+        let canShapeCapabilities = Capabilities.isEffective("CAP_SETPCAP")
+        let noNewPrivileges = self.noNewPrivileges || !canShapeCapabilities || !Capabilities.isEffective("CAP_SYS_ADMIN")
+        if canShapeCapabilities { try Capabilities.limitBoundingSet(to: capabilities) }
+        if let filter, !noNewPrivileges { try filter.load() }
+        if let user {
+            try Identity.switchTo(uid: user.uid, gid: user.gid)
+        }
+        // A non-root user lost its permitted set with setuid, as under Docker; root keeps exactly these.
+        if canShapeCapabilities && (user == nil || user!.uid == 0) { try Capabilities.set(capabilities) }
+        if noNewPrivileges { try Capabilities.setNoNewPrivileges() }
+        if let filter, noNewPrivileges { try filter.load() }
+    }
+}

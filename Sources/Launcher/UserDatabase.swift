@@ -1,0 +1,67 @@
+import Namespaces
+
+/// A resolved `--user`.
+public struct ResolvedUser: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+}
+
+/// `/etc/passwd` and `/etc/group` of the workload's root, read directly: static glibc's
+/// getpwnam is unreliable, and inside a foreign root it would read the host's files.
+struct UserDatabase {
+    let root: String
+
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// `USER[:GROUP]`, each a name or a number. As Docker: a numeric user absent from passwd
+    /// runs with gid 0 unless a group is given; a name must exist.
+    func resolve(_ spec: String) throws(Invalid) -> ResolvedUser {
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+            throw Invalid(description: "invalid --user '\(spec)': expected USER[:GROUP]")
+        }
+        let passwd = entries("/etc/passwd")
+        var uid: UInt32
+        var gid: UInt32 = 0
+        if let number = Self.id(parts[0]) {
+            uid = number
+            if let entry = passwd.first(where: { $0.count > 3 && Self.id($0[2]) == number }), let primary = Self.id(entry[3]) {
+                gid = primary
+            }
+        } else {
+            guard let entry = passwd.first(where: { $0.count > 3 && $0[0] == parts[0] }), let number = Self.id(entry[2]),
+                let primary = Self.id(entry[3])
+            else { throw Invalid(description: "unable to find user \(parts[0]): no matching entries in passwd file") }
+            uid = number
+            gid = primary
+        }
+        if parts.count == 2 {
+            if let number = Self.id(parts[1]) {
+                gid = number
+            } else {
+                guard let entry = entries("/etc/group").first(where: { $0.count > 2 && $0[0] == parts[1] }),
+                    let number = Self.id(entry[2])
+                else { throw Invalid(description: "unable to find group \(parts[1]): no matching entries in group file") }
+                gid = number
+            }
+        }
+        return ResolvedUser(uid: uid, gid: gid)
+    }
+
+    static func id(_ text: String) -> UInt32? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt32(text), value != UInt32.max
+        else { return nil }
+        return value
+    }
+
+    /// Colon-separated lines of a file inside the root; a missing file has no entries.
+    private func entries(_ path: String) -> [[String]] {
+        let full = root == "/" ? path : root + path
+        guard let bytes = try? Files.read(full, limit: 16 << 20) else { return [] }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
+            $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        }
+    }
+}

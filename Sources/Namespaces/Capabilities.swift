@@ -1,0 +1,45 @@
+import CCap
+import CLinux
+import Glibc
+
+/// Linux capabilities of this process, through libcap.
+public enum Capabilities {
+    /// The number of a capability name (`CAP_NET_ADMIN`, `net_admin`, case-insensitive), or nil.
+    public static func number(_ name: String) -> Int32? {
+        let value = cl_cap_from_name(name)
+        return value < 0 ? nil : value
+    }
+
+    /// Every capability this process can still grant: those known to libcap and left in its
+    /// bounding set (a container or a sandboxed root may have fewer than the kernel knows).
+    public static var all: [Int32] { (0...cl_cap_last()).filter { cl_cap_in_bounding_set($0) != 0 } }
+
+    public static func isEffective(_ name: String) -> Bool {
+        guard let number = number(name) else { return false }
+        return cl_cap_is_effective(number) != 0
+    }
+
+    /// Keeps only `keep` in the bounding set: nothing this process execs can ever regain the rest.
+    public static func limitBoundingSet(to keep: [Int32]) throws(SysError) {
+        try sys("drop capabilities from the bounding set") { keep.withUnsafeBufferPointer { cl_caps_limit_bounding($0.baseAddress, Int32($0.count)) } }
+    }
+
+    /// Permitted, effective and inheritable become exactly `caps`; ambient is cleared.
+    public static func set(_ caps: [Int32]) throws(SysError) {
+        try sys("set capabilities") { caps.withUnsafeBufferPointer { cl_caps_set($0.baseAddress, Int32($0.count)) } }
+    }
+
+    public static func setNoNewPrivileges() throws(SysError) {
+        try sys("set no_new_privs") { cl_prctl_set_no_new_privs() }
+    }
+}
+
+/// Switching to the workload's user: supplementary groups cleared, then gid, then uid
+/// (the order that leaves no window with the old uid and new groups).
+public enum Identity {
+    public static func switchTo(uid: uid_t, gid: gid_t) throws(SysError) {
+        try sys("setgroups") { setgroups(0, nil) }
+        try sys("setgid \(gid)") { cl_set_all_gids(gid) }
+        try sys("setuid \(uid)") { cl_set_all_uids(uid) }
+    }
+}
