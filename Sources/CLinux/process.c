@@ -1,15 +1,12 @@
 #define _GNU_SOURCE
 #include "cl_process.h"
-#include <string.h>
+#include <errno.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 extern char **environ;
 char **cl_environ(void) { return environ; }
-pid_t cl_fork(void) { return fork(); }
-int cl_sethostname(const char *name) { return sethostname(name, strlen(name)); }
 
-#include <errno.h>
-#include <sys/random.h>
 int cl_random_bytes(void *buf, size_t n) {
     size_t filled = 0;
     while (filled < n) {

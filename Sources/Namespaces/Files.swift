@@ -1,7 +1,7 @@
 import Glibc
 
-/// File-system helpers for the store and the state dir: whole-file reads, durable atomic
-/// writes, directory creation with a given mode.
+/// File-system helpers for the store and the state dir: whole-file reads, exclusive durable
+/// creation, directory creation with a given mode.
 public enum Files {
     public static func read(_ path: String, limit: Int) throws(SysError) -> [UInt8] {
         let fd = try FileDescriptor.open(path, O_RDONLY)
@@ -41,26 +41,6 @@ public enum Files {
             if code == EEXIST { continue }
             throw SysError("mkdir", prefix, errno: code)
         }
-    }
-
-    /// Writes a new file and moves it into place with rename: readers see the old file or the
-    /// new one, never a partial one, even after a crash (the data and the directory are synced).
-    public static func writeAtomically(
-        _ path: String, _ bytes: [UInt8], mode: mode_t, durable: Bool = true
-    ) throws(SysError) {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
-        do {
-            try fd.writeAll(bytes, path: temporary)
-            if durable { try fd.sync(path: temporary) }
-            fd.close()
-            try sys("rename", path) { rename(temporary, path) }
-        } catch {
-            fd.close()
-            unlink(temporary)
-            throw error
-        }
-        if durable { syncDirectory(of: path) }
     }
 
     /// Creates `path` with `bytes` only if it does not exist yet. The content is complete before

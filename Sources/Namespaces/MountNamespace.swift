@@ -43,8 +43,4 @@ public enum Tmpfs {
     public static func remountReadOnly(_ path: String) throws(SysError) {
         try sys("remount read-only", path) { cl_remount_readonly(path) }
     }
-
-    public static func unmount(_ path: String) throws(SysError) {
-        try sys("unmount", path) { cl_unmount_detach(path) }
-    }
 }

@@ -90,10 +90,6 @@ public struct LeaseBook: Sendable {
         try fd.writeAll(lease.encoded(), path: path)
     }
 
-    public func release(pid: pid_t) {
-        unlink(path(for: pid))
-    }
-
     /// Leases of live processes; those of dead ones are removed on the way.
     public func liveLeases() -> [Lease] {
         var live: [Lease] = []

@@ -2,6 +2,5 @@
 #pragma once
 #include "cl_mount.h"
 #include "cl_prctl.h"
-#include "cl_openat2.h"
 #include "cl_process.h"
 #include "cl_security.h"

@@ -4,7 +4,6 @@
 #include <stdint.h>
 
 int cl_unshare_mount_ns(void);
-int cl_unshare_user_and_mount_ns(void);
 /// Every mount below "/" becomes private, so nothing we mount propagates to the host.
 int cl_make_mounts_private(void);
 /// A tmpfs with nosuid,nodev,noexec, the given size and root mode; noswap when asked
@@ -12,16 +11,7 @@ int cl_make_mounts_private(void);
 int cl_mount_tmpfs(const char *target, uint64_t size_bytes, unsigned mode, int noswap);
 /// Remount an existing mount read-only, keeping nosuid,nodev,noexec.
 int cl_remount_readonly(const char *target);
-int cl_bind_mount(const char *source, const char *target, int recursive);
-int cl_remount_bind_readonly(const char *target, int nosuid_nodev_noexec);
-int cl_mount_proc(const char *target);
-int cl_unmount_detach(const char *target);
-int cl_pivot_root(const char *new_root, const char *put_old);
-/// The f_type magic of the filesystem holding path (or -1 with errno).
-int64_t cl_filesystem_magic(const char *path);
 int64_t cl_filesystem_magic_fd(int fd);
-/// Mount flags of the filesystem holding path (ST_RDONLY etc.), or -1.
-int64_t cl_filesystem_flags_fd(int fd);
 
 #define CL_TMPFS_MAGIC 0x01021994
 #define CL_RAMFS_MAGIC 0x858458f6

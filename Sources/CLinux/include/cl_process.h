@@ -1,13 +1,10 @@
 #pragma once
+#include <stddef.h>
 #include <sys/types.h>
 // Process-level helpers.
+
 /// The environment of this process, as execve wants it.
 char **cl_environ(void);
-/// Swift's Glibc overlay marks fork unavailable; the shim forks only where it must
-/// (a child that maps a user namespace, a supervisor for rootless runs).
-pid_t cl_fork(void);
-int cl_sethostname(const char *name);
-#include <stddef.h>
 /// Fills buf with n bytes from getrandom(2), retrying EINTR and short reads. 0 or -1.
 int cl_random_bytes(void *buf, size_t n);
 /// setresuid/setresgid (glibc declares them only under _GNU_SOURCE).
