@@ -23,6 +23,16 @@ int cl_cap_from_name(const char *name) {
 
 int cl_cap_last(void) { return (int)cap_max_bits() - 1; }
 
+int cl_cap_name(int cap, char *buffer, int size) {
+    char *name = cap_to_name((cap_value_t)cap);
+    if (!name) return -1;
+    int i = 0;
+    for (; name[i] && i < size - 1; i++) buffer[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32 : name[i]);
+    buffer[i] = 0;
+    cap_free(name);
+    return 0;
+}
+
 int cl_cap_is_effective(int cap) {
     cap_t state = cap_get_proc();
     if (!state) return 0;

@@ -25,13 +25,31 @@ public struct Hardening: Sendable {
         "CAP_AUDIT_WRITE",
     ]
 
+    /// The filter the workload runs under.
+    public enum Filter: Sendable {
+        case builtinDefault
+        case profile(SeccompFilter)
+
+        func load() throws(SeccompFilter.Failure) {
+            switch self {
+            case .builtinDefault: try DefaultSeccompFilter.load()
+            case .profile(let filter): try filter.load()
+            }
+        }
+    }
+
     public struct Resolved: Sendable {
         /// The capability set of the workload (bounding; also permitted/effective for root).
-        public var capabilities: [Int32]
         public var capabilityNames: [String]
         public var user: ResolvedUser?
         public var noNewPrivileges: Bool
-        public var filter: SeccompFilter?
+        public var filter: Filter?
+
+        public var capabilities: [Int32] {
+            var numbers: [Int32] = []
+            for name in capabilityNames { if let number = Capabilities.number(name) { numbers.append(number) } }
+            return numbers
+        }
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -41,17 +59,15 @@ public struct Hardening: Sendable {
 
     /// `root` is the workload's root filesystem, where user and group names are looked up.
     public func resolve(root: String = "/") throws(Invalid) -> Resolved {
-        var names = privileged ? [] : Self.dockerDefaultCapabilities
-        var numbers: [Int32] = []
+        // Names only, so that a profile's `includes.caps` sees exactly what the workload holds.
+        var names = privileged ? Capabilities.allNames : Self.dockerDefaultCapabilities
         func canonical(_ name: String) throws(Invalid) -> String {
             let upper = name.uppercased()
             let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
             guard Capabilities.number(full) != nil else { throw Invalid("unknown capability: \(name)") }
             return full
         }
-        if privileged {
-            for number in Capabilities.all { numbers.append(number) }
-        } else {
+        if !privileged {
             for name in capDrop {
                 if name.uppercased() == "ALL" { names.removeAll() } else {
                     let full = try canonical(name)
@@ -59,21 +75,16 @@ public struct Hardening: Sendable {
                 }
             }
             for name in capAdd {
-                if name.uppercased() == "ALL" {
-                    numbers = Capabilities.all
-                } else {
-                    let full = try canonical(name)
-                    if !names.contains(full) { names.append(full) }
-                }
+                let added = name.uppercased() == "ALL" ? Capabilities.allNames : [try canonical(name)]
+                for full in added where !names.contains(full) { names.append(full) }
             }
-            for name in names where !numbers.contains(Capabilities.number(name)!) { numbers.append(Capabilities.number(name)!) }
         }
-        let filter: SeccompFilter?
+        let filter: Filter?
         switch (privileged, seccomp) {
         case (true, .default), (_, .unconfined): filter = nil
-        case (_, .default): filter = DefaultSeccomp.filter
+        case (_, .default): filter = .builtinDefault
         case (_, .profile(let path)):
-            do { filter = try SeccompProfile.load(path, capabilities: names) } catch { throw Invalid("\(error)") }
+            do { filter = .profile(try SeccompProfile.load(path, capabilities: names)) } catch { throw Invalid("\(error)") }
         }
         let resolvedUser: ResolvedUser?
         if let user {
@@ -81,7 +92,7 @@ public struct Hardening: Sendable {
         } else {
             resolvedUser = nil
         }
-        return Resolved(capabilities: numbers, capabilityNames: names, user: resolvedUser, noNewPrivileges: noNewPrivileges, filter: filter)
+        return Resolved(capabilityNames: names, user: resolvedUser, noNewPrivileges: noNewPrivileges, filter: filter)
     }
 }
 
@@ -96,6 +107,7 @@ extension Hardening.Resolved {
     public func apply() throws {
         let canShapeCapabilities = Capabilities.isEffective("CAP_SETPCAP")
         let noNewPrivileges = self.noNewPrivileges || !canShapeCapabilities || !Capabilities.isEffective("CAP_SYS_ADMIN")
+        let capabilities = self.capabilities
         if canShapeCapabilities { try Capabilities.limitBoundingSet(to: capabilities) }
         if let filter, !noNewPrivileges { try filter.load() }
         if let user {

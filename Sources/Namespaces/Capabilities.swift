@@ -14,6 +14,17 @@ public enum Capabilities {
     /// bounding set (a container or a sandboxed root may have fewer than the kernel knows).
     public static var all: [Int32] { (0...cl_cap_last()).filter { cl_cap_in_bounding_set($0) != 0 } }
 
+    /// The names of `all`, as "CAP_CHOWN".
+    public static var allNames: [String] {
+        var names: [String] = []
+        var buffer = [CChar](repeating: 0, count: 64)
+        for number in all where cl_cap_name(number, &buffer, 64) == 0 {
+            let length = buffer.firstIndex(of: 0) ?? buffer.count
+            names.append(String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return names
+    }
+
     public static func isEffective(_ name: String) -> Bool {
         guard let number = number(name) else { return false }
         return cl_cap_is_effective(number) != 0

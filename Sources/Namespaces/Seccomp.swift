@@ -93,3 +93,12 @@ public struct SeccompFilter: Sendable {
         if status != 0 { throw Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
     }
 }
+
+/// secretshim's default filter: a fixed BPF program (CLinux's default_filter.c says what it
+/// refuses). Built by hand, not through libseccomp, because it sits on every `run`.
+public enum DefaultSeccompFilter {
+    public static func load() throws(SeccompFilter.Failure) {
+        let status = cl_default_filter_load()
+        if status != 0 { throw SeccompFilter.Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
+    }
+}

@@ -5,10 +5,14 @@ import CSQLite
 final class Database {
     private let handle: OpaquePointer
 
+    /// Once per process, before the first connection.
+    private static let configured: Void = cs_disable_bulk_page_cache()
+
     init(path: String, readOnly: Bool) throws(StoreError) {
+        _ = Self.configured
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
-            | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
+            | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &db, flags, nil)
         guard status == SQLITE_OK, let db else {
             let why = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))

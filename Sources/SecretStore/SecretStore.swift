@@ -1,8 +1,12 @@
 import Glibc
 import Namespaces
 
-/// The encrypted secrets store: an SQLite database in WAL mode (atomic, durable, safe under
-/// many concurrent processes) whose every value is sealed with AES-256-GCM under the master key.
+/// The encrypted secrets store: an SQLite database (atomic, durable, safe under many concurrent
+/// processes) whose every value is sealed with AES-256-GCM under the master key.
+///
+/// It keeps SQLite's rollback journal rather than WAL: writes are rare and short, and a reader
+/// (every `run`) then costs an open, a shared lock and a few page reads, where WAL would make
+/// it build the shared-memory index afresh each time (about 40 syscalls).
 public final class SecretStore {
     public let location: StoreLocation
     private let database: Database?
@@ -40,16 +44,9 @@ public final class SecretStore {
     /// (e.g. a store bind-mounted into a container). A store that does not exist yet is empty.
     public static func openForReading(_ location: StoreLocation) throws(StoreError) -> SecretStore {
         guard Files.exists(location.databasePath) else { return SecretStore(location: location, database: nil) }
-        if let database = try? Database(path: location.databasePath, readOnly: true),
-            (try? userVersion(database)) != nil
-        {
-            return SecretStore(location: location, database: database)
-        }
-        // On a read-only file system SQLite cannot make the WAL index; "immutable" reads the
-        // checkpointed database file directly, which is all there is once writers have closed.
-        let database = try Database(path: "file:\(uriEscaped(location.databasePath))?immutable=1", readOnly: true)
-        _ = try userVersion(database)
-        return SecretStore(location: location, database: database)
+        // Opening is lazy: nothing is read until the first query. With the rollback journal a
+        // read-only mount needs nothing more (a shared lock works on a read-only descriptor).
+        return SecretStore(location: location, database: try Database(path: location.databasePath, readOnly: true))
     }
 
     // MARK: - Reading
@@ -217,9 +214,6 @@ public final class SecretStore {
     }
 
     private static func createSchema(_ database: Database) throws(StoreError) {
-        // WAL is a property of the database file; it persists once set. It must be set outside
-        // a transaction; concurrent first users all asking for it is harmless.
-        try database.execute("PRAGMA journal_mode=WAL")
         try database.writeTransaction { () throws(StoreError) in
             guard try userVersion(database) != schemaVersion else { return }
             try database.execute(
@@ -243,19 +237,6 @@ public final class SecretStore {
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
-    }
-
-    private static func uriEscaped(_ path: String) -> String {
-        var escaped = ""
-        for byte in path.utf8 {
-            switch byte {
-            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"), 0x80...:
-                escaped += "%" + String(byte, radix: 16, uppercase: true)
-            default:
-                escaped.unicodeScalars.append(Unicode.Scalar(byte))
-            }
-        }
-        return escaped
     }
 }
 

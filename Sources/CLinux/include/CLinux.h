@@ -4,3 +4,4 @@
 #include "cl_prctl.h"
 #include "cl_process.h"
 #include "cl_security.h"
+#include "cl_default_filter.h"

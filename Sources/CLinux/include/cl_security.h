@@ -6,6 +6,8 @@
 
 /// Number of the capability named like "CAP_NET_ADMIN" or "net_admin", or -1.
 int cl_cap_from_name(const char *name);
+/// Writes the name of `cap` as "CAP_CHOWN" into buffer; -1 if libcap does not know it.
+int cl_cap_name(int cap, char *buffer, int size);
 /// Highest capability number this kernel knows.
 int cl_cap_last(void);
 /// Whether this process holds `cap` in its effective set now.
