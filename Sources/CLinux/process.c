@@ -19,3 +19,35 @@ int cl_random_bytes(void *buf, size_t n) {
 
 int cl_set_all_uids(uid_t uid) { return setresuid(uid, uid, uid); }
 int cl_set_all_gids(gid_t gid) { return setresgid(gid, gid, gid); }
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+pid_t cl_fork(void) { return fork(); }
+
+static volatile sig_atomic_t supervised_child;
+
+static void forward_signal(int sig) {
+    if (supervised_child > 0) kill((pid_t)supervised_child, sig);
+}
+
+int cl_supervise(pid_t child) {
+    supervised_child = child;
+    static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = forward_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &action, NULL);
+    int status = 0;
+    for (;;) {
+        pid_t got = waitpid(child, &status, 0);
+        if (got == child) break;
+        if (got < 0 && errno != EINTR) return 125;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 125;
+}

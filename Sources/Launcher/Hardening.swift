@@ -7,6 +7,8 @@ import Namespaces
 public struct Hardening: Sendable {
     public enum Seccomp: Sendable, Equatable {
         case `default`, unconfined, profile(String)
+        /// The `linux.seccomp` of an OCI bundle's config.json at this path.
+        case bundle(String)
     }
 
     public var user: String?
@@ -15,6 +17,10 @@ public struct Hardening: Sendable {
     public var noNewPrivileges = false
     public var seccomp: Seccomp = .default
     public var privileged = false
+    /// The set to start from instead of Docker's default (an OCI bundle's bounding set).
+    public var baseCapabilities: [String]?
+    /// Supplementary groups of the workload (an OCI bundle's additionalGids); none by default.
+    public var additionalGroups: [UInt32] = []
 
     public init() {}
 
@@ -42,6 +48,7 @@ public struct Hardening: Sendable {
         /// The capability set of the workload (bounding; also permitted/effective for root).
         public var capabilityNames: [String]
         public var user: ResolvedUser?
+        public var additionalGroups: [UInt32]
         public var noNewPrivileges: Bool
         public var filter: Filter?
 
@@ -60,12 +67,16 @@ public struct Hardening: Sendable {
     /// `root` is the workload's root filesystem, where user and group names are looked up.
     public func resolve(root: String = "/") throws(Invalid) -> Resolved {
         // Names only, so that a profile's `includes.caps` sees exactly what the workload holds.
-        var names = privileged ? Capabilities.allNames : Self.dockerDefaultCapabilities
         func canonical(_ name: String) throws(Invalid) -> String {
             let upper = name.uppercased()
             let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
             guard Capabilities.number(full) != nil else { throw Invalid("unknown capability: \(name)") }
             return full
+        }
+        var names = privileged ? Capabilities.allNames : Self.dockerDefaultCapabilities
+        if !privileged, let base = baseCapabilities {
+            names = []
+            for name in base { names.append(try canonical(name)) }
         }
         if !privileged {
             for name in capDrop {
@@ -85,6 +96,10 @@ public struct Hardening: Sendable {
         case (_, .default): filter = .builtinDefault
         case (_, .profile(let path)):
             do { filter = .profile(try SeccompProfile.load(path, capabilities: names)) } catch { throw Invalid("\(error)") }
+        case (_, .bundle(let path)):
+            do {
+                filter = try OCIBundle.seccompFilter(configPath: path, capabilities: names).map { .profile($0) } ?? .builtinDefault
+            } catch { throw Invalid("\(error)") }
         }
         let resolvedUser: ResolvedUser?
         if let user {
@@ -92,7 +107,7 @@ public struct Hardening: Sendable {
         } else {
             resolvedUser = nil
         }
-        return Resolved(capabilityNames: names, user: resolvedUser, noNewPrivileges: noNewPrivileges, filter: filter)
+        return Resolved(capabilityNames: names, user: resolvedUser, additionalGroups: additionalGroups, noNewPrivileges: noNewPrivileges, filter: filter)
     }
 }
 
@@ -111,7 +126,7 @@ extension Hardening.Resolved {
         if canShapeCapabilities { try Capabilities.limitBoundingSet(to: capabilities) }
         if let filter, !noNewPrivileges { try filter.load() }
         if let user {
-            try Identity.switchTo(uid: user.uid, gid: user.gid)
+            try Identity.switchTo(uid: user.uid, gid: user.gid, groups: additionalGroups)
         }
         // A non-root user lost its permitted set with setuid, as under Docker; root keeps exactly these.
         if canShapeCapabilities && (user == nil || user!.uid == 0) { try Capabilities.set(capabilities) }

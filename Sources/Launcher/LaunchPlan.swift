@@ -10,6 +10,18 @@ public struct LaunchPlan: Sendable {
     public var allowEnvironmentLeak = false
     public var command: [String] = []
     public var hardening = Hardening()
+    /// `--rootfs` or `--bundle`: the workload's own root filesystem; nil runs in the host's.
+    public var root: RootPlan?
+    /// Replaces the inherited environment (an OCI bundle's `process.env`).
+    public var environment: [String]?
+    public var workingDirectory: String?
+    public var resourceLimits: [ResourceLimit] = []
+
+    public struct ResourceLimit: Sendable, Equatable {
+        public var name: String
+        public var soft: UInt64
+        public var hard: UInt64
+    }
 
     public init() {}
 

@@ -9,37 +9,51 @@ import SecretStore
 public enum Launcher {
     /// Never returns on success: the process becomes the workload.
     public static func launch(_ plan: LaunchPlan, location: StoreLocation) -> LaunchError {
-        // While it holds plaintext, the shim cannot be ptraced or have /proc/PID/mem read by
-        // other processes of the same user, nor dump core. exec restores the default.
-        cl_prctl_set_dumpable(0)
         do {
+            // Rootless: a user namespace that maps only the caller, in which it may mount. First,
+            // while nothing secret is in memory: a non-dumpable process cannot write its own maps.
+            // Where that is not permitted either (an unprivileged container), `stage` falls back
+            // to a tmpfs the engine mounted.
+            let rootless = try geteuid() != 0 && Namespace.enterUserNamespace(uid: getuid(), gid: getgid())
+            if rootless { try MountNamespace.makeMountsPrivate() }
+            // While it holds plaintext, the shim cannot be ptraced or have /proc/PID/mem read by
+            // other processes of the same user, nor dump core. exec restores the default.
+            cl_prctl_set_dumpable(0)
+
             let hardening: Hardening.Resolved
-            do { hardening = try plan.hardening.resolve() } catch { throw LaunchError.hardening(error.description) }
+            do { hardening = try plan.hardening.resolve(root: plan.root?.path ?? "/") } catch {
+                throw LaunchError.hardening(error.description)
+            }
 
             var secrets = try readSecrets(plan.grants, location: location)
             defer { for index in secrets.indices { wipe(&secrets[index].value) } }
+            let environment = try workloadEnvironment(plan, secrets: secrets)
 
-            var environment = Environment.inherited()
-            for entry in plan.extraEnvironment { Environment.set(entry, in: &environment) }
-            if !plan.allowEnvironmentLeak {
-                for secret in secrets {
-                    if let variable = Environment.leakingVariable(of: secret.value, in: environment) {
-                        throw LaunchError.environmentLeak(variable: variable, secret: secret.record.name)
-                    }
+            if rootless { try ownSecretsAsCaller(&secrets) }
+            if var root = plan.root {
+                if !rootless { try MountNamespace.enterPrivate() }
+                // /proc can only be mounted by a user namespace's owner of the PID namespace.
+                if rootless && !root.needsPIDNamespace { root.namespaces += "p" }
+                if !root.namespaces.isEmpty { try Namespace.unshare(root.namespaces) }
+                if root.needsPIDNamespace {
+                    try forkIntoPIDNamespace(plan, secrets: &secrets, stateDirectory: location.stateDirectory)
                 }
-            }
-            for grant in plan.grants {
-                if let variable = grant.environmentVariable {
-                    Environment.set("\(variable)=\(plan.secretsDirectory)/\(grant.target)", in: &environment)
+                let sizes = secrets.map(\.value.count)
+                try RootBuilder.build(
+                    root, secrets: secrets, secretsDirectory: plan.secretsDirectory,
+                    tmpfsSize: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
+                if let hostname = root.hostname { try Namespace.setHostname(hostname) }
+                if !root.needsPIDNamespace { recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory) }
+            } else {
+                if !plan.grants.isEmpty || plan.tmpfsSize != nil {
+                    try stage(secrets, plan: plan, alreadyPrivate: rootless)
                 }
+                recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory)
             }
-
-            if !plan.grants.isEmpty || plan.tmpfsSize != nil {
-                try stage(secrets, plan: plan)
-            }
-            recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory)
             for index in secrets.indices { wipe(&secrets[index].value) }
 
+            for limit in plan.resourceLimits { try ResourceLimits.set(limit.name, soft: limit.soft, hard: limit.hard) }
+            if let directory = plan.workingDirectory { try sys("chdir", directory) { chdir(directory) } }
             // Last before exec: the files are written as root; the workload gets only what it is granted.
             do { try hardening.apply() } catch { throw LaunchError.hardening("\(error)") }
             return .exec(Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment)))
@@ -54,8 +68,58 @@ public enum Launcher {
         }
     }
 
+    /// The inherited (or the bundle's) environment, `--env`, and the grants' `env=VAR` paths;
+    /// refused if a variable already holds a granted secret's value.
+    static func workloadEnvironment(_ plan: LaunchPlan, secrets: [GrantedSecret]) throws -> [String] {
+        var environment = plan.environment ?? Environment.inherited()
+        for entry in plan.extraEnvironment { Environment.set(entry, in: &environment) }
+        if !plan.allowEnvironmentLeak {
+            for secret in secrets {
+                if let variable = Environment.leakingVariable(of: secret.value, in: environment) {
+                    throw LaunchError.environmentLeak(variable: variable, secret: secret.record.name)
+                }
+            }
+        }
+        for grant in plan.grants {
+            if let variable = grant.environmentVariable {
+                Environment.set("\(variable)=\(plan.secretsDirectory)/\(grant.target)", in: &environment)
+            }
+        }
+        return environment
+    }
+
+    /// Rootless, only the caller's own ids exist: uid/gid 0 (the defaults) mean the caller, as
+    /// root inside a rootless Podman container is the caller; other ids cannot be represented.
+    static func ownSecretsAsCaller(_ secrets: inout [GrantedSecret]) throws {
+        let uid = getuid(), gid = getgid()
+        for index in secrets.indices {
+            var grant = secrets[index].grant
+            if grant.uid == 0 { grant.uid = uid }
+            if grant.gid == 0 { grant.gid = gid }
+            guard grant.uid == uid, grant.gid == gid else {
+                throw LaunchError.hardening(
+                    "rootless: secret '\(grant.source)' can only be owned by you (uid \(uid), gid \(gid)), not uid \(grant.uid) gid \(grant.gid)")
+            }
+            secrets[index].grant = grant
+        }
+    }
+
+    /// A new PID namespace takes effect for children only: the workload is forked to be its
+    /// init, and the shim stays as its parent, holding the lease and forwarding signals, and
+    /// exits with its status. Returns in the child.
+    static func forkIntoPIDNamespace(_ plan: LaunchPlan, secrets: inout [GrantedSecret], stateDirectory: String) throws {
+        let child = try sys("fork") { cl_fork() }
+        if child == 0 {
+            _ = cl_set_parent_death_signal(SIGKILL)
+            return
+        }
+        for index in secrets.indices { wipe(&secrets[index].value) }
+        recordLease(plan, secrets: secrets, stateDirectory: stateDirectory)
+        exit(cl_supervise(child))
+    }
+
     struct GrantedSecret {
-        let grant: SecretGrant
+        var grant: SecretGrant
         let record: SecretRecord
         var value: [UInt8]
     }
@@ -75,16 +139,20 @@ public enum Launcher {
 
     /// Mounts the private tmpfs and writes the files; where unshare is not permitted (an
     /// unprivileged container), writes into the tmpfs the engine already mounted there.
-    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan) throws {
+    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan, alreadyPrivate: Bool) throws {
         let directory = plan.secretsDirectory
         let sizes = secrets.map(\.value.count)
         let needed = LaunchPlan.bytesNeeded(forSecretSizes: sizes)
         if let given = plan.tmpfsSize, given < needed {
             throw LaunchError.tmpfsTooSmall(needed: needed, given: given)
         }
-        let ownTmpfs = try enterPrivateMountNamespace(orReuse: directory)
+        let ownTmpfs = alreadyPrivate ? true : try enterPrivateMountNamespace(orReuse: directory)
         if ownTmpfs {
-            try Files.makeDirectories(directory, mode: 0o755)
+            do { try Files.makeDirectories(directory, mode: 0o755) } catch {
+                // Rootless, the host's /run is not ours to write: shadow it in this namespace.
+                guard alreadyPrivate, error.errno == EACCES || error.errno == EPERM || error.errno == EROFS else { throw error }
+                try MountNamespace.makeDirectoryByShadowingParent(directory)
+            }
             try Tmpfs.mount(at: directory, size: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
         }
         let writer = try SecretFileWriter.openMemoryBacked(directory)

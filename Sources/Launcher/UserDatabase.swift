@@ -58,8 +58,18 @@ struct UserDatabase {
 
     /// Colon-separated lines of a file inside the root; a missing file has no entries.
     private func entries(_ path: String) -> [[String]] {
-        let full = root == "/" ? path : root + path
-        guard let bytes = try? Files.read(full, limit: 16 << 20) else { return [] }
+        // Inside a foreign root, read through openat2(RESOLVE_IN_ROOT): its /etc/passwd may be a
+        // symlink to a host file.
+        let bytes: [UInt8]?
+        if root == "/" {
+            bytes = try? Files.read(path, limit: 16 << 20)
+        } else if let contained = try? ContainedRoot.open(root) {
+            bytes = try? contained.read(path, limit: 16 << 20)
+            contained.fd.close()
+        } else {
+            bytes = nil
+        }
+        guard let bytes else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
             $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         }

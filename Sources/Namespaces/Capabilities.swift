@@ -45,11 +45,11 @@ public enum Capabilities {
     }
 }
 
-/// Switching to the workload's user: supplementary groups cleared, then gid, then uid
+/// Switching to the workload's user: supplementary groups set (none by default), then gid, then uid
 /// (the order that leaves no window with the old uid and new groups).
 public enum Identity {
-    public static func switchTo(uid: uid_t, gid: gid_t) throws(SysError) {
-        try sys("setgroups") { setgroups(0, nil) }
+    public static func switchTo(uid: uid_t, gid: gid_t, groups: [gid_t] = []) throws(SysError) {
+        try sys("setgroups") { groups.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) } }
         try sys("setgid \(gid)") { cl_set_all_gids(gid) }
         try sys("setuid \(uid)") { cl_set_all_uids(uid) }
     }

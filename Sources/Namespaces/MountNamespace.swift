@@ -7,7 +7,52 @@ public enum MountNamespace {
     /// from here on propagates back to the host (bubblewrap's first step).
     public static func enterPrivate() throws(SysError) {
         try sys("unshare mount namespace") { cl_unshare_mount_ns() }
+        try makeMountsPrivate()
+    }
+
+    public static func makeMountsPrivate() throws(SysError) {
         try sys("make mounts private", "/") { cl_make_mounts_private() }
+    }
+
+    /// Rootless only: the caller cannot create `path` in a host folder it does not own (the
+    /// host's /run). In this private namespace that parent is covered by a tmpfs holding bind
+    /// mounts of everything that was in it (links recreated), plus the new, empty folder.
+    public static func makeDirectoryByShadowingParent(_ path: String) throws(SysError) {
+        let parent = Files.parent(of: path)
+        guard let name = Files.components(path).last else { throw SysError("mkdir", path, errno: EINVAL) }
+        let old = try FileDescriptor.open(parent, O_RDONLY | O_DIRECTORY)
+        defer { old.close() }
+        var entries: [(name: String, fd: FileDescriptor, mode: mode_t)] = []
+        defer { for entry in entries { entry.fd.close() } }
+        for entry in Files.list(parent) {
+            let fd = try old.openAt(entry, CL_O_PATH | O_NOFOLLOW)
+            entries.append((entry, fd, try fd.status(path: parent + "/" + entry).st_mode & S_IFMT))
+        }
+        try sys("mount tmpfs on", parent) { cl_mount("tmpfs", parent, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0755,size=1m") }
+        let shadow = try FileDescriptor.open(parent, CL_O_PATH | O_DIRECTORY)
+        defer { shadow.close() }
+        for entry in entries {
+            let shown = parent + "/" + entry.name
+            if entry.mode == S_IFLNK {
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let length = try sys("readlink", shown) { readlinkat(entry.fd.rawValue, "", &buffer, buffer.count - 1) }
+                buffer[length] = 0
+                try sys("symlink", shown) { symlinkat(buffer, shadow.rawValue, entry.name) }
+                continue
+            }
+            if entry.mode == S_IFDIR {
+                try sys("mkdir", shown) { mkdirat(shadow.rawValue, entry.name, 0o755) }
+            } else {
+                let file = try shadow.openAt(entry.name, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+                file.close()
+            }
+            let target = try shadow.openAt(entry.name, CL_O_PATH | O_NOFOLLOW)
+            defer { target.close() }
+            try sys("bind", shown) {
+                cl_bind(ContainedRoot.procPath(entry.fd), ContainedRoot.procPath(target), entry.mode == S_IFDIR ? 1 : 0)
+            }
+        }
+        try sys("mkdir", path) { mkdirat(shadow.rawValue, name, 0o755) }
     }
 }
 

@@ -16,7 +16,11 @@ public struct SecretFileWriter {
     /// Opens `path` as a directory (no symlink at its last component) and checks that it is
     /// memory-backed: a secret is never written to a disk-backed filesystem.
     public static func openMemoryBacked(_ path: String) throws(SysError) -> SecretFileWriter {
-        let fd = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        try checkingMemoryBacked(try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), path: path)
+    }
+
+    /// The same check on a directory already open (it takes ownership of `fd`).
+    public static func checkingMemoryBacked(_ fd: FileDescriptor, path: String) throws(SysError) -> SecretFileWriter {
         let kind: FileSystemKind
         do { kind = try FileSystemKind.of(fd, path: path) } catch {
             fd.close()

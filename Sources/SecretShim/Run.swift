@@ -5,12 +5,18 @@ import SecretStore
 /// `secretshim run`: parse, launch, and only come back to report why the workload did not start.
 enum RunCommand {
     static func main(_ arguments: ArraySlice<String>) -> Int32 {
-        let parsed: RunArguments
+        var parsed: RunArguments
         do {
             parsed = try RunArguments.parse(arguments)
         } catch {
             Output.error("run", error.description)
             return 125
+        }
+        if let bundle = parsed.bundle, !parsed.showHelp {
+            do { try OCIBundle.apply(bundle, to: &parsed.plan) } catch {
+                Output.error("run", error.description)
+                return 125
+            }
         }
         if parsed.showHelp {
             Output.out(RunArguments.help)

@@ -8,6 +8,7 @@ struct RunArguments {
     var root: String?
     var keyFile: String?
     var showHelp = false
+    var bundle: String?
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
@@ -25,7 +26,7 @@ struct RunArguments {
     static func takesValue(_ option: String) -> Bool {
         switch option {
         case "--secret", "--secrets-dir", "--tmpfs-size", "--name", "--env", "-e", "--root", "--key-file", "--user", "-u",
-            "--cap-add", "--cap-drop", "--seccomp":
+            "--cap-add", "--cap-drop", "--seccomp", "--rootfs", "--bundle":
             return true
         default: return false
         }
@@ -93,6 +94,12 @@ struct RunArguments {
                 case "": throw Invalid("--seccomp needs default, unconfined or a profile file")
                 default: parsed.plan.hardening.seccomp = .profile(value)
                 }
+            case "--rootfs":
+                guard value.hasPrefix("/") else { throw Invalid("--rootfs must be an absolute path: \(value)") }
+                parsed.plan.root = RootPlan.minimal(path: value)
+            case "--bundle":
+                guard !value.isEmpty else { throw Invalid("--bundle needs a directory") }
+                parsed.bundle = value
             case "--root": parsed.root = value
             case "--key-file": parsed.keyFile = value
             default: break
@@ -108,7 +115,8 @@ struct RunArguments {
         }
         do { try SecretGrant.checkTargets(parsed.plan.grants) } catch { throw Invalid("--secret: \(error)") }
         parsed.plan.command = Array(arguments[index...])
-        if parsed.plan.command.isEmpty && !parsed.showHelp { throw Invalid("no command given (secretshim run [OPTIONS] [--] COMMAND [ARG...])") }
+        if parsed.bundle != nil && parsed.plan.root != nil { throw Invalid("--rootfs and --bundle cannot be combined") }
+        if parsed.plan.command.isEmpty && !parsed.showHelp && parsed.bundle == nil { throw Invalid("no command given (secretshim run [OPTIONS] [--] COMMAND [ARG...])") }
         return parsed
     }
 
@@ -145,6 +153,8 @@ struct RunArguments {
           --no-new-privileges    Set no_new_privs: setuid binaries and file caps grant nothing
           --seccomp PROFILE      default, unconfined, or a Docker/OCI JSON profile
           --privileged           All capabilities and no seccomp filter
+          --rootfs DIR           Run in DIR as the root filesystem (pivot_root; fresh /proc, minimal /dev)
+          --bundle DIR           Run an OCI bundle (DIR/config.json); a COMMAND replaces its args
           --root DIR             Store root (env SECRETSHIM_ROOT)
           --key-file PATH        Master key file (env SECRETSHIM_KEY_FILE)
 

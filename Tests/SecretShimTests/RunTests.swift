@@ -139,8 +139,9 @@ struct RunTests {
         #expect(shim(["run", "--allow-env-leak", "--secret", "pw", "--", "true"], env: ["DB_PASSWORD": "leaky-value"]).status == 0)
     }
 
-    /// Where unshare is refused (an unprivileged process, as in a container), `run` uses an
-    /// existing tmpfs at the secrets dir, and refuses a disk-backed one.
+    /// Where unshare is refused (an unprivileged process in a container: here, nobody under the
+    /// default seccomp filter of an outer `run`), `run` uses an existing tmpfs at the secrets
+    /// dir, and refuses a disk-backed one.
     @Test func withoutUnshareItUsesAnExistingTmpfsAndRefusesDisk() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
@@ -152,7 +153,7 @@ struct RunTests {
         defer { try? FileManager.default.removeItem(atPath: memory) }
         // Hand the store and both dirs to nobody, then run the shim as nobody.
         #expect(shell("chown -R 65534:65534 \(shim.directory.path) \(memory) && chmod 755 \(shim.directory.path)").status == 0)
-        let asNobody = "setpriv --reuid 65534 --regid 65534 --clear-groups env SECRETSHIM_ROOT=\(shim.root) SECRETSHIM_STATE_DIR=\(shim.state) \(Shim.binary)"
+        let asNobody = "env SECRETSHIM_ROOT=\(shim.root) SECRETSHIM_STATE_DIR=\(shim.state) \(Shim.binary) run --user 65534:65534 -- \(Shim.binary)"
         let onDisk = shell("\(asNobody) run --secrets-dir \(disk) --secret pw,uid=65534,gid=65534 -- cat \(disk)/pw")
         #expect(onDisk.status == 125)
         #expect(onDisk.output.contains("not an existing tmpfs or ramfs"), "\(onDisk.output)")

@@ -5,3 +5,4 @@
 #include "cl_process.h"
 #include "cl_security.h"
 #include "cl_default_filter.h"
+#include "cl_root.h"

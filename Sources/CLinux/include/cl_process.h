@@ -10,3 +10,9 @@ int cl_random_bytes(void *buf, size_t n);
 /// setresuid/setresgid (glibc declares them only under _GNU_SOURCE).
 int cl_set_all_uids(uid_t uid);
 int cl_set_all_gids(gid_t gid);
+/// fork(2) (Swift's Glibc overlay does not offer it).
+pid_t cl_fork(void);
+/// The parent's side of a forked workload: forwards SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
+/// SIGUSR2 and SIGWINCH to `child`, waits for it, and returns its exit status as a shell
+/// reports it (the code, or 128 + the signal that killed it).
+int cl_supervise(pid_t child);

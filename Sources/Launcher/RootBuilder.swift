@@ -1,0 +1,125 @@
+import Glibc
+import Namespaces
+
+/// Builds a workload's root in this (already private) mount namespace, then enters it: the
+/// root bound onto itself, its mounts (/proc, /dev and the devices, the bundle's), the secrets
+/// tmpfs, masked and read-only paths, the root made read-only if asked, pivot_root.
+///
+/// Every target inside the root is resolved by `ContainedRoot` and mounted through its
+/// descriptor, so a rootfs whose `run`, `run/secrets` or a mount point is a symlink to a host
+/// path gets its mount inside the root, never on the host.
+enum RootBuilder {
+    static func build(
+        _ root: RootPlan, secrets: [Launcher.GrantedSecret], secretsDirectory: String, tmpfsSize: UInt64
+    ) throws {
+        let contained = try ContainedRoot.bindOntoItself(root.path)
+        defer { contained.fd.close() }
+        for mount in root.mounts {
+            try self.mount(mount, in: contained)
+            if mount.destination == "/dev" { try makeDevices(in: contained) }
+        }
+        try writeSecrets(secrets, in: contained, directory: secretsDirectory, size: tmpfsSize)
+        for path in root.maskedPaths { try mask(path, in: contained) }
+        for path in root.readOnlyPaths { try makeReadOnly(path, in: contained) }
+        if root.readOnly {
+            try Mounts.remountReadOnly(contained.fd, shown: root.path)
+        }
+        try contained.pivot()
+    }
+
+    static func mount(_ mount: RootPlan.Mount, in root: ContainedRoot) throws {
+        let shown = root.path + mount.destination
+        let options = Mounts.parseOptions(mount.options)
+        if mount.isBind {
+            var isDirectory = false
+            var st = stat()
+            if stat(mount.source, &st) != 0 { throw SysError("bind source", mount.source, errno: errno) }
+            isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+            let target = try root.open(mount.destination, creating: isDirectory ? .directory : .file)
+            defer { target.close() }
+            try Mounts.bind(mount.source, on: target, recursive: mount.options.contains("rbind"), shown: shown)
+            if options.flags & UInt(MS_RDONLY) != 0 {
+                let bound = try root.openExisting(mount.destination)
+                defer { bound.close() }
+                try Mounts.remountReadOnly(bound, shown: shown)
+            }
+            return
+        }
+        // This shim does not manage cgroups: the workload stays in the shim's own.
+        if mount.type == "cgroup" || mount.type == "cgroup2" { return }
+        let target = try root.open(mount.destination, creating: .directory)
+        defer { target.close() }
+        let propagation = UInt(MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_UNBINDABLE | MS_REC)
+        try Mounts.mount(
+            mount.source, on: target, type: mount.type, flags: options.flags & ~propagation,
+            data: options.data.isEmpty ? nil : options.data, shown: shown)
+    }
+
+    /// runc's default devices, bound from the host's (works in a user namespace, where mknod
+    /// does not), and the usual links.
+    static func makeDevices(in root: ContainedRoot) throws {
+        for name in RootPlan.devices {
+            let node = try root.open("/dev/" + name, creating: .file)
+            defer { node.close() }
+            try Mounts.bind("/dev/" + name, on: node, recursive: false, shown: root.path + "/dev/" + name)
+        }
+        let dev = try root.openExisting("/dev")
+        defer { dev.close() }
+        let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                     ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")]
+        for (name, target) in links where symlinkat(target, dev.rawValue, name) != 0 && errno != EEXIST {
+            throw SysError("symlink", root.path + "/dev/" + name, errno: errno)
+        }
+        if mkdirat(dev.rawValue, "shm", 0o755) != 0 && errno != EEXIST {
+            throw SysError("mkdir", root.path + "/dev/shm", errno: errno)
+        }
+        // Sticky and world-writable like /tmp; set apart from mkdir, which the umask trims.
+        try sys("chmod", root.path + "/dev/shm") { fchmodat(dev.rawValue, "shm", 0o1777, 0) }
+    }
+
+    /// The secrets tmpfs inside the root, written through descriptors, then read-only.
+    static func writeSecrets(
+        _ secrets: [Launcher.GrantedSecret], in root: ContainedRoot, directory: String, size: UInt64
+    ) throws {
+        let shown = root.path + directory
+        let mountPoint = try root.open(directory, creating: .directory)
+        defer { mountPoint.close() }
+        try Tmpfs.mount(at: ContainedRoot.procPath(mountPoint), size: size)
+        // Opened again: the path now crosses into the new tmpfs, which the check confirms.
+        let writer = try SecretFileWriter.checkingMemoryBacked(try root.openExisting(directory), path: shown)
+        defer { writer.close() }
+        for secret in secrets {
+            let grant = secret.grant
+            try writer.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
+        }
+        try Tmpfs.remountReadOnly(ContainedRoot.procPath(writer.directory))
+    }
+
+    /// /dev/null over a file, an empty read-only tmpfs over a folder; absent paths are skipped.
+    static func mask(_ path: String, in root: ContainedRoot) throws {
+        guard let target = try existing(path, in: root) else { return }
+        defer { target.close() }
+        let st = try target.status(path: root.path + path)
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            try Mounts.mount("tmpfs", on: target, type: "tmpfs", flags: UInt(MS_RDONLY), data: nil, shown: root.path + path)
+        } else {
+            try Mounts.bind("/dev/null", on: target, recursive: false, shown: root.path + path)
+        }
+    }
+
+    static func makeReadOnly(_ path: String, in root: ContainedRoot) throws {
+        guard let target = try existing(path, in: root) else { return }
+        defer { target.close() }
+        try Mounts.bind(ContainedRoot.procPath(target), on: target, recursive: true, shown: root.path + path)
+        let bound = try root.openExisting(path)
+        defer { bound.close() }
+        try Mounts.remountReadOnly(bound, shown: root.path + path)
+    }
+
+    static func existing(_ path: String, in root: ContainedRoot) throws -> FileDescriptor? {
+        do { return try root.openExisting(path) } catch {
+            if error.errno == ENOENT { return nil }
+            throw error
+        }
+    }
+}

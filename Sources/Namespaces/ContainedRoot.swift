@@ -1,0 +1,170 @@
+import CLinux
+import Glibc
+
+/// A directory that becomes a workload's root filesystem. Every path inside it is resolved
+/// with openat2(RESOLVE_IN_ROOT), and every mount and write goes through the descriptor that
+/// resolution returned (as "/proc/self/fd/N"), never through a path string: a symlink planted in
+/// the tree (`run -> /`, `secrets -> /etc`) or a ".." resolves inside the root, or not at all.
+public struct ContainedRoot {
+    /// An CL_O_PATH descriptor of the root directory.
+    public let fd: FileDescriptor
+    public let path: String
+
+    /// Makes `path` a mount point of its own (pivot_root needs one) and opens it.
+    public static func bindOntoItself(_ path: String) throws(SysError) -> ContainedRoot {
+        try sys("bind the root onto itself", path) { cl_bind(path, path, 1) }
+        let fd = try FileDescriptor.open(path, CL_O_PATH | O_DIRECTORY)
+        return ContainedRoot(fd: fd, path: path)
+    }
+
+    /// Opens `path` to resolve and read inside it, without mounting anything.
+    public static func open(_ path: String) throws(SysError) -> ContainedRoot {
+        ContainedRoot(fd: try FileDescriptor.open(path, CL_O_PATH | O_DIRECTORY), path: path)
+    }
+
+    public enum Kind { case directory, file }
+
+    /// Opens `inside` (a path within the root) as CL_O_PATH, creating what is missing: folders
+    /// 0755, and the last component as `kind` (files 0644, empty, as mount points for binds).
+    public func open(_ inside: String, creating kind: Kind) throws(SysError) -> FileDescriptor {
+        let components = Files.components(inside)
+        var parent = try openExisting("/")
+        var prefix = ""
+        for (index, name) in components.enumerated() {
+            prefix += "/" + name
+            let isLast = index == components.count - 1
+            let next: FileDescriptor
+            do {
+                next = try openExisting(prefix)
+            } catch {
+                guard error.errno == ENOENT else {
+                    parent.close()
+                    throw error
+                }
+                // Created relative to the parent's descriptor: a single name cannot escape it.
+                let made: Int32
+                if isLast && kind == .file {
+                    let file = openat(parent.rawValue, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                    if file >= 0 { Glibc.close(file) }
+                    made = file >= 0 ? 0 : -1
+                } else {
+                    made = mkdirat(parent.rawValue, name, 0o755)
+                }
+                if made != 0 && errno != EEXIST {
+                    let code = errno
+                    parent.close()
+                    throw SysError("create", path + prefix, errno: code)
+                }
+                do { next = try openExisting(prefix) } catch {
+                    parent.close()
+                    throw error
+                }
+            }
+            parent.close()
+            parent = next
+        }
+        return parent
+    }
+
+    /// Opens an existing path inside the root as CL_O_PATH.
+    public func openExisting(_ inside: String) throws(SysError) -> FileDescriptor {
+        FileDescriptor(rawValue: try sys("open", path + inside) { cl_open_in_root(fd.rawValue, inside, CL_O_PATH, 0) })
+    }
+
+    /// Opens a file inside the root for reading (its /etc/passwd, say).
+    public func read(_ inside: String, limit: Int) throws(SysError) -> [UInt8] {
+        let file = FileDescriptor(rawValue: try sys("open", path + inside) { cl_open_in_root(fd.rawValue, inside, O_RDONLY, 0) })
+        defer { file.close() }
+        return try file.readAll(limit: limit, path: path + inside)
+    }
+
+    /// The path through which the kernel reaches exactly what `fd` is.
+    public static func procPath(_ fd: FileDescriptor) -> String { "/proc/self/fd/\(fd.rawValue)" }
+
+    /// Enters the root: pivot_root, the host's tree detached.
+    public func pivot() throws(SysError) {
+        try sys("chdir", path) { fchdir(fd.rawValue) }
+        try sys("pivot_root", path) { cl_pivot_root_here() }
+    }
+}
+
+/// mount(2) by intent, for targets inside a `ContainedRoot` given by descriptor.
+public enum Mounts {
+    public static func mount(
+        _ source: String, on target: FileDescriptor, type: String?, flags: UInt, data: String?, shown: String
+    ) throws(SysError) {
+        try sys("mount \(type ?? "bind") on", shown) {
+            cl_mount(source, ContainedRoot.procPath(target), type, flags, data)
+        }
+    }
+
+    public static func bind(_ source: String, on target: FileDescriptor, recursive: Bool, shown: String) throws(SysError) {
+        try sys("bind \(source) on", shown) { cl_bind(source, ContainedRoot.procPath(target), recursive ? 1 : 0) }
+    }
+
+    public static func remountReadOnly(_ target: FileDescriptor, shown: String) throws(SysError) {
+        try sys("remount read-only", shown) { cl_remount_bind_readonly(ContainedRoot.procPath(target)) }
+    }
+
+    /// MS_* flags and the remaining data of OCI/fstab-style options ("ro,nosuid,size=64k").
+    public static func parseOptions(_ options: [String]) -> (flags: UInt, clear: UInt, data: String) {
+        var flags: UInt = 0
+        var clear: UInt = 0
+        var data: [String] = []
+        for option in options {
+            var flag: UInt = 0
+            var clears: Int32 = 0
+            if cl_mount_option(option, &flag, &clears) == 1 {
+                if clears != 0 { clear |= flag } else { flags |= flag }
+            } else {
+                data.append(option)
+            }
+        }
+        var joined = ""
+        for item in data { joined += joined.isEmpty ? item : "," + item }
+        return (flags & ~clear, clear, joined)
+    }
+}
+
+/// The namespaces other than mount: created with unshare.
+public enum Namespace {
+    /// Kinds as letters: m mount, u UTS, i IPC, n network, p PID, U user.
+    public static func unshare(_ kinds: String) throws(SysError) {
+        try sys("unshare (\(kinds))") { cl_unshare(kinds) }
+    }
+
+    public static func setHostname(_ name: String) throws(SysError) {
+        try sys("sethostname", name) { cl_set_hostname(name) }
+    }
+
+    /// A user namespace in which this process keeps its own uid and gid (and only those): the
+    /// rootless mode. The process gets every capability inside it, none outside.
+    /// Returns false, having changed nothing, where user namespaces are not permitted (inside
+    /// a container, under a seccomp filter, or switched off by the administrator).
+    public static func enterUserNamespace(uid: uid_t, gid: gid_t) throws(SysError) -> Bool {
+        if cl_unshare("Um") != 0 {
+            let code = errno
+            if code == EPERM || code == EACCES || code == ENOSPC || code == EINVAL || code == ENOSYS { return false }
+            throw SysError("unshare user and mount namespaces", errno: code)
+        }
+        try writeProc("/proc/self/setgroups", "deny")
+        try writeProc("/proc/self/uid_map", "\(uid) \(uid) 1\n")
+        try writeProc("/proc/self/gid_map", "\(gid) \(gid) 1\n")
+        return true
+    }
+
+    static func writeProc(_ path: String, _ text: String) throws(SysError) {
+        let fd = try FileDescriptor.open(path, O_WRONLY)
+        defer { fd.close() }
+        try fd.writeAll(Array(text.utf8), path: path)
+    }
+}
+
+public enum ResourceLimits {
+    /// `name` as OCI spells it ("RLIMIT_NOFILE").
+    public static func set(_ name: String, soft: UInt64, hard: UInt64) throws(SysError) {
+        let status = cl_set_rlimit(name, soft, hard)
+        if status == -2 { throw SysError("setrlimit: unknown limit", name, errno: EINVAL) }
+        if status != 0 { throw SysError("setrlimit", name, errno: errno) }
+    }
+}

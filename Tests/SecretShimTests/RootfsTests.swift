@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+/// `--rootfs`, `--bundle` and rootless runs, against the real kernel, with a busybox-static root
+/// filesystem built here and a bundle made by the real `runc spec`.
+@Suite(.enabled(if: Shim.isRoot && FileManager.default.fileExists(atPath: "/bin/busybox"), "needs root and busybox-static"))
+struct RootfsTests {
+    /// A minimal root: busybox and its applets, passwd and group, nothing else.
+    static func makeRootfs(at directory: URL) throws -> String {
+        let root = directory.appendingPathComponent("rootfs")
+        for folder in ["bin", "etc", "proc", "dev", "tmp"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
+        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mount", "umount", "head", "wc"] {
+            try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/\(applet)").path, withDestinationPath: "busybox")
+        }
+        try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n"
+            .write(to: root.appendingPathComponent("etc/passwd"), atomically: true, encoding: .utf8)
+        try "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n".write(to: root.appendingPathComponent("etc/group"), atomically: true, encoding: .utf8)
+        return root.path
+    }
+
+    static func hostMountTable() -> String { (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "" }
+
+    static let env = ["PATH": "/bin"]
+
+    @Test func aBusyboxRootSeesItsSecretsAndTheHostSeesNothing() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", "in-the-root")
+        let root = try Self.makeRootfs(at: shim.directory)
+        let before = Self.hostMountTable()
+        let result = shim(
+            ["run", "--rootfs", root, "--secret", "pw,mode=0400,uid=1000", "--user", "app", "--", "sh", "-c",
+             "id -u; cat /run/secrets/pw; echo; stat -c '%a %u' /run/secrets/pw; ls /dev | wc -l; grep -c . /proc/self/mountinfo; ls /"],
+            env: Self.env)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(3) == ["1000", "in-the-root", "400 1000"])
+        // null zero full random urandom tty fd stdin stdout stderr ptmx shm
+        #expect(lines.count > 3 && lines[3] == "12")
+        #expect(!result.stdout.contains("work"), "the host's tree is reachable: \(result.stdout)")
+        #expect(Self.hostMountTable() == before)
+        let left = try FileManager.default.contentsOfDirectory(atPath: root + "/run/secrets")
+        #expect(left.isEmpty, "the host sees files in the rootfs: \(left)")
+    }
+
+    /// Symlinks planted in the rootfs, pointing at host paths, absolute or by "..": whatever
+    /// `run` does with them, nothing is written or mounted outside the root.
+    @Test(arguments: [
+        ("run", "HOST"), ("run", "../../../../../../../../HOST"), ("run/secrets", "HOST"), ("run/secrets", "/etc"),
+        ("dev", "HOST"), ("proc", "HOST"),
+    ])
+    func symlinksInTheRootNeverLeadOut(link: String, target: String) throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", "never-outside")
+        let root = try Self.makeRootfs(at: shim.directory)
+        let host = shim.directory.appendingPathComponent("host-side")
+        try FileManager.default.createDirectory(at: host, withIntermediateDirectories: true)
+        let linkPath = URL(fileURLWithPath: root).appendingPathComponent(link)
+        try? FileManager.default.removeItem(at: linkPath)
+        try FileManager.default.createDirectory(at: linkPath.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: linkPath.path, withDestinationPath: target.replacingOccurrences(of: "HOST", with: host.path))
+        let before = Self.hostMountTable()
+        let result = shim(["run", "--rootfs", root, "--secret", "pw", "--", "cat", "/run/secrets/pw"], env: Self.env)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: host.path).isEmpty, "written outside the root")
+        #expect(Self.hostMountTable() == before)
+        #expect(!shell("grep -rl never-outside /etc \(host.path) 2>/dev/null").output.contains("/"))
+        // Either it ran, with the secret inside, or it refused in one line; never anything else.
+        if result.status == 0 {
+            #expect(result.stdout == "never-outside")
+        } else {
+            #expect(result.status == 125)
+            expectOneLineError(result)
+        }
+    }
+
+    @Test func aRuncSpecBundleRunsWithItsOwnSettings() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", "bundled")
+        let bundle = shim.directory.appendingPathComponent("bundle")
+        try FileManager.default.createDirectory(at: bundle, withIntermediateDirectories: true)
+        _ = try Self.makeRootfs(at: bundle)
+        let spec = shell("cd \(bundle.path) && runc spec")
+        try #require(spec.status == 0, "runc spec: \(spec.output)")
+        let configURL = bundle.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+        var process = config["process"] as! [String: Any]
+        process["terminal"] = false
+        process["args"] = ["sh", "-c",
+            "cat /run/secrets/pw; echo; hostname; echo pid=$$; grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /x 2>/dev/null; echo touch=$?; exit 7"]
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let before = Self.hostMountTable()
+        let result = shim(["run", "--bundle", bundle.path, "--secret", "pw"])
+        #expect(result.status == 7, "\(result.stderr)")
+        // runc spec: hostname "runc", a PID namespace, bounding set audit_write kill
+        // net_bind_service, noNewPrivileges, a read-only root.
+        #expect(result.stdout == "bundled\nrunc\npid=1\nCapBnd:\t0000000020000420\nNoNewPrivs:\t1\nSeccomp:\t2\ntouch=1\n")
+        #expect(Self.hostMountTable() == before)
+    }
+
+    @Test func badRootsAndBundlesAreOneLineErrors() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let bundle = shim.directory.appendingPathComponent("b")
+        try FileManager.default.createDirectory(at: bundle, withIntermediateDirectories: true)
+        try "{\"root\": ".write(to: bundle.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["--rootfs", "relative/dir", "--", "true"], "absolute"),
+            (["--rootfs", "/nonexistent-root", "--", "true"], "No such file"),
+            (["--bundle", "/nonexistent-bundle"], "No such file"),
+            (["--bundle", bundle.path], "not a valid OCI config"),
+            (["--bundle", bundle.path, "--rootfs", "/", "--", "true"], "cannot be combined"),
+        ]
+        for (arguments, message) in cases {
+            let result = shim(["run"] + arguments)
+            #expect(result.status == 125, "\(arguments)")
+            expectOneLineError(result, contains: message)
+        }
+    }
+
+    /// An ordinary user (nobody), its store under $XDG_DATA_HOME: a user namespace maps it, the
+    /// workload sees its own uid, and its secret, on a tmpfs no one else sees.
+    @Test func anOrdinaryUserRunsRootless() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let home = shim.directory.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        #expect(shell("chown 65534:65534 \(home.path) && chmod 755 \(shim.directory.path)").status == 0)
+        let asNobody = ["--reuid", "65534", "--regid", "65534", "--clear-groups", Shim.binary]
+        let env = ["SECRETSHIM_ROOT": "", "SECRETSHIM_STATE_DIR": "", "HOME": home.path,
+                   "XDG_DATA_HOME": home.path + "/data", "XDG_RUNTIME_DIR": home.path + "/runtime"]
+        let created = shim(asNobody + ["secret", "create", "mine", "-"], stdin: Data("rootless-value".utf8), env: env, executable: "/usr/bin/setpriv")
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(FileManager.default.fileExists(atPath: home.path + "/data/secretshim/secrets.db"))
+        let result = shim(asNobody + ["run", "--secret", "mine,mode=0400", "--", "sh", "-c",
+                                      "id -u; cat /proc/self/uid_map | tr -s ' '; cat /run/secrets/mine; echo; stat -c '%a %u' /run/secrets/mine"],
+                          env: env, executable: "/usr/bin/setpriv")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "65534\n 65534 65534 1\nrootless-value\n400 65534\n")
+        // A rootless user's root filesystem is its own (as an unpacked image under its home).
+        let root = try Self.makeRootfs(at: shim.directory)
+        #expect(shell("chown -R 65534:65534 \(root)").status == 0)
+        let inRoot = shim(asNobody + ["run", "--rootfs", root, "--secret", "mine", "--", "sh", "-c", "id -u; cat /run/secrets/mine"],
+                          env: env.merging(["PATH": "/bin"]) { $1 }, executable: "/usr/bin/setpriv")
+        #expect(inRoot.status == 0, "\(inRoot.stderr)")
+        #expect(inRoot.stdout == "65534\nrootless-value")
+        let foreignOwner = shim(asNobody + ["run", "--secret", "mine,uid=0,gid=5", "--", "true"], env: env, executable: "/usr/bin/setpriv")
+        #expect(foreignOwner.status == 125)
+        expectOneLineError(foreignOwner, contains: "rootless")
+    }
+}
