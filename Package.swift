@@ -18,8 +18,9 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
-        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp"], path: "Sources/CLinux"),
-        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp"]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
+        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp", "CArchive"], path: "Sources/CLinux"),
+        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp", "CArchive"]),
         .target(
             name: "SecretStore",
             dependencies: [
@@ -27,10 +28,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
+        .target(name: "Scanner", dependencies: ["Namespaces", "CLinux"]),
         .executableTarget(
             name: "SecretShim",
             dependencies: [
-                "Namespaces", "SecretStore", "Launcher",
+                "Namespaces", "SecretStore", "Launcher", "Scanner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),

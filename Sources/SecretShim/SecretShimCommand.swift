@@ -10,7 +10,7 @@ struct SecretShimCommand: ParsableCommand {
               secretshim run --secret NAME[,target=T,uid=U,gid=G,mode=M] -- COMMAND [ARG...]
             See 'secretshim run --help'.
             """,
-        subcommands: [SecretCommand.self, PsCommand.self])
+        subcommands: [SecretCommand.self, PsCommand.self, ScanCommand.self])
 
     @OptionGroup var globals: GlobalOptions
 }
@@ -29,6 +29,8 @@ func runParsedCommand(_ arguments: [String]) -> Int32 {
         var command = try SecretShimCommand.parseAsRoot(arguments)
         try command.run()
         return 0
+    } catch let status as ExitStatus {
+        return status.code
     } catch let failure as CommandFailure {
         Output.error(failure.what, failure.why)
         return failure.exitCode

@@ -6,3 +6,4 @@
 #include "cl_security.h"
 #include "cl_default_filter.h"
 #include "cl_root.h"
+#include "cl_scan.h"

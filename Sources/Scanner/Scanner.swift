@@ -1,0 +1,233 @@
+import CLinux
+import Glibc
+import Namespaces
+
+/// What `scan` found: a secret's value inside a file (at a byte offset), or an entry under
+/// `run/secrets/` (an engine's stub counts). Never the value itself.
+public struct Finding: Sendable, Equatable {
+    public enum Kind: String, Sendable { case value, secretsEntry = "secrets-entry", secretsStub = "secrets-stub" }
+    /// The file: for archives "archive.tar!layer.tar!etc/app.conf".
+    public var path: String
+    public var kind: Kind
+    /// The secret's name; nil for entries under run/secrets.
+    public var secret: String?
+    public var offset: UInt64?
+}
+
+public struct ScanError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Finds the store's secret values in directories, tars (plain or compressed, detected by
+/// content), saved images and OCI layouts, in one streaming pass: every value at once through
+/// an Aho-Corasick automaton, read in fixed-size chunks, archives nested to any depth.
+public final class Scanner {
+    /// Values shorter than this are too common to search for inside files without false
+    /// alarms; they are matched only as a whole file's content.
+    public static let minimumSearchLength = 8
+
+    private let names: [String]
+    private let matcher: OpaquePointer?
+    /// Short values, matched against whole small files.
+    private let shortValues: [(name: String, value: [UInt8])]
+    private var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    public private(set) var findings: [Finding] = []
+    public private(set) var warnings: [String] = []
+
+    /// `secrets`: every secret's name and value. A value's one trailing newline is dropped
+    /// (files made with `echo` carry one; the leak often does not).
+    public init(secrets: [(name: String, value: [UInt8])]) throws(ScanError) {
+        var names: [String] = []
+        var patterns: [[UInt8]] = []
+        var short: [(String, [UInt8])] = []
+        var warnings: [String] = []
+        for secret in secrets {
+            var value = secret.value
+            if value.last == UInt8(ascii: "\n") { value.removeLast() }
+            if value.isEmpty { continue }
+            if value.count < Self.minimumSearchLength {
+                short.append((secret.name, value))
+                warnings.append("secret '\(secret.name)' is shorter than \(Self.minimumSearchLength) bytes: matched only as a whole file's content")
+            } else {
+                names.append(secret.name)
+                patterns.append(value)
+            }
+        }
+        self.names = names
+        self.shortValues = short
+        self.warnings = warnings
+        if patterns.isEmpty {
+            matcher = nil
+        } else {
+            var pointers: [UnsafePointer<UInt8>?] = []
+            var lengths: [Int] = []
+            var copies: [UnsafeMutableBufferPointer<UInt8>] = []
+            for pattern in patterns {
+                let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: pattern.count)
+                _ = copy.initialize(from: pattern)
+                copies.append(copy)
+                pointers.append(UnsafePointer(copy.baseAddress))
+                lengths.append(pattern.count)
+            }
+            matcher = cl_matcher_new(pointers, lengths, pointers.count)
+            for copy in copies {
+                wipe(UnsafeMutableRawBufferPointer(copy))
+                copy.deallocate()
+            }
+            guard matcher != nil else { throw ScanError(description: "out of memory building the matcher") }
+        }
+    }
+
+    deinit { cl_matcher_free(matcher) }
+
+    /// Scans a directory (recursively, symlinks not followed), a tar or a compressed tar, or
+    /// any other file as bytes.
+    public func scan(_ path: String) throws(ScanError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw ScanError(description: "\(path): \(String(cString: strerror(errno)))") }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            try scanDirectory(path, relative: "")
+        } else {
+            try scanFile(path, shown: path, relative: Files.components(path).last ?? path)
+        }
+    }
+
+    private func scanDirectory(_ path: String, relative: String) throws(ScanError) {
+        for name in Files.list(path).sorted() {
+            let full = path + "/" + name
+            let inside = relative.isEmpty ? name : relative + "/" + name
+            var st = stat()
+            guard lstat(full, &st) == 0 else { continue }
+            let type = st.st_mode & S_IFMT
+            noteSecretsEntry(inside, shown: full, size: Int64(st.st_size), isDirectory: type == S_IFDIR)
+            if type == S_IFDIR { try scanDirectory(full, relative: inside) }
+            if type == S_IFREG { try scanFile(full, shown: full, relative: inside) }
+        }
+    }
+
+    private func scanFile(_ path: String, shown: String, relative: String) throws(ScanError) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ScanError(description: "\(path): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        let head = readPrefix { Glibc.read(fd, $0, $1) }
+        guard head.count >= 0 else { throw ScanError(description: "\(path): read failed") }
+        if Self.looksLikeArchive(head) {
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw ScanError(description: "\(path): cannot seek") }
+            var error = [CChar](repeating: 0, count: 256)
+            guard let tar = cl_tar_open_fd(fd, &error, error.count) else {
+                throw ScanError(description: "\(path): \(Self.string(error))")
+            }
+            defer { cl_tar_close(tar) }
+            try scanArchive(tar, shown: shown)
+            return
+        }
+        try scanBytes(prefix: head, shown: shown) { Glibc.read(fd, $0, $1) }
+    }
+
+    /// Every entry of a tar; entries that are themselves archives (image layers) are opened
+    /// in place, streaming, without being unpacked anywhere.
+    private func scanArchive(_ tar: OpaquePointer, shown: String) throws(ScanError) {
+        while true {
+            var pathPointer: UnsafePointer<CChar>?
+            var size: Int64 = 0
+            var type: CChar = 0
+            let status = cl_tar_next(tar, &pathPointer, &size, &type)
+            if status == 0 { return }
+            if status < 0 { throw ScanError(description: "\(shown): \(String(cString: cl_tar_error(tar)))") }
+            var inside = pathPointer.map { String(cString: $0) } ?? ""
+            while inside.hasPrefix("./") { inside.removeFirst(2) }
+            let entryShown = shown + "!" + inside
+            noteSecretsEntry(inside, shown: entryShown, size: size, isDirectory: type == CChar(UInt8(ascii: "d")))
+            guard type == CChar(UInt8(ascii: "f")) else { continue }
+            let head = readPrefix { cl_tar_read(tar, $0, $1) }
+            if head.count < 0 { throw ScanError(description: "\(entryShown): \(String(cString: cl_tar_error(tar)))") }
+            if Self.looksLikeArchive(head) {
+                var error = [CChar](repeating: 0, count: 256)
+                let nested = head.withUnsafeBufferPointer { cl_tar_open_nested(tar, $0.baseAddress, $0.count, &error, error.count) }
+                guard let nested else { throw ScanError(description: "\(entryShown): \(Self.string(error))") }
+                defer { cl_tar_close(nested) }
+                try scanArchive(nested, shown: entryShown)
+            } else {
+                try scanBytes(prefix: head, shown: entryShown) { cl_tar_read(tar, $0, $1) }
+            }
+        }
+    }
+
+    /// Feeds the bytes, chunk by chunk, carrying the matcher's state across chunks.
+    private func scanBytes(prefix: [UInt8], shown: String, read: (UnsafeMutableRawPointer, Int) -> Int) throws(ScanError) {
+        var state: UInt32 = 0
+        var offset: UInt64 = 0
+        var whole: [UInt8]? = shortValues.isEmpty ? nil : []
+        final class Sink {
+            var offsets: [(Int, UInt64)] = []
+        }
+        let sink = Sink()
+        func feed(_ bytes: UnsafeRawBufferPointer) {
+            if let matcher, bytes.count > 0 {
+                cl_matcher_feed(
+                    matcher, &state, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count, offset,
+                    { context, pattern, at in
+                        Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue().offsets.append((Int(pattern), at))
+                        return 0
+                    }, Unmanaged.passUnretained(sink).toOpaque())
+            }
+            offset += UInt64(bytes.count)
+            if whole != nil {
+                if whole!.count + bytes.count > Self.minimumSearchLength + 1 { whole = nil } else { whole!.append(contentsOf: bytes) }
+            }
+        }
+        prefix.withUnsafeBytes { feed($0) }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read($0.baseAddress!, $0.count) }
+            if n < 0 { throw ScanError(description: "\(shown): read failed (corrupt or truncated)") }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        for (pattern, at) in sink.offsets {
+            findings.append(Finding(path: shown, kind: .value, secret: names[pattern], offset: at))
+        }
+        if var whole, !whole.isEmpty {
+            if whole.last == UInt8(ascii: "\n") { whole.removeLast() }
+            for short in shortValues where short.value == whole {
+                findings.append(Finding(path: shown, kind: .value, secret: short.name, offset: 0))
+            }
+        }
+    }
+
+    /// The first 512 bytes (a tar header's size), for sniffing; -1 count on error.
+    private func readPrefix(_ read: (UnsafeMutableRawPointer, Int) -> Int) -> [UInt8] {
+        var head = [UInt8](repeating: 0, count: 512)
+        var filled = 0
+        while filled < head.count {
+            let n = head.withUnsafeMutableBytes { read($0.baseAddress! + filled, $0.count - filled) }
+            if n < 0 { return [] }
+            if n == 0 { break }
+            filled += n
+        }
+        head.removeSubrange(filled...)
+        return head
+    }
+
+    private func noteSecretsEntry(_ inside: String, shown: String, size: Int64, isDirectory: Bool) {
+        var path = inside
+        while path.hasPrefix("/") { path.removeFirst() }
+        guard path.hasPrefix("run/secrets/"), path.count > "run/secrets/".count, !isDirectory else { return }
+        findings.append(Finding(path: shown, kind: size == 0 ? .secretsStub : .secretsEntry, secret: nil, offset: nil))
+    }
+
+    /// gzip, xz, zstd, bzip2, lz4 magic, or "ustar" where a tar header has it.
+    static func looksLikeArchive(_ head: [UInt8]) -> Bool {
+        func starts(_ magic: [UInt8]) -> Bool { head.count >= magic.count && Array(head[0..<magic.count]) == magic }
+        if starts([0x1F, 0x8B]) || starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) || starts([0x28, 0xB5, 0x2F, 0xFD])
+            || starts([0x42, 0x5A, 0x68]) || starts([0x04, 0x22, 0x4D, 0x18])
+        {
+            return true
+        }
+        return head.count >= 262 && Array(head[257..<262]) == Array("ustar".utf8)
+    }
+
+    static func string(_ buffer: [CChar]) -> String {
+        let length = buffer.firstIndex(of: 0) ?? buffer.count
+        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Namespaces
+import Scanner
+import SecretStore
+
+/// `secretshim scan PATH...`: proves that nothing leaked. Exit 0 clean, 1 findings, 2 error.
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Find secret values, and entries under run/secrets, in trees, tars, saved images and OCI layouts.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Option(help: ArgumentHelp("Output format: table or json.", valueName: "format"))
+    var format: String = "table"
+
+    @Argument(help: "Directories, tars (plain or compressed), `docker save` archives, OCI layouts.")
+    var paths: [String] = []
+
+    func run() throws {
+        guard format == "table" || format == "json" else {
+            throw CommandFailure.usage("scan", "unknown format '\(format)': use table or json")
+        }
+        guard !paths.isEmpty else { throw CommandFailure.usage("scan", "no path given") }
+        var secrets: [(name: String, value: [UInt8])] = []
+        defer { for index in secrets.indices { wipe(&secrets[index].value) } }
+        do {
+            let store = try SecretStore.openForReading(globals.location)
+            for record in try store.list() { secrets.append((record.name, try store.value(of: record))) }
+        } catch {
+            throw CommandFailure(what: "scan", why: "\(error)", exitCode: 2)
+        }
+        let scanner: Scanner
+        do { scanner = try Scanner(secrets: secrets) } catch { throw CommandFailure(what: "scan", why: error.description, exitCode: 2) }
+        for index in secrets.indices { wipe(&secrets[index].value) }
+        for warning in scanner.warnings { Output.error("scan: warning", warning) }
+        for path in paths {
+            do { try scanner.scan(path) } catch { throw CommandFailure(what: "scan", why: error.description, exitCode: 2) }
+        }
+        let findings = scanner.findings
+        if format == "json" {
+            let items = findings.map { finding in
+                "{\"Path\":\(Formats.json(finding.path)),\"Kind\":\(Formats.json(finding.kind.rawValue)),"
+                    + "\"Secret\":\(finding.secret.map(Formats.json) ?? "null"),\"Offset\":\(finding.offset.map { String($0) } ?? "null")}"
+            }
+            Output.out("[" + items.joined(separator: ",") + "]\n")
+        } else if !findings.isEmpty {
+            let rows = [["PATH", "SECRET", "OFFSET"]] + findings.map { finding in
+                switch finding.kind {
+                case .value: return [finding.path, finding.secret ?? "", finding.offset.map { String($0) } ?? "-"]
+                case .secretsEntry: return [finding.path, "(file under run/secrets)", "-"]
+                case .secretsStub: return [finding.path, "(empty stub under run/secrets, left by an engine)", "-"]
+                }
+            }
+            Output.out(Formats.table(rows))
+        }
+        if !findings.isEmpty { throw ExitStatus(code: 1) }
+    }
+}
+
+/// Ends a command with this status and no message (scan's "findings" status).
+struct ExitStatus: Error {
+    let code: Int32
+}
