@@ -31,10 +31,9 @@ enum RootBuilder {
         let shown = root.path + mount.destination
         let options = Mounts.parseOptions(mount.options)
         if mount.isBind {
-            var isDirectory = false
             var st = stat()
             if stat(mount.source, &st) != 0 { throw SysError("bind source", mount.source, errno: errno) }
-            isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+            let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
             let target = try root.open(mount.destination, creating: isDirectory ? .directory : .file)
             defer { target.close() }
             try Mounts.bind(mount.source, on: target, recursive: mount.options.contains("rbind"), shown: shown)

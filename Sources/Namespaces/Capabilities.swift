@@ -19,8 +19,7 @@ public enum Capabilities {
         var names: [String] = []
         var buffer = [CChar](repeating: 0, count: 64)
         for number in all where cl_cap_name(number, &buffer, 64) == 0 {
-            let length = buffer.firstIndex(of: 0) ?? buffer.count
-            names.append(String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            names.append(String(nulTerminated: buffer))
         }
         return names
     }

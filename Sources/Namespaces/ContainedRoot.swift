@@ -107,7 +107,7 @@ public enum Mounts {
     }
 
     /// MS_* flags and the remaining data of OCI/fstab-style options ("ro,nosuid,size=64k").
-    public static func parseOptions(_ options: [String]) -> (flags: UInt, clear: UInt, data: String) {
+    public static func parseOptions(_ options: [String]) -> (flags: UInt, data: String) {
         var flags: UInt = 0
         var clear: UInt = 0
         var data: [String] = []
@@ -122,7 +122,7 @@ public enum Mounts {
         }
         var joined = ""
         for item in data { joined += joined.isEmpty ? item : "," + item }
-        return (flags & ~clear, clear, joined)
+        return (flags & ~clear, joined)
     }
 }
 

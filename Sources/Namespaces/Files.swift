@@ -1,5 +1,13 @@
 import Glibc
 
+extension String {
+    /// The text of a C buffer up to its first NUL (or all of it), decoded as UTF-8.
+    public init(nulTerminated buffer: [CChar]) {
+        let length = buffer.firstIndex(of: 0) ?? buffer.count
+        self.init(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 /// File-system helpers for the store and the state dir: whole-file reads, exclusive durable
 /// creation, directory creation with a given mode.
 public enum Files {

@@ -109,13 +109,14 @@ public final class Scanner {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ScanError(description: "\(path): \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
-        let head = readPrefix { Glibc.read(fd, $0, $1) }
-        guard head.count >= 0 else { throw ScanError(description: "\(path): read failed") }
+        guard let head = readPrefix({ Glibc.read(fd, $0, $1) }) else {
+            throw ScanError(description: "\(path): \(String(cString: strerror(errno)))")
+        }
         if Self.looksLikeArchive(head) {
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw ScanError(description: "\(path): cannot seek") }
             var error = [CChar](repeating: 0, count: 256)
             guard let tar = cl_tar_open_fd(fd, &error, error.count) else {
-                throw ScanError(description: "\(path): \(Self.string(error))")
+                throw ScanError(description: "\(path): \(String(nulTerminated: error))")
             }
             defer { cl_tar_close(tar) }
             try scanArchive(tar, shown: shown)
@@ -139,12 +140,13 @@ public final class Scanner {
             let entryShown = shown + "!" + inside
             noteSecretsEntry(inside, shown: entryShown, size: size, isDirectory: type == CChar(UInt8(ascii: "d")))
             guard type == CChar(UInt8(ascii: "f")) else { continue }
-            let head = readPrefix { cl_tar_read(tar, $0, $1) }
-            if head.count < 0 { throw ScanError(description: "\(entryShown): \(String(cString: cl_tar_error(tar)))") }
+            guard let head = readPrefix({ cl_tar_read(tar, $0, $1) }) else {
+                throw ScanError(description: "\(entryShown): \(String(cString: cl_tar_error(tar)))")
+            }
             if Self.looksLikeArchive(head) {
                 var error = [CChar](repeating: 0, count: 256)
                 let nested = head.withUnsafeBufferPointer { cl_tar_open_nested(tar, $0.baseAddress, $0.count, &error, error.count) }
-                guard let nested else { throw ScanError(description: "\(entryShown): \(Self.string(error))") }
+                guard let nested else { throw ScanError(description: "\(entryShown): \(String(nulTerminated: error))") }
                 defer { cl_tar_close(nested) }
                 try scanArchive(nested, shown: entryShown)
             } else {
@@ -194,13 +196,13 @@ public final class Scanner {
         }
     }
 
-    /// The first 512 bytes (a tar header's size), for sniffing; -1 count on error.
-    private func readPrefix(_ read: (UnsafeMutableRawPointer, Int) -> Int) -> [UInt8] {
+    /// The first 512 bytes (a tar header's size), for sniffing; nil on a read error.
+    private func readPrefix(_ read: (UnsafeMutableRawPointer, Int) -> Int) -> [UInt8]? {
         var head = [UInt8](repeating: 0, count: 512)
         var filled = 0
         while filled < head.count {
             let n = head.withUnsafeMutableBytes { read($0.baseAddress! + filled, $0.count - filled) }
-            if n < 0 { return [] }
+            if n < 0 { return nil }
             if n == 0 { break }
             filled += n
         }
@@ -224,10 +226,5 @@ public final class Scanner {
             return true
         }
         return head.count >= 262 && Array(head[257..<262]) == Array("ustar".utf8)
-    }
-
-    static func string(_ buffer: [CChar]) -> String {
-        let length = buffer.firstIndex(of: 0) ?? buffer.count
-        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -26,7 +26,8 @@ struct ScanCommand: ParsableCommand {
         defer { for index in secrets.indices { wipe(&secrets[index].value) } }
         do {
             let store = try SecretStore.openForReading(globals.location)
-            for record in try store.list() { secrets.append((record.name, try store.value(of: record))) }
+            // By ID: one prepared statement for all of them (the store's batch read).
+            for secret in try store.read(store.list().map(\.id)) { secrets.append((secret.record.name, secret.value)) }
         } catch {
             throw CommandFailure(what: "scan", why: "\(error)", exitCode: 2)
         }
