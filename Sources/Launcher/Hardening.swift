@@ -7,8 +7,6 @@ import Namespaces
 public struct Hardening: Sendable {
     public enum Seccomp: Sendable, Equatable {
         case `default`, unconfined, profile(String)
-        /// The `linux.seccomp` of an OCI bundle's config.json at this path.
-        case bundle(String)
     }
 
     public var user: String?
@@ -21,6 +19,9 @@ public struct Hardening: Sendable {
     public var baseCapabilities: [String]?
     /// Supplementary groups of the workload (an OCI bundle's additionalGids); none by default.
     public var additionalGroups: [UInt32] = []
+    /// An OCI bundle's own `linux.seccomp`, decoded once with its config: it takes the place of
+    /// the default filter (`--seccomp unconfined` or `--seccomp FILE` still win).
+    var bundleSeccomp: (profile: SeccompProfile.Profile, path: String)?
 
     public init() {}
 
@@ -92,14 +93,14 @@ public struct Hardening: Sendable {
         }
         let filter: Filter?
         switch (privileged, seccomp) {
+        case (_, .default) where bundleSeccomp != nil:
+            do {
+                filter = .profile(try SeccompProfile.filter(from: bundleSeccomp!.profile, capabilities: names, path: bundleSeccomp!.path))
+            } catch { throw Invalid("\(error)") }
         case (true, .default), (_, .unconfined): filter = nil
         case (_, .default): filter = .builtinDefault
         case (_, .profile(let path)):
             do { filter = .profile(try SeccompProfile.load(path, capabilities: names)) } catch { throw Invalid("\(error)") }
-        case (_, .bundle(let path)):
-            do {
-                filter = try OCIBundle.seccompFilter(configPath: path, capabilities: names).map { .profile($0) } ?? .builtinDefault
-            } catch { throw Invalid("\(error)") }
         }
         let resolvedUser: ResolvedUser?
         if let user {

@@ -137,25 +137,13 @@ public enum OCIBundle {
             plan.resourceLimits.append(LaunchPlan.ResourceLimit(name: limit.type, soft: limit.soft, hard: limit.hard))
         }
         // The bundle's own filter if it has one; otherwise secretshim's default, as with --rootfs.
-        if config.linux?.seccomp != nil, plan.hardening.seccomp == .default {
-            plan.hardening.seccomp = .bundle(configPath)
-        }
-    }
-
-    /// The bundle's `linux.seccomp`, as a filter for these capabilities.
-    static func seccompFilter(configPath: String, capabilities: [String]) throws(SeccompProfile.Invalid) -> SeccompFilter? {
-        guard let bytes = try? Files.read(configPath, limit: 4 << 20),
-            let config = try? JSONDecoder().decode(Config.self, from: Data(bytes)),
-            let profile = config.linux?.seccomp
-        else { return nil }
-        return try SeccompProfile.filter(from: profile, capabilities: capabilities, path: configPath)
+        if let profile = config.linux?.seccomp { plan.hardening.bundleSeccomp = (profile, configPath) }
     }
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let length = buffer.firstIndex(of: 0) ?? buffer.count
-        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+        return String(nulTerminated: buffer) + "/" + path
     }
 }

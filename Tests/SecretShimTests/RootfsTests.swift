@@ -12,7 +12,7 @@ struct RootfsTests {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
-        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mount", "umount", "head", "wc"] {
+        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mkdir", "mount", "umount", "head", "wc"] {
             try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/\(applet)").path, withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n"
@@ -101,6 +101,18 @@ struct RootfsTests {
         // net_bind_service, noNewPrivileges, a read-only root.
         #expect(result.stdout == "bundled\nrunc\npid=1\nCapBnd:\t0000000020000420\nNoNewPrivs:\t1\nSeccomp:\t2\ntouch=1\n")
         #expect(Self.hostMountTable() == before)
+
+        // The bundle's own linux.seccomp replaces the default filter.
+        var linux = config["linux"] as! [String: Any]
+        linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"]]]
+        config["linux"] = linux
+        process["args"] = ["sh", "-c", "mkdir /dev/shm/made 2>/dev/null; echo mkdir=$?"]
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let filtered = shim(["run", "--bundle", bundle.path])
+        #expect(filtered.stdout == "mkdir=1\n", "\(filtered.stderr)")
+        let unconfined = shim(["run", "--bundle", bundle.path, "--seccomp", "unconfined"])
+        #expect(unconfined.stdout == "mkdir=0\n", "\(unconfined.stderr)")
     }
 
     @Test func badRootsAndBundlesAreOneLineErrors() throws {
