@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Four layers, each importing only those below it (see ../shared/STYLE.md):
-//   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher (domain)  ->  SecretShim (commands)
+//   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher, Scanner, ContainerRuntime (domain)
+//   ->  SecretShim (commands)
 // System libraries are `.systemLibrary` targets so their `link` lines land inside the
 // linker's group, which is what a fully static build needs.
 let package = Package(
@@ -29,13 +30,14 @@ let package = Package(
             ]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CLinux"]),
+        .target(name: "ContainerRuntime", dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher"]),
         .executableTarget(
             name: "SecretShim",
             dependencies: [
-                "Namespaces", "SecretStore", "Launcher", "Scanner",
+                "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
+        .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces", "Launcher", "ContainerRuntime"]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
     ]
 )

@@ -26,3 +26,5 @@ int64_t cl_filesystem_magic_fd(int fd) {
     if (fstatfs(fd, &s) != 0) return -1;
     return (int64_t)(unsigned long)s.f_type;
 }
+
+int cl_unmount_detached(const char *target) { return umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW); }

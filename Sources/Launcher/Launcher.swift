@@ -45,10 +45,14 @@ public enum Launcher {
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
                 if !root.needsPIDNamespace { recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory) }
             } else {
+                var engineTmpfs = false
                 if !plan.grants.isEmpty || plan.tmpfsSize != nil {
-                    try stage(secrets, plan: plan, alreadyPrivate: rootless)
+                    engineTmpfs = try !stage(secrets, plan: plan, alreadyPrivate: rootless)
                 }
-                recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory)
+                // In an unprivileged container (the engine's tmpfs) the state dir is the image's
+                // own /run: a lease there would only end up in a `commit`, and no `secret rm`
+                // can reach it through the read-only store.
+                if !engineTmpfs { recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory) }
             }
             for index in secrets.indices { wipe(&secrets[index].value) }
 
@@ -139,7 +143,8 @@ public enum Launcher {
 
     /// Mounts the private tmpfs and writes the files; where unshare is not permitted (an
     /// unprivileged container), writes into the tmpfs the engine already mounted there.
-    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan, alreadyPrivate: Bool) throws {
+    /// Returns whether the tmpfs is its own.
+    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan, alreadyPrivate: Bool) throws -> Bool {
         let directory = plan.secretsDirectory
         let sizes = secrets.map(\.value.count)
         let needed = LaunchPlan.bytesNeeded(forSecretSizes: sizes)
@@ -164,6 +169,7 @@ public enum Launcher {
         if ownTmpfs {
             try Tmpfs.remountReadOnly(directory)
         }
+        return ownTmpfs
     }
 
     static func heldSecrets(_ secrets: [GrantedSecret]) -> [Lease.Held] {

@@ -88,4 +88,10 @@ public enum Tmpfs {
     public static func remountReadOnly(_ path: String) throws(SysError) {
         try sys("remount read-only", path) { cl_remount_readonly(path) }
     }
+
+    /// Detaches the tmpfs at `path` from this namespace; the kernel frees it once no other
+    /// namespace (a container's) still has it mounted.
+    public static func unmount(_ path: String) throws(SysError) {
+        try sys("unmount", path) { cl_unmount_detached(path) }
+    }
 }

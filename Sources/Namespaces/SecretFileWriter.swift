@@ -34,10 +34,12 @@ public struct SecretFileWriter {
     }
 
     /// Writes `relativePath` (components already validated: no "", ".", "..") with the owner and
-    /// mode given; missing folders are made 0755 root-owned. `replace` unlinks an existing file
-    /// first (for a reused tmpfs).
+    /// mode given; missing folders are made 0755, owned by `folderOwner` (root, unless a user
+    /// namespace maps the container's root elsewhere). `replace` unlinks an existing file first
+    /// (for a reused tmpfs).
     public func write(
-        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t, replace: Bool = false
+        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t, replace: Bool = false,
+        folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)
     ) throws(SysError) {
         let components = Files.components(relativePath)
         var parent = directory
@@ -46,11 +48,13 @@ public struct SecretFileWriter {
         var shown = path
         for folder in components.dropLast() {
             shown += "/" + folder
-            if mkdirat(parent.rawValue, folder, 0o755) != 0 && errno != EEXIST {
-                throw SysError("mkdir", shown, errno: errno)
-            }
+            let made = mkdirat(parent.rawValue, folder, 0o755) == 0
+            if !made && errno != EEXIST { throw SysError("mkdir", shown, errno: errno) }
             let next = try parent.openAt(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
             opened.append(next)
+            if made && (folderOwner.uid != 0 || folderOwner.gid != 0) {
+                try next.changeOwner(uid: folderOwner.uid, gid: folderOwner.gid, path: shown)
+            }
             parent = next
         }
         let name = components.last!

@@ -1,6 +1,6 @@
 import Glibc
 
-// Entry point. `run` is parsed by hand and dispatched before ArgumentParser is touched: it sits
+// Entry point. `run` and `runtime` are parsed by hand and dispatched before ArgumentParser is touched: it sits
 // in the start path of every workload. Everything else goes through ArgumentParser.
 //
 // argv is read directly: `CommandLine.arguments` builds its array through a generic `map`,
@@ -10,7 +10,15 @@ arguments.reserveCapacity(Int(CommandLine.argc))
 for index in 1..<Int(CommandLine.argc) {
     arguments.append(String(cString: CommandLine.unsafeArgv[index]!))
 }
+// Linked as `secretshim-runtime`, every argument is runc's (its `--root` is runc's state dir).
+let invokedAs = String(cString: CommandLine.unsafeArgv[0]!)
+if invokedAs == "secretshim-runtime" || invokedAs.hasSuffix("/secretshim-runtime") {
+    exit(RuntimeCommand.main(arguments))
+}
 let rest = LeadingGlobals.peel(arguments[...])
+if rest.first == "runtime" {
+    exit(RuntimeCommand.main(Array(rest.dropFirst())))
+}
 if rest.first == "run" {
     exit(RunCommand.main(rest.dropFirst()))
 }

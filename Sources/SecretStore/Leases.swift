@@ -107,5 +107,14 @@ public struct LeaseBook: Sendable {
         return live.sorted { $0.startedAt < $1.startedAt }
     }
 
+    /// Drops every lease of `workloadID` (a container the runtime wrapper deleted), alive or not.
+    public func remove(workloadID: String) {
+        for file in Files.list(directory) where file.hasSuffix(".lease") {
+            let path = directory + "/" + file
+            guard let bytes = try? Files.read(path, limit: 1 << 20), let lease = Lease.decode(bytes) else { continue }
+            if lease.workloadID == workloadID { unlink(path) }
+        }
+    }
+
     func path(for pid: pid_t) -> String { "\(directory)/\(pid).lease" }
 }

@@ -75,6 +75,21 @@ struct Shim {
             stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: outData)
     }
 
+    /// Runs with stdio on /dev/null and returns the status: for calls that leave a process
+    /// behind holding their stdio (`runtime create`), whose pipes would never reach EOF.
+    func detached(_ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Shim.binary)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try! process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// Creates a secret from bytes through stdin; returns its ID.
     @discardableResult
     func create(_ name: String, _ value: String, labels: [String] = []) -> String {

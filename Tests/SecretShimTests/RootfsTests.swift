@@ -12,7 +12,7 @@ struct RootfsTests {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
-        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mkdir", "mount", "umount", "head", "wc"] {
+        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mkdir", "mount", "umount", "head", "wc", "sleep", "env", "cp"] {
             try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/\(applet)").path, withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n"

@@ -12,6 +12,9 @@ int cl_mount_tmpfs(const char *target, uint64_t size_bytes, unsigned mode, int n
 /// Remount an existing mount read-only, keeping nosuid,nodev,noexec.
 int cl_remount_readonly(const char *target);
 int64_t cl_filesystem_magic_fd(int fd);
+/// Lazily unmounts `target` (never following a symlink there): gone from this namespace at
+/// once, freed by the kernel when the last namespace that still sees it lets go.
+int cl_unmount_detached(const char *target);
 
 #define CL_TMPFS_MAGIC 0x01021994
 #define CL_RAMFS_MAGIC 0x858458f6

@@ -1,0 +1,105 @@
+/// runc's command line, read only as far as the wrapper needs: the global flags it must know
+/// (`--root`, `--log`, `--log-format`), which command it is, and for `create`, `run` and
+/// `delete` the bundle, pid file and container ID. Everything is passed on unchanged, so flags
+/// this does not know (a newer runc's) still reach the runtime.
+public struct RuntimeCommandLine: Sendable, Equatable {
+    public var arguments: [String]
+    public var root: String?
+    public var log: String?
+    public var logFormat: String?
+    /// The command word (`create`, `delete`, ...) and where it is; nil for `--version`, `--help`
+    /// or no command at all.
+    public var command: String?
+    public var commandIndex: Int?
+
+    /// runc's global flags that take a value (urfave/cli: `--flag value`, `--flag=value`, and
+    /// the same with one dash). All others are booleans.
+    static let globalValueFlags = ["log", "log-format", "root", "criu", "rootless"]
+
+    public init(_ arguments: [String]) {
+        self.arguments = arguments
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            guard let flag = Self.flag(argument) else {
+                command = argument
+                commandIndex = index
+                return
+            }
+            if argument == "--" { return }
+            var value = flag.value
+            if value == nil && Self.globalValueFlags.contains(flag.name) && index + 1 < arguments.count {
+                index += 1
+                value = arguments[index]
+            }
+            switch flag.name {
+            case "root": root = value
+            case "log": log = value
+            case "log-format": logFormat = value
+            default: break
+            }
+            index += 1
+        }
+    }
+
+    /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.
+    static func flag(_ argument: String) -> (name: String, value: String?)? {
+        guard argument.hasPrefix("-"), argument != "-" else { return nil }
+        let body = argument.hasPrefix("--") ? argument.dropFirst(2) : argument.dropFirst()
+        if let equals = body.firstIndex(of: "=") {
+            return (String(body[..<equals]), String(body[body.index(after: equals)...]))
+        }
+        return (String(body), nil)
+    }
+
+    /// The arguments of `create`, `run` or `delete`: flags, then the container ID.
+    public struct ContainerCall: Sendable, Equatable {
+        public var id: String
+        public var idIndex: Int
+        public var bundle: String?
+        public var pidFile: String?
+        /// `run --detach`: the container outlives this call.
+        public var detach = false
+    }
+
+    /// Flags of `create`/`run`/`delete` that take a value.
+    static let containerValueFlags = ["bundle", "b", "console-socket", "pid-file", "preserve-fds"]
+
+    /// Parses what follows the command word; nil if there is no container ID, which the
+    /// runtime itself will report.
+    public func containerCall() -> ContainerCall? {
+        guard let commandIndex else { return nil }
+        var bundle: String?
+        var pidFile: String?
+        var detach = false
+        var index = commandIndex + 1
+        while index < arguments.count {
+            let argument = arguments[index]
+            guard argument != "--", let flag = Self.flag(argument) else {
+                let idIndex = argument == "--" ? index + 1 : index
+                guard idIndex < arguments.count else { return nil }
+                return ContainerCall(id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach)
+            }
+            var value = flag.value
+            if value == nil && Self.containerValueFlags.contains(flag.name) && index + 1 < arguments.count {
+                index += 1
+                value = arguments[index]
+            }
+            switch flag.name {
+            case "bundle", "b": bundle = value
+            case "pid-file": pidFile = value
+            case "detach", "d": detach = value.map { $0 == "true" } ?? true
+            default: break
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The same command line with `--pid-file PATH` added before the container ID.
+    public func addingPidFile(_ path: String, before call: ContainerCall) -> [String] {
+        var changed = arguments
+        changed.insert(contentsOf: ["--pid-file", path], at: call.idIndex)
+        return changed
+    }
+}

@@ -1,0 +1,33 @@
+import ContainerRuntime
+import Glibc
+import Namespaces
+import SecretStore
+
+/// `secretshim runtime ...` and the `secretshim-runtime` link: runc's command line, handed to
+/// the wrapper. Like runc, a failure is reported on stderr and, for engines that read it from
+/// there (containerd, conmon), in the `--log` file, in runc's own format.
+enum RuntimeCommand {
+    static func main(_ arguments: [String]) -> Int32 {
+        let location = StoreLocation.resolve(root: LeadingGlobals.root, keyFile: LeadingGlobals.keyFile)
+        do {
+            return try RuntimeWrapper.main(arguments, location: location)
+        } catch {
+            Output.error("runtime", error.description)
+            let commandLine = RuntimeCommandLine(arguments)
+            if let log = commandLine.log { appendToLog(log, json: commandLine.logFormat == "json", message: error.description) }
+            return 1
+        }
+    }
+
+    static func appendToLog(_ path: String, json: Bool, message: String) {
+        let time = Formats.rfc3339(nanoseconds: System.nowNanoseconds())
+        let text = "secretshim: " + message
+        let line = json
+            ? "{\"level\":\"error\",\"msg\":\(Formats.json(text)),\"time\":\(Formats.json(time))}\n"
+            : "time=\(Formats.json(time)) level=error msg=\(Formats.json(text))\n"
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return }
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+}

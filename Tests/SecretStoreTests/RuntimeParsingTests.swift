@@ -1,0 +1,105 @@
+import ContainerRuntime
+import Launcher
+import Testing
+
+/// The runtime wrapper's reading of an engine's input: runc's command line and config.json.
+@Suite struct RuntimeParsingTests {
+    // MARK: JSON kept as written
+
+    @Test func aConfigSurvivesARoundTripByteForByte() throws {
+        let text = #"{"ociVersion":"1.0.2","process":{"args":["sh","-c","echo \"hi\"\n"],"env":["A=\u00e9"]},"#
+            + #""linux":{"seccomp":{"syscalls":[{"names":["ptrace"],"args":[{"index":0,"value":18446744073709551615,"op":"SCMP_CMP_EQ"}]}]}},"#
+            + #""x":[1.5e-3,-0,true,false,null,{},[]],"z":"\ud83d\ude00 \/ \t"}"#
+        let value = try JSONValue.parse(Array(text.utf8))
+        let written = String(decoding: value.serialized(), as: UTF8.self)
+        // Numbers keep their text (a 64-bit seccomp value is no double); keys keep their order.
+        #expect(written.contains("18446744073709551615"))
+        #expect(written.contains("[1.5e-3,-0,true,false,null,{},[]]"))
+        #expect(written.hasPrefix(#"{"ociVersion":"1.0.2","process":"#))
+        #expect(try JSONValue.parse(value.serialized()) == value)
+        #expect(value["z"]?.stringValue == "😀 / \t")
+        #expect(value["process"]?["env"]?.arrayValue?.first?.stringValue == "A=é")
+    }
+
+    @Test(arguments: [
+        "", "{", "{\"a\":}", "[1,]", "{\"a\" 1}", "\"\\x\"", "\"\\ud800\"", "01", "1.", "tru", "{} x", "\"a\nb\"",
+        String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
+    ])
+    func malformedJSONIsRefused(text: String) {
+        #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(Array(text.utf8)) }
+    }
+
+    // MARK: runc's command line
+
+    @Test func dockersCreateIsUnderstood() {
+        let line = RuntimeCommandLine([
+            "--root", "/run/docker/runtime-runc/moby", "--log", "/b/log.json", "--log-format", "json",
+            "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "abc",
+        ])
+        #expect(line.command == "create")
+        #expect(line.root == "/run/docker/runtime-runc/moby")
+        #expect(line.log == "/b/log.json" && line.logFormat == "json")
+        let call = line.containerCall()
+        #expect(call?.id == "abc" && call?.bundle == "/b" && call?.pidFile == "/b/init.pid")
+    }
+
+    @Test func flagsInEveryShapeAreUnderstood() {
+        let line = RuntimeCommandLine(["-root=/r", "--debug", "--systemd-cgroup", "run", "-b", "/b", "--detach", "--no-pivot", "id1"])
+        #expect(line.root == "/r" && line.command == "run")
+        let call = line.containerCall()
+        #expect(call?.id == "id1" && call?.bundle == "/b" && call?.detach == true && call?.pidFile == nil)
+        #expect(line.addingPidFile("/p", before: call!) == ["-root=/r", "--debug", "--systemd-cgroup", "run", "-b", "/b", "--detach", "--no-pivot", "--pid-file", "/p", "id1"])
+        #expect(RuntimeCommandLine(["--version"]).command == nil)
+        #expect(RuntimeCommandLine(["create", "--bundle", "/b"]).containerCall() == nil)
+        #expect(RuntimeCommandLine(["delete", "--force", "x"]).containerCall()?.id == "x")
+    }
+
+    // MARK: config.json
+
+    func config(_ text: String) throws -> ContainerConfig { ContainerConfig(try JSONValue.parse(Array(text.utf8))) }
+
+    @Test func theAnnotationWinsAndTheVariableIsAlwaysTakenOut() throws {
+        var both = try config(#"{"process":{"env":["PATH=/bin","SECRETSHIM_SECRETS=b"]},"annotations":{"org.secretshim.secrets":"a;c,target=d"}}"#)
+        #expect(both.requestedSpecs == "a;c,target=d")
+        both.removeRequestVariable()
+        #expect(both.document["process"]?["env"] == .array([.string("PATH=/bin")]))
+        let variable = try config(#"{"process":{"env":["SECRETSHIM_SECRETS=b,mode=0400"]}}"#)
+        #expect(variable.requestedSpecs == "b,mode=0400")
+        #expect(try config(#"{"process":{"env":["PATH=/bin"]}}"#).requestedSpecs == nil)
+        #expect(!ContainerConfig.mightRequestSecrets(Array(#"{"process":{"env":["PATH=/bin"]}}"#.utf8)))
+    }
+
+    @Test func specsAreRunsSpecsSeparatedBySemicolons() throws {
+        let grants = try ContainerConfig.grants(" a ; b,target=x/y,uid=5,mode=0400;")
+        #expect(grants.map(\.target) == ["a", "x/y"])
+        #expect(grants[1].uid == 5 && grants[1].mode == 0o400)
+        #expect(throws: GrantError.self) { try ContainerConfig.grants("a;a") }
+        #expect(throws: GrantError.self) { try ContainerConfig.grants("a,target=/etc/x") }
+        #expect(throws: GrantError.self) { try ContainerConfig.grants("a,type=env") }
+    }
+
+    @Test func theMountGoesLastReadOnly() throws {
+        var config = try config(#"{"mounts":[{"destination":"/run","type":"tmpfs"}]}"#)
+        config.addSecretsMount(source: "/run/secretshim/containers/c1")
+        let mounts = config.document["mounts"]?.arrayValue ?? []
+        #expect(mounts.count == 2)
+        #expect(mounts[1]["destination"]?.stringValue == "/run/secrets")
+        #expect(mounts[1]["options"]?.arrayValue?.compactMap(\.stringValue) == ["rbind", "ro", "nosuid", "nodev", "noexec"])
+    }
+
+    @Test func ownersAreMappedThroughAUserNamespace() throws {
+        let mapped = try config(#"""
+            {"linux":{"namespaces":[{"type":"mount"},{"type":"user"}],
+             "uidMappings":[{"containerID":0,"hostID":100000,"size":1000},{"containerID":1000,"hostID":5000,"size":1}],
+             "gidMappings":[{"containerID":0,"hostID":200000,"size":65536}]}}
+            """#).idMappings
+        #expect(mapped.uid.hostID(for: 0) == 100000)
+        #expect(mapped.uid.hostID(for: 999) == 100999)
+        #expect(mapped.uid.hostID(for: 1000) == 5000)
+        #expect(mapped.uid.hostID(for: 1001) == nil)
+        #expect(mapped.gid.hostID(for: 70000) == nil)
+        // Mappings without a user namespace of its own mean nothing.
+        let plain = try config(#"{"linux":{"uidMappings":[{"containerID":0,"hostID":100000,"size":1}]}}"#).idMappings
+        #expect(plain.uid.hostID(for: 1234) == 1234)
+    }
+}
