@@ -13,6 +13,12 @@ struct Shim {
         return packageRoot.appendingPathComponent(".build/debug/secretshim").path
     }()
 
+    /// The fully static release build, for images: `SECRETSHIM_STATIC_BIN`, else scripts/build's.
+    static let staticBinary: String = {
+        if let explicit = ProcessInfo.processInfo.environment["SECRETSHIM_STATIC_BIN"], !explicit.isEmpty { return explicit }
+        return packageRoot.appendingPathComponent(".build/release/secretshim").path
+    }()
+
     static var isRoot: Bool { getuid() == 0 }
 
     /// A fresh store root and state dir, removed at deinit.
@@ -109,17 +115,22 @@ func expectOneLineError(_ result: Shim.Result, contains fragment: String? = nil,
     }
 }
 
-/// Runs a shell command, returning its exit status and output.
+/// Runs a shell command, returning its exit status and output (stdout and stderr together).
+/// Spawned and reaped directly, output through a file: Foundation's `Process` can miss the exit
+/// of a shell whose grandchildren daemonize (Podman's conmon), and a daemon that inherits a
+/// pipe keeps it from ever reaching EOF.
 @discardableResult
 func shell(_ command: String) -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try! process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let output = NSTemporaryDirectory() + "/secretshim-shell-\(UUID().uuidString)"
+    defer { unlink(output) }
+    let script = "exec </dev/null >'\(output)' 2>&1\n" + command
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(script), nil]
+    defer { for pointer in argv { free(pointer) } }
+    guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return (127, "posix_spawn failed") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    let exited = status & 0x7f == 0
+    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), text)
 }

@@ -12,7 +12,7 @@ struct RootfsTests {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
-        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mkdir", "mount", "umount", "head", "wc", "sleep", "env", "cp"] {
+        for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mkdir", "mount", "umount", "head", "wc", "sleep", "env", "cp", "test"] {
             try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/\(applet)").path, withDestinationPath: "busybox")
         }
         try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n"
@@ -21,7 +21,14 @@ struct RootfsTests {
         return root.path
     }
 
-    static func hostMountTable() -> String { (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "" }
+    /// The host's mount table, less what other tests running alongside mount in their own
+    /// folders (the engines' overlays, netns and shm mounts); this test's own folder is kept.
+    static func hostMountTable(keeping own: URL) -> [Substring] {
+        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return table.split(separator: "\n").filter {
+            !$0.contains("/run/ss") && (!$0.contains("/secretshim-test-") || $0.contains(own.path))
+        }
+    }
 
     static let env = ["PATH": "/bin"]
 
@@ -30,7 +37,7 @@ struct RootfsTests {
         defer { shim.cleanUp() }
         shim.create("pw", "in-the-root")
         let root = try Self.makeRootfs(at: shim.directory)
-        let before = Self.hostMountTable()
+        let before = Self.hostMountTable(keeping: shim.directory)
         let result = shim(
             ["run", "--rootfs", root, "--secret", "pw,mode=0400,uid=1000", "--user", "app", "--", "sh", "-c",
              "id -u; cat /run/secrets/pw; echo; stat -c '%a %u' /run/secrets/pw; ls /dev | wc -l; grep -c . /proc/self/mountinfo; ls /"],
@@ -41,7 +48,7 @@ struct RootfsTests {
         // null zero full random urandom tty fd stdin stdout stderr ptmx shm
         #expect(lines.count > 3 && lines[3] == "12")
         #expect(!result.stdout.contains("work"), "the host's tree is reachable: \(result.stdout)")
-        #expect(Self.hostMountTable() == before)
+        #expect(Self.hostMountTable(keeping: shim.directory) == before)
         let left = try FileManager.default.contentsOfDirectory(atPath: root + "/run/secrets")
         #expect(left.isEmpty, "the host sees files in the rootfs: \(left)")
     }
@@ -63,10 +70,10 @@ struct RootfsTests {
         try? FileManager.default.removeItem(at: linkPath)
         try FileManager.default.createDirectory(at: linkPath.deletingLastPathComponent(), withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: linkPath.path, withDestinationPath: target.replacingOccurrences(of: "HOST", with: host.path))
-        let before = Self.hostMountTable()
+        let before = Self.hostMountTable(keeping: shim.directory)
         let result = shim(["run", "--rootfs", root, "--secret", "pw", "--", "cat", "/run/secrets/pw"], env: Self.env)
         #expect(try FileManager.default.contentsOfDirectory(atPath: host.path).isEmpty, "written outside the root")
-        #expect(Self.hostMountTable() == before)
+        #expect(Self.hostMountTable(keeping: shim.directory) == before)
         #expect(!shell("grep -rl never-outside /etc \(host.path) 2>/dev/null").output.contains("/"))
         // Either it ran, with the secret inside, or it refused in one line; never anything else.
         if result.status == 0 {
@@ -94,13 +101,13 @@ struct RootfsTests {
             "cat /run/secrets/pw; echo; hostname; echo pid=$$; grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /x 2>/dev/null; echo touch=$?; exit 7"]
         config["process"] = process
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        let before = Self.hostMountTable()
+        let before = Self.hostMountTable(keeping: shim.directory)
         let result = shim(["run", "--bundle", bundle.path, "--secret", "pw"])
         #expect(result.status == 7, "\(result.stderr)")
         // runc spec: hostname "runc", a PID namespace, bounding set audit_write kill
         // net_bind_service, noNewPrivileges, a read-only root.
         #expect(result.stdout == "bundled\nrunc\npid=1\nCapBnd:\t0000000020000420\nNoNewPrivs:\t1\nSeccomp:\t2\ntouch=1\n")
-        #expect(Self.hostMountTable() == before)
+        #expect(Self.hostMountTable(keeping: shim.directory) == before)
 
         // The bundle's own linux.seccomp replaces the default filter.
         var linux = config["linux"] as! [String: Any]

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+/// Docker and Podman containers through `secretshim-runtime`, and images whose entrypoint is
+/// wrapped by `secretshim run`, with the real engines; then what `commit`, `save` and `export`
+/// of them hold, according to `secretshim scan`.
+@Suite(.enabled(if: Shim.isRoot && Engines.haveDocker, "needs root and docker.io"), .serialized)
+struct DockerTests {
+    static let value = "docker-secret-value-5f1c2e"
+
+    /// One running container with secrets, one without, one that copies its secret into /root;
+    /// what the container sees, what the images hold, what `rm -f` leaves.
+    @Test func containersThroughTheRuntimeWrapper() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", Self.value)
+        let dockerd = try PrivateDockerd(shim: shim)
+        defer { dockerd.stop() }
+        #expect(dockerd.docker("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
+        let run = "run --runtime secretshim --network none"
+
+        // Docker 20.10 passes no annotations: the request is the SECRETSHIM_SECRETS variable.
+        let seen = dockerd.docker(
+            "\(run) --rm -e 'SECRETSHIM_SECRETS=pw;pw,target=app/pw,uid=1000,mode=0400' bb sh -c "
+                + "'cat /run/secrets/pw; echo; stat -c \"%a %u\" /run/secrets/pw /run/secrets/app/pw; "
+                + "grep \" /run/secrets \" /proc/self/mountinfo; touch /run/secrets/x 2>&1; env; true'")
+        #expect(seen.status == 0, "\(seen.output)")
+        let lines = seen.output.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(3) == [Self.value, "444 0", "400 1000"], "\(seen.output)")
+        #expect(lines.count > 4 && lines[3].contains(" ro,nosuid,nodev,noexec") && lines[4].contains("Read-only file system"))
+        #expect(!seen.output.contains("SECRETSHIM_SECRETS"))
+        let plain = dockerd.docker("\(run) --rm bb grep -c ' /run/secrets ' /proc/self/mountinfo")
+        #expect(plain.output == "0\n", "a container asking for nothing got a tmpfs: \(plain.output)")
+        let refused = dockerd.docker("\(run) --rm -e SECRETSHIM_SECRETS=missing bb true")
+        #expect(refused.status != 0 && refused.output.contains("no such secret"), "\(refused.output)")
+        #expect(Engines.leftovers(shim) == [])
+
+        // Running containers, committed, saved and exported: only the one that copied its
+        // secret into /root leaks, and scan finds it there and only there.
+        let clean = dockerd.docker("\(run) -d -e SECRETSHIM_SECRETS=pw bb sleep 300").output.lastLine
+        let leaky = dockerd.docker("\(run) -d -e SECRETSHIM_SECRETS=pw bb sh -c 'cp /run/secrets/pw /root/copy; sleep 300'").output.lastLine
+        #expect(Engines.eventually { dockerd.docker("exec \(leaky) test -f /root/copy").status == 0 })
+        #expect(shim(["ps"]).stdout.contains(String(clean.prefix(12))), "no lease for the running container")
+        #expect(shim(["secret", "rm", "pw"]).status == 1, "a secret in use by a container was removed")
+        for (name, container, leaks) in [("clean", clean, false), ("leaky", leaky, true)] {
+            let saved = shim.directory.appendingPathComponent("\(name)-save.tar").path
+            let exported = shim.directory.appendingPathComponent("\(name)-export.tar").path
+            #expect(dockerd.docker("commit \(container) \(name)-image").status == 0)
+            #expect(dockerd.docker("save -o \(saved) \(name)-image").status == 0)
+            #expect(dockerd.docker("export -o \(exported) \(container)").status == 0)
+            for archive in [saved, exported] {
+                let scan = shim(["scan", "--format", "json", archive])
+                #expect(!scan.stdout.contains(Self.value) && !scan.stderr.contains(Self.value))
+                if leaks {
+                    #expect(scan.status == 1 && scan.stdout.contains("root/copy") && scan.stdout.contains("\"Secret\":\"pw\""), "\(archive): \(scan.stdout)")
+                } else {
+                    #expect(scan.status == 0, "\(archive): \(scan.stdout)\(scan.stderr)")
+                }
+            }
+        }
+        #expect(dockerd.docker("rm -f \(clean) \(leaky)").status == 0)
+        #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
+        #expect(shim(["secret", "rm", "pw"]).status == 0)
+    }
+
+    /// examples/containers/Containerfile: `secretshim run` as the entrypoint of an unprivileged
+    /// container, with the engine's tmpfs and the store mounted read-only.
+    @Test func aWrappedEntrypointInAnUnprivilegedContainer() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("db_pw", Self.value)
+        let dockerd = try PrivateDockerd(shim: shim)
+        defer { dockerd.stop() }
+        #expect(dockerd.docker("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
+        let context = shim.directory.appendingPathComponent("context").path
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        // The image needs the fully static build (scripts/test makes it before the tests: a
+        // build from inside `swift test` would wait forever for SwiftPM's lock).
+        let staticBinary = Shim.staticBinary
+        #expect(FileManager.default.isExecutableFile(atPath: staticBinary), "no static build at \(staticBinary): run scripts/build")
+        #expect(shell("cp '\(staticBinary)' \(context)/secretshim && cp '\(Shim.packageRoot.path)/examples/containers/Containerfile' \(context)/").status == 0)
+        let built = dockerd.docker("build -q --build-arg BASE=bb -t wrapped -f \(context)/Containerfile \(context)")
+        #expect(built.status == 0, "\(built.output)")
+
+        let store = "-v \(shim.root):/var/lib/secretshim:ro"
+        let ran = dockerd.docker("run --rm --network none --tmpfs /run/secrets \(store) wrapped")
+        #expect(ran.status == 0 && ran.output.contains("db_pw is \(Self.value.utf8.count) bytes, mode 400"), "\(ran.output)")
+        let noTmpfs = dockerd.docker("run --rm --network none \(store) wrapped")
+        #expect(noTmpfs.status == 125 && noTmpfs.output.contains("--tmpfs /run/secrets"), "\(noTmpfs.output)")
+        #expect(!noTmpfs.output.contains(Self.value))
+
+        let running = dockerd.docker("run -d --network none --tmpfs /run/secrets \(store) --entrypoint /usr/local/bin/secretshim wrapped run --secret db_pw -- sleep 300").output.lastLine
+        #expect(Engines.eventually { dockerd.docker("exec \(running) cat /run/secrets/db_pw").output == Self.value })
+        let saved = shim.directory.appendingPathComponent("wrapped-save.tar").path
+        #expect(dockerd.docker("commit \(running) wrapped-committed").status == 0)
+        #expect(dockerd.docker("save -o \(saved) wrapped-committed").status == 0)
+        let scan = shim(["scan", saved])
+        #expect(scan.status == 0, "\(scan.stdout)\(scan.stderr)")
+    }
+}
+
+@Suite(.enabled(if: Shim.isRoot && Engines.havePodman, "needs root and podman"), .serialized)
+struct PodmanTests {
+    static let value = "podman-secret-value-9a7d33"
+
+    @Test func containersThroughTheRuntimeWrapper() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", Self.value)
+        let podman = try PrivatePodman(shim: shim)
+        defer { podman.stop() }
+        #expect(podman.podman("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
+        let run = "run --network none \(podman.ulimits)"
+
+        // Podman 4.3 splits --annotation on commas, unless the whole flag value is quoted CSV.
+        let seen = podman.podman(
+            "\(run) --rm --annotation '\"org.secretshim.secrets=pw;pw,target=app/pw,uid=1000,mode=0400\"' bb sh -c "
+                + "'cat /run/secrets/pw; echo; stat -c \"%a %u\" /run/secrets/pw /run/secrets/app/pw; "
+                + "grep \" /run/secrets \" /proc/self/mountinfo; touch /run/secrets/x 2>&1; true'")
+        #expect(seen.status == 0, "\(seen.output)")
+        let lines = seen.output.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(3) == [Self.value, "444 0", "400 1000"], "\(seen.output)")
+        #expect(lines.count > 4 && lines[3].contains(" ro,nosuid,nodev,noexec") && lines[4].contains("Read-only file system"))
+        // The variable works too, and stays out of the workload's environment.
+        let variable = podman.podman("\(run) --rm -e SECRETSHIM_SECRETS=pw,mode=0400 bb sh -c 'stat -c %a /run/secrets/pw; env'")
+        #expect(variable.output.hasPrefix("400\n") && !variable.output.contains("SECRETSHIM_SECRETS"), "\(variable.output)")
+        let plain = podman.podman("\(run) --rm bb grep -c ' /run/secrets ' /proc/self/mountinfo")
+        #expect(plain.output == "0\n", "a container asking for nothing got a tmpfs: \(plain.output)")
+        #expect(Engines.leftovers(shim) == [])
+
+        let clean = podman.podman("\(run) -d --annotation org.secretshim.secrets=pw bb sleep 300").output.lastLine
+        let leaky = podman.podman("\(run) -d --annotation org.secretshim.secrets=pw bb sh -c 'cp /run/secrets/pw /root/copy; sleep 300'").output.lastLine
+        #expect(Engines.eventually { podman.podman("exec \(leaky) test -f /root/copy").status == 0 })
+        #expect(shim(["ps"]).stdout.contains(String(clean.prefix(12))), "no lease for the running container")
+        for (name, container, leaks) in [("clean", clean, false), ("leaky", leaky, true)] {
+            let saved = shim.directory.appendingPathComponent("\(name)-save.tar").path
+            let exported = shim.directory.appendingPathComponent("\(name)-export.tar").path
+            #expect(podman.podman("commit -q \(container) \(name)-image").status == 0)
+            #expect(podman.podman("save -o \(saved) \(name)-image").status == 0)
+            #expect(podman.podman("export -o \(exported) \(container)").status == 0)
+            for archive in [saved, exported] {
+                let scan = shim(["scan", "--format", "json", archive])
+                #expect(!scan.stdout.contains(Self.value) && !scan.stderr.contains(Self.value))
+                if leaks {
+                    #expect(scan.status == 1 && scan.stdout.contains("root/copy"), "\(archive): \(scan.stdout)")
+                } else {
+                    #expect(scan.status == 0, "\(archive): \(scan.stdout)\(scan.stderr)")
+                }
+            }
+        }
+        #expect(podman.podman("rm -f -t 0 \(clean) \(leaky)").status == 0)
+        #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
+    }
+}
+
+extension String {
+    /// The last non-empty line: an ID printed after any warnings.
+    var lastLine: String {
+        split(separator: "\n").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    }
+}
