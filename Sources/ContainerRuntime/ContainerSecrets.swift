@@ -72,8 +72,12 @@ public struct ContainerSecrets: Sendable {
         let lease = Lease(
             workloadID: id, name: String(id.prefix(12)), pid: pid, processStartTime: start,
             startedAt: System.nowNanoseconds(), secrets: held)
-        try LeaseBook(directory: stateDirectory).record(lease)
+        try LeaseBook(directory: stateDirectory).record(lease, file: leaseFile)
     }
+
+    /// Named by the container, so `delete` finds it in one step among the leases of every
+    /// `run` on the host.
+    var leaseFile: String { "container-" + id }
 
     /// Unmounts and removes the tmpfs, its pid file and its leases. Best effort: each step is
     /// tried whatever happened to the one before.
@@ -81,6 +85,6 @@ public struct ContainerSecrets: Sendable {
         _ = try? Tmpfs.unmount(directory)
         rmdir(directory)
         unlink(pidFile)
-        LeaseBook(directory: stateDirectory).remove(workloadID: id)
+        LeaseBook(directory: stateDirectory).remove(file: leaseFile)
     }
 }

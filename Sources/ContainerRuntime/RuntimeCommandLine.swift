@@ -43,7 +43,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     }
 
     /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.
-    static func flag(_ argument: String) -> (name: String, value: String?)? {
+    public static func flag(_ argument: String) -> (name: String, value: String?)? {
         guard argument.hasPrefix("-"), argument != "-" else { return nil }
         let body = argument.hasPrefix("--") ? argument.dropFirst(2) : argument.dropFirst()
         if let equals = body.firstIndex(of: "=") {

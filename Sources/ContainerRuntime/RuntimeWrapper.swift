@@ -30,9 +30,34 @@ public enum RuntimeWrapper {
                 let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
                 if secrets.isStaged { return delete(secrets, commandLine, runtime: runtime) }
             }
+        case "exec":
+            // Docker gives `exec` the container's environment again, request variable included.
+            if let index = commandLine.commandIndex { removeRequestVariable(fromProcessFileIn: arguments[(index + 1)...]) }
         default: break
         }
         throw RuntimeError(execute(runtime, arguments).description)
+    }
+
+    /// `exec --process FILE`: the request variable is taken out of FILE's env, as on create.
+    static func removeRequestVariable(fromProcessFileIn arguments: ArraySlice<String>) {
+        var path: String?
+        var index = arguments.startIndex
+        while index < arguments.endIndex, path == nil {
+            let argument = arguments[index]
+            if argument == "--process" || argument == "-p" || argument == "-process" {
+                if index + 1 < arguments.endIndex { path = arguments[index + 1] }
+            } else if let flag = RuntimeCommandLine.flag(argument), flag.name == "process" || flag.name == "p", let value = flag.value {
+                path = value
+            }
+            index += 1
+        }
+        guard let path, let bytes = try? Files.read(path, limit: 16 << 20),
+            ContainerConfig.contains(bytes, Array(ContainerConfig.environmentVariable.utf8)),
+            let process = try? JSONValue.parse(bytes)
+        else { return }
+        var config = ContainerConfig(.object([("process", process)]))
+        config.removeRequestVariable()
+        if let cleaned = config.document["process"] { try? replace(path, with: cleaned.serialized()) }
     }
 
     /// `$SECRETSHIM_RUNTIME`, else runc, else crun, on PATH.

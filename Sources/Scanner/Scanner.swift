@@ -51,6 +51,13 @@ public final class Scanner {
             } else {
                 names.append(secret.name)
                 patterns.append(value)
+                // An image config is JSON: a value with a quote, backslash, newline (a whole
+                // config file in Env) or, from Go's encoder, <, > or & is there only escaped.
+                for escaped in [Self.jsonEscaped(value, html: false), Self.jsonEscaped(value, html: true)]
+                where escaped != value && !patterns.suffix(2).contains(escaped) {
+                    names.append(secret.name)
+                    patterns.append(escaped)
+                }
             }
         }
         self.names = names
@@ -79,6 +86,35 @@ public final class Scanner {
     }
 
     deinit { cl_matcher_free(matcher) }
+
+    /// `value` as it appears inside a JSON string: the escapes every encoder makes, and with
+    /// `html` also Go's `encoding/json` ones (Docker's and Podman's configs): \u003c, \u003e,
+    /// \u0026, \u2028, \u2029.
+    static func jsonEscaped(_ value: [UInt8], html: Bool) -> [UInt8] {
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(value.count)
+        var index = 0
+        while index < value.count {
+            let byte = value[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+            case 0x0A: out += Array("\\n".utf8)
+            case 0x0D: out += Array("\\r".utf8)
+            case 0x09: out += Array("\\t".utf8)
+            case 0..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            case UInt8(ascii: "<") where html: out += Array("\\u003c".utf8)
+            case UInt8(ascii: ">") where html: out += Array("\\u003e".utf8)
+            case UInt8(ascii: "&") where html: out += Array("\\u0026".utf8)
+            case 0xE2 where html && index + 1 < value.count && value[index] == 0x80 && (value[index + 1] == 0xA8 || value[index + 1] == 0xA9):
+                out += Array((value[index + 1] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+                index += 2
+            default: out.append(byte)
+            }
+        }
+        return out
+    }
 
     /// Scans a directory (recursively, symlinks not followed), a tar or a compressed tar, or
     /// any other file as bytes.

@@ -82,9 +82,10 @@ public struct LeaseBook: Sendable {
     /// Written in place (no temporary file and rename: this is on `run`'s start path), so a
     /// reader may see it half-written; readers skip such a file while its pid lives.
     /// Leases describe running processes and live on a runtime dir: no fsync.
-    public func record(_ lease: Lease) throws(SysError) {
+    /// `file` names the lease file instead of its pid (a container's, found again by its ID).
+    public func record(_ lease: Lease, file: String? = nil) throws(SysError) {
         try Files.makeDirectories(directory, mode: 0o700)
-        let path = path(for: lease.pid)
+        let path = file.map { directory + "/" + $0 + ".lease" } ?? path(for: lease.pid)
         let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600)
         defer { fd.close() }
         try fd.writeAll(lease.encoded(), path: path)
@@ -107,13 +108,9 @@ public struct LeaseBook: Sendable {
         return live.sorted { $0.startedAt < $1.startedAt }
     }
 
-    /// Drops every lease of `workloadID` (a container the runtime wrapper deleted), alive or not.
-    public func remove(workloadID: String) {
-        for file in Files.list(directory) where file.hasSuffix(".lease") {
-            let path = directory + "/" + file
-            guard let bytes = try? Files.read(path, limit: 1 << 20), let lease = Lease.decode(bytes) else { continue }
-            if lease.workloadID == workloadID { unlink(path) }
-        }
+    /// Drops the lease recorded under `file` (a container the runtime wrapper deleted).
+    public func remove(file: String) {
+        unlink(directory + "/" + file + ".lease")
     }
 
     func path(for pid: pid_t) -> String { "\(directory)/\(pid).lease" }

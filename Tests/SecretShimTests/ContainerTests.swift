@@ -42,6 +42,8 @@ struct DockerTests {
         #expect(Engines.eventually { dockerd.docker("exec \(leaky) test -f /root/copy").status == 0 })
         #expect(shim(["ps"]).stdout.contains(String(clean.prefix(12))), "no lease for the running container")
         #expect(shim(["secret", "rm", "pw"]).status == 1, "a secret in use by a container was removed")
+        let execEnv = dockerd.docker("exec \(clean) env")
+        #expect(execEnv.status == 0 && !execEnv.output.contains("SECRETSHIM_SECRETS"), "\(execEnv.output)")
         for (name, container, leaks) in [("clean", clean, false), ("leaky", leaky, true)] {
             let saved = shim.directory.appendingPathComponent("\(name)-save.tar").path
             let exported = shim.directory.appendingPathComponent("\(name)-export.tar").path
@@ -136,9 +138,14 @@ struct PodmanTests {
             let saved = shim.directory.appendingPathComponent("\(name)-save.tar").path
             let exported = shim.directory.appendingPathComponent("\(name)-export.tar").path
             #expect(podman.podman("commit -q \(container) \(name)-image").status == 0)
+            // An OCI image layout too, as a directory and as an archive.
+            let layout = shim.directory.appendingPathComponent("\(name)-oci").path
+            let layoutArchive = shim.directory.appendingPathComponent("\(name)-oci.tar").path
             #expect(podman.podman("save -o \(saved) \(name)-image").status == 0)
+            #expect(podman.podman("save --format oci-dir -o \(layout) \(name)-image").status == 0)
+            #expect(podman.podman("save --format oci-archive -o \(layoutArchive) \(name)-image").status == 0)
             #expect(podman.podman("export -o \(exported) \(container)").status == 0)
-            for archive in [saved, exported] {
+            for archive in [saved, layout, layoutArchive, exported] {
                 let scan = shim(["scan", "--format", "json", archive])
                 #expect(!scan.stdout.contains(Self.value) && !scan.stderr.contains(Self.value))
                 if leaks {

@@ -80,6 +80,26 @@ struct ScanTests {
         #expect(!result.stdout.contains("4711"))
     }
 
+    /// A whole config file as a value, put in an image config's Env: there it is JSON-escaped
+    /// (newlines as \n, and by Go's encoder <, > and & as \u003c, \u003e, \u0026).
+    @Test func valuesAreFoundJSONEscapedInImageConfigs() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("app.conf", "user = \"app\"\npass = <s3cr3t&more>\n")
+        let tree = shim.directory.appendingPathComponent("image")
+        try FileManager.default.createDirectory(at: tree, withIntermediateDirectories: true)
+        try #"{"config":{"Env":["CONF=user = \"app\"\npass = \u003cs3cr3t\u0026more\u003e"]}}"#
+            .write(to: tree.appendingPathComponent("go.json"), atomically: true, encoding: .utf8)
+        try #"{"Env":["CONF=user = \"app\"\npass = <s3cr3t&more>"]}"#
+            .write(to: tree.appendingPathComponent("plain.json"), atomically: true, encoding: .utf8)
+        try #"{"Env":["CONF=user = app pass = s3cr3t"]}"#.write(to: tree.appendingPathComponent("other.json"), atomically: true, encoding: .utf8)
+        let result = shim(["scan", tree.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("go.json") && result.stdout.contains("plain.json"), "\(result.stdout)")
+        #expect(!result.stdout.contains("other.json"))
+        #expect(!result.stdout.contains("s3cr3t"))
+    }
+
     @Test func corruptOrTruncatedArchivesAreErrors() throws {
         let shim = Shim()
         defer { shim.cleanUp() }

@@ -72,6 +72,12 @@ import Testing
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets([a, a2]) }
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets([ab, a]) }
         try SecretGrant.checkTargets([a, try SecretGrant.parse("y,target=b/a", secretsDirectory: "/run/secrets")])
+        // Hundreds of grants take the Set path, with the same rules.
+        let many = try (0..<200).map { try SecretGrant.parse("s\($0),target=d/\($0)", secretsDirectory: "/run/secrets") }
+        try SecretGrant.checkTargets(many)
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [many[7]]) }
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [try SecretGrant.parse("z,target=d", secretsDirectory: "/run/secrets")]) }
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [try SecretGrant.parse("z,target=d/5/x", secretsDirectory: "/run/secrets")]) }
     }
 
     @Test func tmpfsSizeCoversTheSecretsAndIsAtLeastOneMiB() {
