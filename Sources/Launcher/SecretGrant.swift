@@ -124,26 +124,6 @@ extension SecretGrant {
         return normalized
     }
 
-    /// The same rules with a Set, for hundreds of grants (quadratic would cost milliseconds).
-    static func checkManyTargets(_ grants: [SecretGrant]) throws(GrantError) {
-        var targets = Set<String>(minimumCapacity: grants.count)
-        for grant in grants {
-            guard targets.insert(grant.target).inserted else {
-                throw GrantError("two secrets have the same target '\(grant.target)'")
-            }
-        }
-        for grant in grants where grant.target.utf8.contains(UInt8(ascii: "/")) {
-            var prefix = ""
-            for component in Files.components(grant.target).dropLast() {
-                if !prefix.isEmpty { prefix += "/" }
-                prefix += component
-                if targets.contains(prefix) {
-                    throw GrantError("target '\(prefix)' is a file, but '\(grant.target)' needs it as a folder")
-                }
-            }
-        }
-    }
-
     public static func isEnvironmentName(_ name: String) -> Bool {
         guard let first = name.utf8.first, first == UInt8(ascii: "_") || SecretRules.isLetter(first) else { return false }
         return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || SecretRules.isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) }
@@ -151,7 +131,15 @@ extension SecretGrant {
 
     /// Two grants may not write the same path, nor one a file where another needs a folder.
     public static func checkTargets(_ grants: [SecretGrant]) throws(GrantError) {
-        if grants.count > 16 { return try checkManyTargets(grants) }
+        if grants.count > 16 {
+            // Hundreds of grants: quadratic would cost milliseconds.
+            var targets = Set<String>(minimumCapacity: grants.count)
+            for grant in grants where !targets.insert(grant.target).inserted {
+                throw GrantError("two secrets have the same target '\(grant.target)'")
+            }
+            try checkFolders(grants) { targets.contains($0) }
+            return
+        }
         // Quadratic, but over a handful of grants, and without a Set's start-up cost.
         var targets: [String] = []
         for grant in grants {
@@ -160,12 +148,17 @@ extension SecretGrant {
             }
             targets.append(grant.target)
         }
-        for grant in grants {
+        try checkFolders(grants) { targets.contains($0) }
+    }
+
+    /// No grant's folder (a prefix of its target) may be another grant's file.
+    static func checkFolders(_ grants: [SecretGrant], isTarget: (String) -> Bool) throws(GrantError) {
+        for grant in grants where grant.target.utf8.contains(UInt8(ascii: "/")) {
             var prefix = ""
             for component in Files.components(grant.target).dropLast() {
                 if !prefix.isEmpty { prefix += "/" }
                 prefix += component
-                if targets.contains(prefix) {
+                if isTarget(prefix) {
                     throw GrantError("target '\(prefix)' is a file, but '\(grant.target)' needs it as a folder")
                 }
             }
