@@ -43,7 +43,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     }
 
     /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.
-    public static func flag(_ argument: String) -> (name: String, value: String?)? {
+    static func flag(_ argument: String) -> (name: String, value: String?)? {
         guard argument.hasPrefix("-"), argument != "-" else { return nil }
         let body = argument.hasPrefix("--") ? argument.dropFirst(2) : argument.dropFirst()
         if let equals = body.firstIndex(of: "=") {
@@ -52,7 +52,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         return (String(body), nil)
     }
 
-    /// The arguments of `create`, `run` or `delete`: flags, then the container ID.
+    /// The arguments of `create`, `run`, `delete` or `exec`: flags, then the container ID.
     public struct ContainerCall: Sendable, Equatable {
         public var id: String
         public var idIndex: Int
@@ -60,17 +60,24 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         public var pidFile: String?
         /// `run --detach`: the container outlives this call.
         public var detach = false
+        /// `exec --process FILE`: the process to start, as JSON.
+        public var processFile: String?
     }
 
-    /// Flags of `create`/`run`/`delete` that take a value.
-    static let containerValueFlags = ["bundle", "b", "console-socket", "pid-file", "preserve-fds"]
+    /// Flags of `create`, `run`, `delete` and `exec` that take a value (none of these commands
+    /// uses one of these names as a boolean).
+    static let containerValueFlags = [
+        "bundle", "b", "console-socket", "pid-file", "preserve-fds",
+        "process", "p", "cwd", "env", "e", "user", "u", "additional-gids", "g", "process-label", "apparmor", "cap", "c", "cgroup",
+    ]
 
-    /// Parses what follows the command word; nil if there is no container ID, which the
-    /// runtime itself will report.
+    /// Parses what follows the command word up to the container ID (what follows it, `exec`'s
+    /// command, is not flags); nil if there is no ID, which the runtime itself will report.
     public func containerCall() -> ContainerCall? {
         guard let commandIndex else { return nil }
         var bundle: String?
         var pidFile: String?
+        var processFile: String?
         var detach = false
         var index = commandIndex + 1
         while index < arguments.count {
@@ -78,7 +85,8 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             guard argument != "--", let flag = Self.flag(argument) else {
                 let idIndex = argument == "--" ? index + 1 : index
                 guard idIndex < arguments.count else { return nil }
-                return ContainerCall(id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach)
+                return ContainerCall(
+                    id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach, processFile: processFile)
             }
             var value = flag.value
             if value == nil && Self.containerValueFlags.contains(flag.name) && index + 1 < arguments.count {
@@ -88,6 +96,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             switch flag.name {
             case "bundle", "b": bundle = value
             case "pid-file": pidFile = value
+            case "process", "p": processFile = value
             case "detach", "d": detach = value.map { $0 == "true" } ?? true
             default: break
             }

@@ -32,26 +32,15 @@ public enum RuntimeWrapper {
             }
         case "exec":
             // Docker gives `exec` the container's environment again, request variable included.
-            if let index = commandLine.commandIndex { removeRequestVariable(fromProcessFileIn: arguments[(index + 1)...]) }
+            if let file = commandLine.containerCall()?.processFile { removeRequestVariable(fromProcessFile: file) }
         default: break
         }
         throw RuntimeError(execute(runtime, arguments).description)
     }
 
     /// `exec --process FILE`: the request variable is taken out of FILE's env, as on create.
-    static func removeRequestVariable(fromProcessFileIn arguments: ArraySlice<String>) {
-        var path: String?
-        var index = arguments.startIndex
-        while index < arguments.endIndex, path == nil {
-            let argument = arguments[index]
-            if argument == "--process" || argument == "-p" || argument == "-process" {
-                if index + 1 < arguments.endIndex { path = arguments[index + 1] }
-            } else if let flag = RuntimeCommandLine.flag(argument), flag.name == "process" || flag.name == "p", let value = flag.value {
-                path = value
-            }
-            index += 1
-        }
-        guard let path, let bytes = try? Files.read(path, limit: 16 << 20),
+    static func removeRequestVariable(fromProcessFile path: String) {
+        guard let bytes = try? Files.read(path, limit: 16 << 20),
             ContainerConfig.contains(bytes, Array(ContainerConfig.environmentVariable.utf8)),
             let process = try? JSONValue.parse(bytes)
         else { return }
@@ -161,7 +150,9 @@ public enum RuntimeWrapper {
             secrets.remove()
             return status
         }
-        let pid = (try? Files.read(call.pidFile ?? secrets.pidFile, limit: 64)).flatMap { pid_t(String(decoding: $0, as: UTF8.self).trimmingWhitespaceAndNewlines()) }
+        let pid = (try? Files.read(call.pidFile ?? secrets.pidFile, limit: 64)).flatMap {
+            pid_t(String(decoding: $0, as: UTF8.self)[...].trimmingWhitespace())
+        }
         if let pid { try? secrets.recordLease(pid: pid, held: held) }
         return status
     }
@@ -219,8 +210,4 @@ public enum RuntimeWrapper {
         if status == 0 || !Files.exists(stateRoot + "/" + secrets.id) { secrets.remove() }
         return status
     }
-}
-
-extension String {
-    func trimmingWhitespaceAndNewlines() -> String { Substring(self).trimmingWhitespace() }
 }

@@ -89,7 +89,7 @@ final class PrivateDockerd {
             "--add-runtime", "secretshim=" + runtime,
         ]
         let log = directory.appendingPathComponent("dockerd.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

@@ -24,6 +24,24 @@ struct RootfsTests {
         return root.path
     }
 
+    /// A `runc spec` bundle around a busybox root, with `args` and `edit` applied.
+    static func makeBundle(in directory: URL, args: [String], edit: (inout [String: Any]) -> Void = { _ in }) throws -> String {
+        let bundle = directory.appendingPathComponent("bundle-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: bundle, withIntermediateDirectories: true)
+        _ = try makeRootfs(at: bundle)
+        let spec = shell("cd \(bundle.path) && runc spec")
+        try #require(spec.status == 0, "runc spec: \(spec.output)")
+        let path = bundle.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as! [String: Any]
+        var process = config["process"] as! [String: Any]
+        process["terminal"] = false
+        process["args"] = args
+        config["process"] = process
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: path)
+        return bundle.path
+    }
+
     /// The host's mount table, less what other tests running alongside mount in their own
     /// folders (the engines' overlays, netns and shm mounts); this test's own folder is kept.
     static func hostMountTable(keeping own: URL) -> [Substring] {
@@ -91,21 +109,12 @@ struct RootfsTests {
         let shim = Shim()
         defer { shim.cleanUp() }
         shim.create("pw", "bundled")
-        let bundle = shim.directory.appendingPathComponent("bundle")
-        try FileManager.default.createDirectory(at: bundle, withIntermediateDirectories: true)
-        _ = try Self.makeRootfs(at: bundle)
-        let spec = shell("cd \(bundle.path) && runc spec")
-        try #require(spec.status == 0, "runc spec: \(spec.output)")
-        let configURL = bundle.appendingPathComponent("config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
-        var process = config["process"] as! [String: Any]
-        process["terminal"] = false
-        process["args"] = ["sh", "-c",
-            "cat /run/secrets/pw; echo; hostname; echo pid=$$; grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /x 2>/dev/null; echo touch=$?; exit 7"]
-        config["process"] = process
-        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let bundle = try Self.makeBundle(
+            in: shim.directory,
+            args: ["sh", "-c",
+                "cat /run/secrets/pw; echo; hostname; echo pid=$$; grep -E '^(CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /x 2>/dev/null; echo touch=$?; exit 7"])
         let before = Self.hostMountTable(keeping: shim.directory)
-        let result = shim(["run", "--bundle", bundle.path, "--secret", "pw"])
+        let result = shim(["run", "--bundle", bundle, "--secret", "pw"])
         #expect(result.status == 7, "\(result.stderr)")
         // runc spec: hostname "runc", a PID namespace, bounding set audit_write kill
         // net_bind_service, noNewPrivileges, a read-only root.
@@ -113,15 +122,14 @@ struct RootfsTests {
         #expect(Self.hostMountTable(keeping: shim.directory) == before)
 
         // The bundle's own linux.seccomp replaces the default filter.
-        var linux = config["linux"] as! [String: Any]
-        linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"]]]
-        config["linux"] = linux
-        process["args"] = ["sh", "-c", "mkdir /dev/shm/made 2>/dev/null; echo mkdir=$?"]
-        config["process"] = process
-        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        let filtered = shim(["run", "--bundle", bundle.path])
+        let filteredBundle = try Self.makeBundle(in: shim.directory, args: ["sh", "-c", "mkdir /dev/shm/made 2>/dev/null; echo mkdir=$?"]) {
+            var linux = $0["linux"] as! [String: Any]
+            linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"]]]
+            $0["linux"] = linux
+        }
+        let filtered = shim(["run", "--bundle", filteredBundle])
         #expect(filtered.stdout == "mkdir=1\n", "\(filtered.stderr)")
-        let unconfined = shim(["run", "--bundle", bundle.path, "--seccomp", "unconfined"])
+        let unconfined = shim(["run", "--bundle", filteredBundle, "--seccomp", "unconfined"])
         #expect(unconfined.stdout == "mkdir=0\n", "\(unconfined.stderr)")
     }
 

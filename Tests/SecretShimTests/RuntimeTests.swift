@@ -7,24 +7,6 @@ import Testing
     .enabled(if: Shim.isRoot && FileManager.default.fileExists(atPath: "/usr/sbin/runc"), "needs root and runc"),
     .serialized)
 struct RuntimeTests {
-    /// A `runc spec` bundle around a busybox root, with `args` and `edit` applied.
-    static func makeBundle(in directory: URL, args: [String], edit: (inout [String: Any]) -> Void = { _ in }) throws -> String {
-        let bundle = directory.appendingPathComponent("bundle-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: bundle, withIntermediateDirectories: true)
-        let rootfs = try RootfsTests.makeRootfs(at: bundle)
-        #expect(rootfs == bundle.appendingPathComponent("rootfs").path)
-        #expect(shell("cd \(bundle.path) && runc spec").status == 0)
-        let path = bundle.appendingPathComponent("config.json")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as! [String: Any]
-        var process = config["process"] as! [String: Any]
-        process["terminal"] = false
-        process["args"] = args
-        config["process"] = process
-        edit(&config)
-        try JSONSerialization.data(withJSONObject: config).write(to: path)
-        return bundle.path
-    }
-
     static func annotate(_ specs: String) -> (inout [String: Any]) -> Void {
         { $0["annotations"] = ["org.secretshim.secrets": specs] }
     }
@@ -35,7 +17,7 @@ struct RuntimeTests {
         let shim = Shim()
         defer { shim.cleanUp() }
         shim.create("db", "s3cr3t-db-value")
-        let bundle = try Self.makeBundle(
+        let bundle = try RootfsTests.makeBundle(
             in: shim.directory,
             args: ["sh", "-c", "cat /run/secrets/db; echo; stat -c '%a %u %g' /run/secrets/db /run/secrets/conf/db.txt; "
                 + "grep ' /run/secrets ' /proc/self/mountinfo; echo x > /run/secrets/new || echo read-only; env"]
@@ -62,7 +44,7 @@ struct RuntimeTests {
         let shim = Shim()
         defer { shim.cleanUp() }
         shim.create("api", "api-key-0123456789")
-        let bundle = try Self.makeBundle(in: shim.directory, args: ["sleep", "60"], edit: Self.annotate("api,mode=0440"))
+        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "60"], edit: Self.annotate("api,mode=0440"))
         let id = "life-\(UUID().uuidString.prefix(8))"
         // The container keeps the stdio of `create` (engines give it their own fifos).
         #expect(shim.detached(["runtime", "create", "--bundle", bundle, id]) == 0)
@@ -97,7 +79,7 @@ struct RuntimeTests {
         // The wrapper refuses: a missing secret, a malformed spec. The error also goes to the
         // engine's log, in runc's JSON shape.
         for specs in ["present;missing", "present,mode=9999", "present,type=env"] {
-            let bundle = try Self.makeBundle(in: shim.directory, args: ["true"], edit: Self.annotate(specs))
+            let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["true"], edit: Self.annotate(specs))
             let config = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
             let log = bundle + "/log.json"
             let result = shim(["runtime", "--log", log, "--log-format", "json", "create", "--bundle", bundle, "bad-\(UUID().uuidString.prefix(8))"])
@@ -108,7 +90,7 @@ struct RuntimeTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json")) == config)
         }
         // runc itself fails after the tmpfs was made (no such command in the root).
-        let bundle = try Self.makeBundle(in: shim.directory, args: ["/no/such/command"], edit: Self.annotate("present"))
+        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["/no/such/command"], edit: Self.annotate("present"))
         let config = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
         let id = "fail-\(UUID().uuidString.prefix(8))"
         let result = shim(["runtime", "run", "--bundle", bundle, id])
@@ -123,7 +105,7 @@ struct RuntimeTests {
     @Test func aContainerWithoutSecretsPassesThroughUntouched() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
-        let bundle = try Self.makeBundle(in: shim.directory, args: ["sh", "-c", "grep -c ' /run/secrets ' /proc/self/mountinfo"])
+        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sh", "-c", "grep -c ' /run/secrets ' /proc/self/mountinfo"])
         let config = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
         let result = shim(["runtime", "run", "--bundle", bundle, "plain-\(UUID().uuidString.prefix(8))"])
         #expect(result.stdout == "0\n", "\(result.stderr)")
@@ -146,7 +128,7 @@ struct RuntimeTests {
         let shim = Shim()
         defer { shim.cleanUp() }
         shim.create("mapped", "mapped-value-77")
-        let bundle = try Self.makeBundle(in: shim.directory, args: ["sleep", "60"]) {
+        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "60"]) {
             Self.annotate("mapped,uid=5,gid=6,mode=0400;mapped,target=dir/m")(&$0)
             var linux = $0["linux"] as! [String: Any]
             var namespaces = linux["namespaces"] as! [[String: Any]]
@@ -165,7 +147,7 @@ struct RuntimeTests {
         #expect(shell("stat -c '%u %g %a' \(staged) \(staged)/mapped \(staged)/dir \(staged)/dir/m").output
             == "100000 200000 755\n100005 200006 400\n100000 200000 755\n100000 200000 444\n")
         // A uid the namespace does not map is refused.
-        let unmapped = try Self.makeBundle(in: shim.directory, args: ["true"]) {
+        let unmapped = try RootfsTests.makeBundle(in: shim.directory, args: ["true"]) {
             Self.annotate("mapped,uid=70000")(&$0)
             var linux = $0["linux"] as! [String: Any]
             linux["namespaces"] = (linux["namespaces"] as! [[String: Any]]) + [["type": "user"]]

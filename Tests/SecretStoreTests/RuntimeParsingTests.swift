@@ -52,6 +52,10 @@ import Testing
         #expect(RuntimeCommandLine(["--version"]).command == nil)
         #expect(RuntimeCommandLine(["create", "--bundle", "/b"]).containerCall() == nil)
         #expect(RuntimeCommandLine(["delete", "--force", "x"]).containerCall()?.id == "x")
+        // exec: the process file is a flag before the ID; after the ID is the command's own.
+        let exec = RuntimeCommandLine(["exec", "--cwd", "/", "--process", "/s/p.json", "--detach", "id2", "mkdir", "-p", "x"]).containerCall()
+        #expect(exec?.id == "id2" && exec?.processFile == "/s/p.json")
+        #expect(RuntimeCommandLine(["exec", "-t", "id3", "mkdir", "-p", "x"]).containerCall()?.processFile == nil)
     }
 
     // MARK: config.json
