@@ -20,14 +20,13 @@ let package = Package(
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
-        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp", "CArchive"], path: "Sources/CLinux"),
-        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp", "CArchive"]),
+        // CLinux also reaches BoringSSL's C API, which swift-crypto builds and links (see cl_sealing.h).
         .target(
-            name: "SecretStore",
-            dependencies: [
-                "Namespaces", "CSQLite",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]),
+            name: "CLinux",
+            dependencies: ["CCap", "CSeccomp", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/CLinux"),
+        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp", "CArchive"]),
+        .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite"]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CLinux"]),
         .target(name: "ContainerRuntime", dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher"]),

@@ -34,11 +34,11 @@ public enum Environment {
         if trimmed.last == UInt8(ascii: "\n") { trimmed = trimmed.dropLast() }
         guard !trimmed.isEmpty else { return nil }
         for entry in environment {
-            let bytes = Array(entry.utf8)
+            let bytes = entry.utf8
             guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let value = bytes[(equals + 1)...]
+            let value = bytes[bytes.index(after: equals)...]
             if value.elementsEqual(secret) || value.elementsEqual(trimmed) {
-                return String(decoding: bytes[..<equals], as: UTF8.self)
+                return String(entry[..<equals])
             }
         }
         return nil

@@ -42,8 +42,17 @@ public struct LaunchPlan: Sendable {
     /// The workload's name for `ps` and `secret rm`: `--name`, else the command's base name.
     public var workloadName: String {
         if let name { return name }
-        let base = command.first?.split(separator: "/").last.map(String.init) ?? "workload"
-        let cleaned = String(base.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        guard let command = command.first else { return "workload" }
+        // The base name (trailing slashes aside), keeping only the characters of Docker's name rule.
+        var base = Substring(command)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        if let slash = base.lastIndex(of: "/") { base = base[base.index(after: slash)...] }
+        var cleaned = ""
+        for character in base.unicodeScalars where character.isASCII {
+            if character.properties.isAlphabetic || ("0"..."9").contains(character) || "-_.".unicodeScalars.contains(character) {
+                cleaned.unicodeScalars.append(character)
+            }
+        }
         return cleaned.isEmpty ? "workload" : cleaned
     }
 

@@ -38,8 +38,15 @@ extension SecretGrant {
         var target: String?
         var grant = SecretGrant(source: "", target: "")
         var seen: [String] = []
-        for (index, field) in spec.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
-            guard let equals = field.firstIndex(of: "=") else {
+        // Fields are cut by hand: `split` would cost `run`'s start-up a generic array type.
+        var remaining: Substring? = spec[...]
+        var index = 0
+        while let rest = remaining {
+            let comma = rest.firstIndex(of: ",")
+            let field = comma.map { rest[..<$0] } ?? rest
+            remaining = comma.map { rest[rest.index(after: $0)...] }
+            defer { index += 1 }
+            guard let equals = field.utf8.firstIndex(of: UInt8(ascii: "=")) else {
                 guard index == 0, !field.isEmpty else {
                     throw GrantError("invalid field '\(field)' in '\(spec)': must be a key=value pair")
                 }
@@ -84,16 +91,34 @@ extension SecretGrant {
 
     /// Octal only: `400` and `0400` both mean 0400; at most 0777 (no setuid/setgid/sticky bits).
     static func parseMode(_ text: String) throws(GrantError) -> UInt32 {
-        guard !text.isEmpty, text.count <= 4, text.allSatisfy({ ("0"..."7").contains($0) }),
-            let mode = UInt32(text, radix: 8), mode <= 0o777
-        else { throw GrantError("invalid mode '\(text)': must be octal, at most 0777") }
+        var mode: UInt32 = 0
+        for byte in text.utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "7"), text.utf8.count <= 4 else { mode = .max; break }
+            mode = mode * 8 + UInt32(byte - UInt8(ascii: "0"))
+        }
+        guard !text.isEmpty, mode <= 0o777 else { throw GrantError("invalid mode '\(text)': must be octal, at most 0777") }
         return mode
     }
 
     static func parseID(_ text: String, key: String) throws(GrantError) -> UInt32 {
-        guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let id = UInt32(text), id != UInt32.max
-        else { throw GrantError("invalid \(key) '\(text)': must be a number from 0 to 4294967294") }
-        return id
+        guard let id = decimal(text.utf8[...], max: UInt64(UInt32.max) - 1) else {
+            throw GrantError("invalid \(key) '\(text)': must be a number from 0 to 4294967294")
+        }
+        return UInt32(id)
+    }
+
+    /// ASCII digits only (no sign, no spaces), at most `max`; nil otherwise.
+    public static func decimal(_ digits: Substring.UTF8View, max: UInt64) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = shifted.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow, !carry, sum <= max else { return nil }
+            value = sum
+        }
+        return value
     }
 
     static func normalizeTarget(_ target: String, secretsDirectory: String) throws(GrantError) -> String {

@@ -51,12 +51,17 @@ public enum Exec {
         return .notExecutable(command, SysError("exec", path, errno: code))
     }
 
-    /// NUL-terminated C strings for execve; deliberately leaked (exec replaces the process).
-    static func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] {
-        var pointers: [UnsafeMutablePointer<CChar>?] = []
-        pointers.reserveCapacity(strings.count + 1)
-        for string in strings { pointers.append(strdup(string)) }
-        pointers.append(nil)
+    /// A NULL-terminated vector of C strings for execve; deliberately leaked (exec replaces the
+    /// process). Raw memory rather than a Swift array: one generic array type less to set up on
+    /// `run`'s start path.
+    static func cStrings(_ strings: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
+        let pointers = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+        var slot = pointers
+        for string in strings {
+            slot.initialize(to: strdup(string))
+            slot += 1
+        }
+        slot.initialize(to: nil)
         return pointers
     }
 }

@@ -122,15 +122,17 @@ struct RunArguments {
 
     /// Bytes, with an optional k/m/g suffix (powers of 1024), as `docker run --tmpfs size=`.
     static func parseSize(_ text: String) throws(Invalid) -> UInt64 {
-        var digits = Substring(text.lowercased())
+        let invalid = Invalid("invalid --tmpfs-size '\(text)': expected bytes (optionally with k, m or g), at most 1 TiB")
+        var digits = text.utf8[...]
         var multiplier: UInt64 = 1
-        if let last = digits.last, let scale = ["k": UInt64(1) << 10, "m": 1 << 20, "g": 1 << 30][String(last)] {
-            multiplier = scale
-            digits = digits.dropLast()
+        switch digits.last {
+        case UInt8(ascii: "k"), UInt8(ascii: "K"): multiplier = 1 << 10
+        case UInt8(ascii: "m"), UInt8(ascii: "M"): multiplier = 1 << 20
+        case UInt8(ascii: "g"), UInt8(ascii: "G"): multiplier = 1 << 30
+        default: break
         }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let number = UInt64(digits),
-            number > 0, number <= (1 << 40) / multiplier
-        else { throw Invalid("invalid --tmpfs-size '\(text)': expected bytes (optionally with k, m or g), at most 1 TiB") }
+        if multiplier > 1 { digits = digits.dropLast() }
+        guard let number = SecretGrant.decimal(digits, max: (1 << 40) / multiplier), number > 0 else { throw invalid }
         return number * multiplier
     }
 

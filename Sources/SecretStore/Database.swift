@@ -6,7 +6,7 @@ final class Database {
     private let handle: OpaquePointer
 
     /// Once per process, before the first connection.
-    private static let configured: Void = cs_disable_bulk_page_cache()
+    private static let configured: Void = cs_configure_for_short_reads()
 
     init(path: String, readOnly: Bool) throws(StoreError) {
         _ = Self.configured

@@ -1,4 +1,3 @@
-import Crypto
 import Namespaces
 
 /// AES-256-GCM sealing of secret values. The associated data binds a ciphertext to the
@@ -9,32 +8,28 @@ enum Sealing {
 
     static func associatedData(id: String, name: String, version: Int64) -> [UInt8] {
         // NUL-separated: none of the fields can contain a NUL, so the encoding is unambiguous.
-        format + [0] + Array(id.utf8) + [0] + Array(name.utf8) + [0] + Array(String(version).utf8)
+        var data = format
+        data.append(0)
+        data.append(contentsOf: id.utf8)
+        data.append(0)
+        data.append(contentsOf: name.utf8)
+        data.append(0)
+        data.append(contentsOf: String(version).utf8)
+        return data
     }
 
     /// nonce (12 bytes) || ciphertext || tag (16 bytes), with a fresh random nonce.
     static func seal(_ plaintext: [UInt8], key: [UInt8], associatedData: [UInt8]) throws(StoreError) -> [UInt8] {
-        do {
-            let box = try AES.GCM.seal(
-                plaintext, using: SymmetricKey(data: key), nonce: AES.GCM.Nonce(),
-                authenticating: associatedData)
-            guard let combined = box.combined else { throw StoreError.corrupt("cannot encode a sealed box") }
-            return Array(combined)
-        } catch let error as StoreError {
-            throw error
-        } catch {
+        guard let sealed = AESGCM.seal(plaintext, key: key, associatedData: associatedData) else {
             throw .corrupt("encryption failed")
         }
+        return sealed
     }
 
     static func open(_ sealed: [UInt8], key: [UInt8], associatedData: [UInt8], name: String) throws(StoreError) -> [UInt8] {
-        do {
-            let box = try AES.GCM.SealedBox(combined: sealed)
-            var plain = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: associatedData)
-            defer { plain.withUnsafeMutableBytes { wipe($0) } }
-            return Array(plain)
-        } catch {
+        guard let plain = AESGCM.open(sealed, key: key, associatedData: associatedData) else {
             throw .undecryptable(name: name)
         }
+        return plain
     }
 }

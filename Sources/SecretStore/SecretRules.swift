@@ -7,9 +7,9 @@ public enum SecretRules {
 
     /// `^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`, at most 64 characters.
     public static func isValidName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard !bytes.isEmpty, bytes.count <= maxNameLength else { return false }
-        guard isAlphanumeric(bytes.first!), isAlphanumeric(bytes.last!) else { return false }
+        let bytes = name.utf8
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= maxNameLength else { return false }
+        guard isAlphanumeric(first), isAlphanumeric(last) else { return false }
         return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
     }
 

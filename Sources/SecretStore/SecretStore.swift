@@ -109,20 +109,28 @@ public final class SecretStore {
             return []
         }
         let key = try key(create: false)
+        // Two index lookups and no sort: an ORDER BY here would build a temporary B-tree, with
+        // its own pager and cache, on every launch. A reference matching one secret's ID and
+        // another's name (both 25 base-36 characters) resolves to the ID, as in `find`.
         let query = try database.prepare(
-            "SELECT id, name, version, created_ns, updated_ns, sealed FROM secrets WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1")
+            "SELECT id, name, version, created_ns, updated_ns, sealed FROM secrets WHERE id = ?1 OR name = ?1")
         var results: [(record: SecretRecord, value: [UInt8])] = []
         results.reserveCapacity(references.count)
         for reference in references {
             try query.bind([.text(reference)])
-            let record: SecretRecord
-            let sealed: [UInt8]
-            if try query.step() {
-                record = Self.record(query, labels: [])
-                sealed = query.blob(5)
-            } else {
+            // Two variables, not an optional tuple: one generic type less on `run`'s path.
+            var found: SecretRecord?
+            var sealed: [UInt8] = []
+            while try query.step() {
+                let record = Self.record(query, labels: [])
+                if found == nil || record.id == reference {
+                    found = record
+                    sealed = query.blob(5)
+                }
+            }
+            guard let record = found else {
                 // An ID prefix: rare, so the general path.
-                record = try find(reference)
+                let record = try find(reference)
                 results.append((record, try value(of: record)))
                 continue
             }

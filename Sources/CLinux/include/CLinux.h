@@ -7,3 +7,4 @@
 #include "cl_default_filter.h"
 #include "cl_root.h"
 #include "cl_scan.h"
+#include "cl_sealing.h"
