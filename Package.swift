@@ -36,7 +36,13 @@ let package = Package(
                 "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "SecretStoreTests", dependencies: ["SecretStore", "Namespaces", "Launcher", "ContainerRuntime"]),
+        .testTarget(
+            name: "SecretStoreTests",
+            dependencies: [
+                "SecretStore", "Namespaces", "Launcher", "ContainerRuntime",
+                // Only to check that the store's sealing agrees with swift-crypto's AES.GCM.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
     ]
 )

@@ -106,6 +106,8 @@ struct RunTests {
         ["--secret", "bad name"], ["--secret"], ["--bogus"], ["--tmpfs-size", "lots"], ["--tmpfs-size", "0"],
         ["--name", "bad name"], ["--env", "NOEQUALS"], ["--secrets-dir", "relative"], ["--secrets-dir", "/"],
         ["--secret", "missing"], ["--secret", "pw", "--tmpfs-size", "100"],
+        ["--tmpfs-size", "k"], ["--tmpfs-size", "-1m"], ["--tmpfs-size", "1.5m"], ["--tmpfs-size", "2t"],
+        ["--tmpfs-size", "1025g"], ["--tmpfs-size", "99999999999999999999999"], ["--tmpfs-size", ""],
     ]
 
     @Test(arguments: malformed)
