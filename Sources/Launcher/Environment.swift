@@ -35,8 +35,10 @@ public enum Environment {
         guard !trimmed.isEmpty else { return nil }
         for entry in environment {
             let bytes = entry.utf8
-            guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            // Lengths first: most values are shorter or longer than the secret.
+            guard bytes.count > trimmed.count, let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let value = bytes[bytes.index(after: equals)...]
+            guard value.count == secret.count || value.count == trimmed.count else { continue }
             if value.elementsEqual(secret) || value.elementsEqual(trimmed) {
                 return String(entry[..<equals])
             }

@@ -22,14 +22,19 @@ public enum AESGCM {
 
     /// The plaintext, or nil if the box is malformed, the key wrong, or anything was tampered with.
     public static func open(_ combined: [UInt8], key: [UInt8], associatedData: [UInt8]) -> [UInt8]? {
-        guard key.count == keyBytes, combined.count >= nonceBytes + tagBytes else { return nil }
-        var plaintext = [UInt8](repeating: 0, count: combined.count - nonceBytes - tagBytes)
-        let status = combined.withUnsafeBufferPointer { box in
-            plaintext.withUnsafeMutableBufferPointer { out in
-                cl_open_aes256gcm(
-                    key, box.baseAddress!, box.baseAddress! + nonceBytes, box.count - nonceBytes,
-                    associatedData, associatedData.count, out.baseAddress)
-            }
+        combined.withUnsafeBytes { open($0, key: key, associatedData: associatedData) }
+    }
+
+    public static func open(_ combined: UnsafeRawBufferPointer, key: [UInt8], associatedData: [UInt8]) -> [UInt8]? {
+        guard key.count == keyBytes, combined.count >= nonceBytes + tagBytes, let box = combined.baseAddress else { return nil }
+        let box8 = box.assumingMemoryBound(to: UInt8.self)
+        var status: Int32 = -1
+        // Uninitialized, not zero-filled: BoringSSL writes every byte (zeros if the tag is wrong).
+        let plaintext = [UInt8](unsafeUninitializedCapacity: combined.count - nonceBytes - tagBytes) { out, count in
+            status = cl_open_aes256gcm(
+                key, box8, box8 + nonceBytes, combined.count - nonceBytes, associatedData, associatedData.count,
+                out.baseAddress)
+            count = out.count
         }
         return status == 0 ? plaintext : nil
     }

@@ -114,28 +114,36 @@ public final class SecretStore {
         // another's name (both 25 base-36 characters) resolves to the ID, as in `find`.
         let query = try database.prepare(
             "SELECT id, name, version, created_ns, updated_ns, sealed FROM secrets WHERE id = ?1 OR name = ?1")
+        // Several lookups in one read transaction: one shared lock and one hot-journal check,
+        // not one per statement run.
+        let batched = references.count > 1
+        if batched { try database.execute("BEGIN") }
+        defer { if batched { try? database.execute("COMMIT") } }
         var results: [(record: SecretRecord, value: [UInt8])] = []
         results.reserveCapacity(references.count)
         for reference in references {
             try query.bind([.text(reference)])
             // Two variables, not an optional tuple: one generic type less on `run`'s path.
             var found: SecretRecord?
-            var sealed: [UInt8] = []
+            var value: [UInt8] = []
             while try query.step() {
                 let record = Self.record(query, labels: [])
-                if found == nil || record.id == reference {
-                    found = record
-                    sealed = query.blob(5)
+                guard found == nil || record.id == reference else { continue }
+                found = record
+                wipe(&value)
+                // Opened straight from SQLite's buffer: no copy of the sealed bytes.
+                let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
+                value = try query.withBlob(5) { (sealed) throws(StoreError) in
+                    try Sealing.open(sealed, key: key, associatedData: data, name: record.name)
                 }
             }
             guard let record = found else {
                 // An ID prefix: rare, so the general path.
                 let record = try find(reference)
-                results.append((record, try value(of: record)))
+                results.append((record, try self.value(of: record)))
                 continue
             }
-            let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
-            results.append((record, try Sealing.open(sealed, key: key, associatedData: data, name: record.name)))
+            results.append((record, value))
         }
         return results
     }

@@ -61,3 +61,18 @@ import Testing
         #expect(plan.workloadName == expected)
     }
 }
+
+/// `run` refuses a secret whose value some environment variable already holds.
+@Suite struct EnvironmentLeakTests {
+    @Test func findsTheVariableHoldingTheValue() {
+        let secret = Array("hunter2\n".utf8)
+        let longName = String(repeating: "N", count: 300)
+        #expect(Environment.leakingVariable(of: secret, in: ["A=1", "PW=hunter2"]) == "PW")
+        #expect(Environment.leakingVariable(of: secret, in: ["PW=hunter2\n"]) == "PW")
+        #expect(Environment.leakingVariable(of: secret, in: ["\(longName)=hunter2"]) == longName)
+        #expect(Environment.leakingVariable(of: secret, in: ["X=a=hunter2", "Y=hunter2"]) == "Y")
+        #expect(Environment.leakingVariable(of: secret, in: ["PW=hunter22", "PW=hunter", "hunter2", "=hunter2x"]) == nil)
+        #expect(Environment.leakingVariable(of: Array("\n".utf8), in: ["E=", "F=\n"]) == nil)
+        #expect(Environment.leakingVariable(of: Array("ü=é".utf8), in: ["K=ü=é"]) == "K")
+    }
+}
