@@ -4,6 +4,7 @@ import PackageDescription
 // Four layers, each importing only those below it (see ../shared/STYLE.md):
 //   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher, Scanner, ContainerRuntime (domain)
 //   ->  SecretShim (commands)
+// The domain has its own C shims: CSQLite (system SQLite) and CSealing (BoringSSL's AEAD).
 // System libraries are `.systemLibrary` targets so their `link` lines land inside the
 // linker's group, which is what a fully static build needs.
 let package = Package(
@@ -20,13 +21,11 @@ let package = Package(
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
-        // CLinux also reaches BoringSSL's C API, which swift-crypto builds and links (see cl_sealing.h).
-        .target(
-            name: "CLinux",
-            dependencies: ["CCap", "CSeccomp", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
-            path: "Sources/CLinux"),
+        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp", "CArchive"], path: "Sources/CLinux"),
+        // The store's AES-GCM in C, on the BoringSSL that swift-crypto builds and links (CSealing.h says why).
+        .target(name: "CSealing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/CSealing"),
         .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp", "CArchive"]),
-        .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite"]),
+        .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite", "CSealing"]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CLinux"]),
         .target(name: "ContainerRuntime", dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher"]),

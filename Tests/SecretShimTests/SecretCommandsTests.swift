@@ -33,7 +33,7 @@ import Testing
         let shim = Shim()
         defer { shim.cleanUp() }
         let file = shim.directory.appendingPathComponent("value")
-        FileManager.default.createFile(atPath: file.path, contents: Data(repeating: 0x61, count: size))
+        #expect(FileManager.default.createFile(atPath: file.path, contents: Data(repeating: 0x61, count: size)))
         let result = shim(["secret", "create", "s", file.path])
         #expect(result.status == (accepted ? 0 : 1))
         if !accepted { expectOneLineError(result, contains: "larger than 0 and less than 500 KB") }

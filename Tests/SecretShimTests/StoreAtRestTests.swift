@@ -77,7 +77,7 @@ import Testing
         defer { shim.cleanUp() }
         shim.create("keyed", "value")
         let otherKey = shim.directory.appendingPathComponent("other.key").path
-        FileManager.default.createFile(atPath: otherKey, contents: Data((0..<32).map { UInt8($0) }), attributes: [.posixPermissions: 0o400])
+        #expect(FileManager.default.createFile(atPath: otherKey, contents: Data((0..<32).map { UInt8($0) }), attributes: [.posixPermissions: 0o400]))
         let result = shim(["secret", "inspect", "--show-secret", "keyed", "--key-file", otherKey])
         #expect(result.status == 1)
         expectOneLineError(result, contains: "cannot be decrypted")
@@ -90,7 +90,7 @@ import Testing
         let shim = Shim()
         defer { shim.cleanUp() }
         let key = shim.directory.appendingPathComponent("bad.key").path
-        FileManager.default.createFile(atPath: key, contents: Data(repeating: 7, count: size), attributes: [.posixPermissions: mode])
+        #expect(FileManager.default.createFile(atPath: key, contents: Data(repeating: 7, count: size), attributes: [.posixPermissions: mode]))
         let result = shim(["secret", "create", "--key-file", key, "x", "-"], stdin: Data("v".utf8))
         #expect(result.status == 1)
         expectOneLineError(result, contains: message)
@@ -124,7 +124,7 @@ import Testing
         let payload = shim.directory.appendingPathComponent("payload")
         // A large value: a kill lands in the middle of reading, sealing or committing it.
         let value = Data((0..<400_000).map { UInt8(0x41 + $0 % 26) })
-        FileManager.default.createFile(atPath: payload.path, contents: value)
+        #expect(FileManager.default.createFile(atPath: payload.path, contents: value))
         for round in 0..<30 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Shim.binary)

@@ -1,6 +1,7 @@
 import Crypto
 import Launcher
 import Namespaces
+import SecretStore
 import Testing
 
 /// The store seals through BoringSSL's C API; these check it against swift-crypto's AES.GCM,

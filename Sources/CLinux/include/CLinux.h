@@ -7,4 +7,3 @@
 #include "cl_default_filter.h"
 #include "cl_root.h"
 #include "cl_scan.h"
-#include "cl_sealing.h"

@@ -1,11 +1,12 @@
-import CLinux
+import CSealing
+import Namespaces
 
 /// AES-256-GCM in swift-crypto's combined layout: nonce (12 bytes) || ciphertext || tag (16 bytes).
-/// The cipher is BoringSSL's, called through CLinux (cl_sealing.h says why not swift-crypto's API).
+/// The cipher is BoringSSL's, called through CSealing (CSealing.h says why not swift-crypto's API).
 public enum AESGCM {
-    public static let keyBytes = Int(CL_SEAL_KEY_BYTES)
-    static let nonceBytes = Int(CL_SEAL_NONCE_BYTES)
-    static let tagBytes = Int(CL_SEAL_TAG_BYTES)
+    public static let keyBytes = Int(AEAD_KEY_BYTES)
+    static let nonceBytes = Int(AEAD_NONCE_BYTES)
+    static let tagBytes = Int(AEAD_TAG_BYTES)
 
     /// Seals under a fresh random nonce. Nil only if the key is not 32 bytes.
     public static func seal(_ plaintext: [UInt8], key: [UInt8], associatedData: [UInt8]) -> [UInt8]? {
@@ -13,7 +14,7 @@ public enum AESGCM {
         var combined = System.randomBytes(nonceBytes)
         combined.append(contentsOf: repeatElement(0, count: plaintext.count + tagBytes))
         let status = combined.withUnsafeMutableBufferPointer { out in
-            cl_seal_aes256gcm(
+            aead_seal_aes256gcm(
                 key, out.baseAddress!, plaintext, plaintext.count, associatedData, associatedData.count,
                 out.baseAddress! + nonceBytes)
         }
@@ -31,7 +32,7 @@ public enum AESGCM {
         var status: Int32 = -1
         // Uninitialized, not zero-filled: BoringSSL writes every byte (zeros if the tag is wrong).
         let plaintext = [UInt8](unsafeUninitializedCapacity: combined.count - nonceBytes - tagBytes) { out, count in
-            status = cl_open_aes256gcm(
+            status = aead_open_aes256gcm(
                 key, box8, box8 + nonceBytes, combined.count - nonceBytes, associatedData, associatedData.count,
                 out.baseAddress)
             count = out.count

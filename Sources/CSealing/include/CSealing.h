@@ -6,15 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CL_SEAL_KEY_BYTES = 32, CL_SEAL_NONCE_BYTES = 12, CL_SEAL_TAG_BYTES = 16 };
+enum { AEAD_KEY_BYTES = 32, AEAD_NONCE_BYTES = 12, AEAD_TAG_BYTES = 16 };
 
 /// Encrypts `plain` and authenticates it with `ad`: writes ciphertext || tag
-/// (plain_len + CL_SEAL_TAG_BYTES bytes) to `out`. Returns 0, or -1 on failure.
-int cl_seal_aes256gcm(const uint8_t *key, const uint8_t *nonce, const uint8_t *plain, size_t plain_len,
+/// (plain_len + AEAD_TAG_BYTES bytes) to `out`. Returns 0, or -1 on failure.
+int aead_seal_aes256gcm(const uint8_t *key, const uint8_t *nonce, const uint8_t *plain, size_t plain_len,
                       const uint8_t *ad, size_t ad_len, uint8_t *out);
 
 /// Checks the tag over `sealed` (ciphertext || tag) and `ad`, and only then writes the plaintext
-/// (sealed_len - CL_SEAL_TAG_BYTES bytes) to `out`. Returns 0, or -1 if authentication fails:
+/// (sealed_len - AEAD_TAG_BYTES bytes) to `out`. Returns 0, or -1 if authentication fails:
 /// `out` is then all zeros, never partial plaintext.
-int cl_open_aes256gcm(const uint8_t *key, const uint8_t *nonce, const uint8_t *sealed, size_t sealed_len,
+int aead_open_aes256gcm(const uint8_t *key, const uint8_t *nonce, const uint8_t *sealed, size_t sealed_len,
                       const uint8_t *ad, size_t ad_len, uint8_t *out);
