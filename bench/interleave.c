@@ -1,0 +1,92 @@
+// Times short commands in turn, round after round, and prints each one's median, p10 and p99
+// in milliseconds as JSON: {"name": {"median": ..., "p10": ..., "p99": ...}, ...}.
+//
+// Why not hyperfine: it runs all of one command's rounds before the next command's, so a VM
+// whose speed drifts by 20% over a minute charges the drift to whichever command ran then.
+// Taking turns puts every command through the same moments.
+//
+// Usage: interleave ROUNDS WARMUP NAME COMMAND [ARG...] ';' NAME COMMAND [ARG...] ...
+// A command is run directly (no shell), with stdout and stdin on /dev/null; any exit status
+// other than 0 stops the benchmark.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+enum { MAX_COMMANDS = 32 };
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double run_once(char **command, const posix_spawn_file_actions_t *actions) {
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    pid_t pid;
+    if (posix_spawnp(&pid, command[0], actions, NULL, command, environ) != 0) {
+        fprintf(stderr, "interleave: cannot start %s\n", command[0]);
+        exit(1);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "interleave: %s failed (status %d)\n", command[0], status);
+        exit(1);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    return (end.tv_sec - start.tv_sec) * 1e3 + (end.tv_nsec - start.tv_nsec) / 1e6;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: interleave ROUNDS WARMUP NAME COMMAND [ARG...] ';' NAME COMMAND ...\n");
+        return 2;
+    }
+    int rounds = atoi(argv[1]), warmup = atoi(argv[2]);
+    char *names[MAX_COMMANDS];
+    char **commands[MAX_COMMANDS];
+    int count = 0;
+    for (int i = 3; i < argc && count < MAX_COMMANDS;) {
+        names[count] = argv[i];
+        commands[count] = argv + i + 1;
+        int end = i + 1;
+        while (end < argc && strcmp(argv[end], ";") != 0) end++;
+        if (end == i + 1) {
+            fprintf(stderr, "interleave: %s has no command\n", names[count]);
+            return 2;
+        }
+        argv[end < argc ? end : argc] = NULL;
+        count++;
+        i = end + 1;
+    }
+    if (rounds < 1 || count == 0) return 2;
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+
+    double *times = calloc((size_t)count * rounds, sizeof *times);
+    for (int round = -warmup; round < rounds; round++)
+        for (int c = 0; c < count; c++) {
+            double ms = run_once(commands[c], &actions);
+            if (round >= 0) times[c * rounds + round] = ms;
+        }
+
+    printf("{");
+    for (int c = 0; c < count; c++) {
+        double *t = times + c * rounds;
+        qsort(t, rounds, sizeof *t, by_value);
+        int p99 = (int)(rounds * 0.99);
+        printf("%s\"%s\": {\"median\": %.4f, \"p10\": %.4f, \"p99\": %.4f}", c ? ", " : "", names[c], t[rounds / 2],
+               t[rounds / 10], t[p99 < rounds ? p99 : rounds - 1]);
+    }
+    printf("}\n");
+    return 0;
+}
