@@ -91,12 +91,14 @@ extension SecretGrant {
 
     /// Octal only: `400` and `0400` both mean 0400; at most 0777 (no setuid/setgid/sticky bits).
     static func parseMode(_ text: String) throws(GrantError) -> UInt32 {
+        let invalid = GrantError("invalid mode '\(text)': must be octal, at most 0777")
+        guard !text.isEmpty, text.utf8.count <= 4 else { throw invalid }
         var mode: UInt32 = 0
         for byte in text.utf8 {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "7"), text.utf8.count <= 4 else { mode = .max; break }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "7") else { throw invalid }
             mode = mode * 8 + UInt32(byte - UInt8(ascii: "0"))
         }
-        guard !text.isEmpty, mode <= 0o777 else { throw GrantError("invalid mode '\(text)': must be octal, at most 0777") }
+        guard mode <= 0o777 else { throw invalid }
         return mode
     }
 

@@ -26,13 +26,6 @@ enum Sealing {
         return sealed
     }
 
-    static func open(_ sealed: [UInt8], key: [UInt8], associatedData: [UInt8], name: String) throws(StoreError) -> [UInt8] {
-        guard let plain = AESGCM.open(sealed, key: key, associatedData: associatedData) else {
-            throw .undecryptable(name: name)
-        }
-        return plain
-    }
-
     static func open(
         _ sealed: UnsafeRawBufferPointer, key: [UInt8], associatedData: [UInt8], name: String
     ) throws(StoreError) -> [UInt8] {

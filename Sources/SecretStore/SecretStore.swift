@@ -96,9 +96,16 @@ public final class SecretStore {
         let query = try database.prepare("SELECT sealed FROM secrets WHERE id = ?1")
         try query.bind([.text(record.id)])
         guard try query.step() else { throw .notFound(record.name) }
-        let sealed = query.blob(0)
+        return try Self.open(query, column: 0, of: record, key: try key(create: false))
+    }
+
+    /// Decrypts the sealed column of `record`'s row straight from SQLite's buffer (no copy of
+    /// the sealed bytes).
+    private static func open(_ row: Statement, column: Int32, of record: SecretRecord, key: [UInt8]) throws(StoreError) -> [UInt8] {
         let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
-        return try Sealing.open(sealed, key: try key(create: false), associatedData: data, name: record.name)
+        return try row.withBlob(column) { (sealed) throws(StoreError) in
+            try Sealing.open(sealed, key: key, associatedData: data, name: record.name)
+        }
     }
 
     /// Finds and decrypts several secrets with one prepared statement: `run`'s path, where
@@ -131,11 +138,7 @@ public final class SecretStore {
                 guard found == nil || record.id == reference else { continue }
                 found = record
                 wipe(&value)
-                // Opened straight from SQLite's buffer: no copy of the sealed bytes.
-                let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
-                value = try query.withBlob(5) { (sealed) throws(StoreError) in
-                    try Sealing.open(sealed, key: key, associatedData: data, name: record.name)
-                }
+                value = try Self.open(query, column: 5, of: record, key: key)
             }
             guard let record = found else {
                 // An ID prefix: rare, so the general path.
