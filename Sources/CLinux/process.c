@@ -4,6 +4,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+int cl_sync_file_system(int fd) { return syncfs(fd); }
+
 extern char **environ;
 char **cl_environ(void) { return environ; }
 

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// An owned file descriptor. Closed explicitly (`close()`), never implicitly, so an fd that
@@ -50,6 +51,11 @@ public struct FileDescriptor: Sendable {
 
     public func sync(path: String? = nil) throws(SysError) {
         try sys("fsync", path) { Glibc.fsync(rawValue) }
+    }
+
+    /// Flushes the whole file system this descriptor is on: one call for many files written.
+    public func syncFileSystem(path: String? = nil) throws(SysError) {
+        try sys("syncfs", path) { cl_sync_file_system(rawValue) }
     }
 
     public func changeOwner(uid: uid_t, gid: gid_t, path: String? = nil) throws(SysError) {

@@ -7,9 +7,15 @@ import Namespaces
 /// It keeps SQLite's rollback journal rather than WAL: writes are rare and short, and a reader
 /// (every `run`) then costs an open, a shared lock and a few page reads, where WAL would make
 /// it build the shared-memory index afresh each time (about 40 syscalls).
+///
+/// `run` reads through `launch/`, a by-name copy of the sealed rows that needs no SQLite, while
+/// it agrees with the database (LaunchIndex); the database is the truth, and every change goes
+/// to it first.
 public final class SecretStore {
     public let location: StoreLocation
-    private let database: Database?
+    /// Opened on first use by a reader: `run` usually needs only the launch index.
+    private var database: Database?
+    private let index: LaunchIndex
     private var cachedKey: [UInt8]?
 
     static let schemaVersion: Int64 = 1
@@ -17,6 +23,7 @@ public final class SecretStore {
     private init(location: StoreLocation, database: Database?) {
         self.location = location
         self.database = database
+        index = LaunchIndex(location)
     }
 
     deinit {
@@ -43,16 +50,24 @@ public final class SecretStore {
     /// Opens the store only to read: never creates anything, and works on a read-only mount
     /// (e.g. a store bind-mounted into a container). A store that does not exist yet is empty.
     public static func openForReading(_ location: StoreLocation) throws(StoreError) -> SecretStore {
-        guard Files.exists(location.databasePath) else { return SecretStore(location: location, database: nil) }
-        // Opening is lazy: nothing is read until the first query. With the rollback journal a
-        // read-only mount needs nothing more (a shared lock works on a read-only descriptor).
-        return SecretStore(location: location, database: try Database(path: location.databasePath, readOnly: true))
+        SecretStore(location: location, database: nil)
+    }
+
+    /// The database, opened read-only on first use; nil if the store does not exist yet. With
+    /// the rollback journal a read-only mount needs nothing more (a shared lock works on a
+    /// read-only descriptor).
+    private func connection() throws(StoreError) -> Database? {
+        if let database { return database }
+        guard Files.exists(location.databasePath) else { return nil }
+        let opened = try Database(path: location.databasePath, readOnly: true)
+        database = opened
+        return opened
     }
 
     // MARK: - Reading
 
     public func list() throws(StoreError) -> [SecretRecord] {
-        guard let database else { return [] }
+        guard let database = try connection() else { return [] }
         var labels: [String: [SecretRecord.Label]] = [:]
         let labelQuery = try database.prepare("SELECT secret_id, key, value FROM labels ORDER BY secret_id, key")
         try labelQuery.bind([])
@@ -71,7 +86,7 @@ public final class SecretStore {
 
     /// Finds a secret as Docker does: by full ID, then by exact name, then by unique ID prefix.
     public func find(_ reference: String) throws(StoreError) -> SecretRecord {
-        guard let database, !reference.isEmpty else { throw .notFound(reference) }
+        guard !reference.isEmpty, let database = try connection() else { throw .notFound(reference) }
         let columns = "SELECT id, name, version, created_ns, updated_ns FROM secrets"
         for sql in ["\(columns) WHERE id = ?1", "\(columns) WHERE name = ?1"] {
             let query = try database.prepare(sql)
@@ -92,7 +107,7 @@ public final class SecretStore {
 
     /// The decrypted value. The caller owns the bytes and should `wipe` them when done.
     public func value(of record: SecretRecord) throws(StoreError) -> [UInt8] {
-        guard let database else { throw .notFound(record.name) }
+        guard let database = try connection() else { throw .notFound(record.name) }
         let query = try database.prepare("SELECT sealed FROM secrets WHERE id = ?1")
         try query.bind([.text(record.id)])
         guard try query.step() else { throw .notFound(record.name) }
@@ -108,47 +123,83 @@ public final class SecretStore {
         }
     }
 
-    /// Finds and decrypts several secrets with one prepared statement: `run`'s path, where
-    /// every statement prepared is start-up time. References resolve as in `find`.
+    /// Finds and decrypts several secrets: `run`'s path, where every file opened and every
+    /// statement prepared is start-up time. A name goes through the launch index while it
+    /// agrees with the database; anything else (an ID, an ID prefix, a name the index does not
+    /// vouch for) through SQLite. References resolve as in `find`.
     public func read(_ references: [String]) throws(StoreError) -> [(record: SecretRecord, value: [UInt8])] {
-        guard let database else {
-            if let first = references.first { throw .notFound(first) }
-            return []
+        guard !references.isEmpty else { return [] }
+        let key: [UInt8]
+        do {
+            key = try self.key(create: false)
+        } catch {
+            // No store yet: no key either, and the reference is simply not there.
+            if !Files.exists(location.databasePath) { throw .notFound(references[0]) }
+            throw error
         }
-        let key = try key(create: false)
-        // Two index lookups and no sort: an ORDER BY here would build a temporary B-tree, with
-        // its own pager and cache, on every launch. A reference matching one secret's ID and
-        // another's name (both 25 base-36 characters) resolves to the ID, as in `find`.
-        let query = try database.prepare(
-            "SELECT id, name, version, created_ns, updated_ns, sealed FROM secrets WHERE id = ?1 OR name = ?1")
-        // Several lookups in one read transaction: one shared lock and one hot-journal check,
-        // not one per statement run.
-        let batched = references.count > 1
-        if batched { try database.execute("BEGIN") }
-        defer { if batched { try? database.execute("COMMIT") } }
+        let indexed = index.isCurrent()
         var results: [(record: SecretRecord, value: [UInt8])] = []
         results.reserveCapacity(references.count)
+        var lookup: BatchedLookup?
+        defer { lookup?.finish() }
         for reference in references {
+            if indexed, let found = index.read(reference, key: key) {
+                results.append(found)
+                continue
+            }
+            if lookup == nil {
+                guard let database = try connection() else { throw .notFound(reference) }
+                lookup = try BatchedLookup(database, batched: references.count > 1)
+            }
+            if let found = try lookup!.find(reference, key: key) {
+                results.append(found)
+            } else {
+                // An ID prefix: rare, so the general path.
+                let record = try find(reference)
+                results.append((record, try value(of: record)))
+            }
+        }
+        return results
+    }
+
+    /// SQLite's side of `read`: one prepared statement for all the references it is asked,
+    /// in one read transaction (one shared lock and one hot-journal check, not one per lookup).
+    private struct BatchedLookup {
+        let database: Database
+        let query: Statement
+        let batched: Bool
+
+        init(_ database: Database, batched: Bool) throws(StoreError) {
+            self.database = database
+            self.batched = batched
+            // Two index lookups and no sort: an ORDER BY here would build a temporary B-tree, with
+            // its own pager and cache, on every launch.
+            query = try database.prepare(
+                "SELECT id, name, version, created_ns, updated_ns, sealed FROM secrets WHERE id = ?1 OR name = ?1")
+            if batched { try database.execute("BEGIN") }
+        }
+
+        func finish() {
+            if batched { try? database.execute("COMMIT") }
+        }
+
+        /// The secret whose ID or else name is `reference` (both 25 base-36 characters may
+        /// match two rows: the ID wins, as in `find`), or nil.
+        func find(_ reference: String, key: [UInt8]) throws(StoreError) -> (record: SecretRecord, value: [UInt8])? {
             try query.bind([.text(reference)])
             // Two variables, not an optional tuple: one generic type less on `run`'s path.
             var found: SecretRecord?
             var value: [UInt8] = []
             while try query.step() {
-                let record = Self.record(query, labels: [])
+                let record = SecretStore.record(query, labels: [])
                 guard found == nil || record.id == reference else { continue }
                 found = record
                 wipe(&value)
-                value = try Self.open(query, column: 5, of: record, key: key)
+                value = try SecretStore.open(query, column: 5, of: record, key: key)
             }
-            guard let record = found else {
-                // An ID prefix: rare, so the general path.
-                let record = try find(reference)
-                results.append((record, try self.value(of: record)))
-                continue
-            }
-            results.append((record, value))
+            guard let record = found else { return nil }
+            return (record, value)
         }
-        return results
     }
 
     // MARK: - Changing
@@ -160,7 +211,12 @@ public final class SecretStore {
         try SecretRules.validateSize(value.count)
         guard let database else { throw .database("store is open read-only") }
         let key = try key(create: true)
-        return try database.writeTransaction { () throws(StoreError) -> SecretRecord in
+        let writer = try LaunchIndexWriter(index)
+        defer { writer.close() }
+        var before: LaunchIndex.Stamp?
+        var sealed: [UInt8] = []
+        let record = try database.writeTransaction { () throws(StoreError) -> SecretRecord in
+            before = try writer.stampBeforeChange(database)
             let existing = try database.prepare("SELECT 1 FROM secrets WHERE name = ?1")
             try existing.bind([.text(name)])
             if try existing.step() { throw .duplicateName(name) }
@@ -173,7 +229,7 @@ public final class SecretStore {
 
             let id = SecretID.generate()
             let now = System.nowNanoseconds()
-            let sealed = try Sealing.seal(
+            sealed = try Sealing.seal(
                 value, key: key, associatedData: Sealing.associatedData(id: id, name: name, version: version))
             try database.prepare(
                 "INSERT INTO secrets (id, name, version, created_ns, updated_ns, sealed) VALUES (?1, ?2, ?3, ?4, ?4, ?5)"
@@ -186,6 +242,8 @@ public final class SecretStore {
                 id: id, name: name, version: version, createdAt: now, updatedAt: now,
                 labels: labels.sorted { $0.key < $1.key })
         }
+        writer.bringInLine(database, before: before, added: (record, sealed))
+        return record
     }
 
     /// Removes a secret unless a live workload holds it (stale leases are swept, never block).
@@ -195,10 +253,16 @@ public final class SecretStore {
         if !holders.isEmpty {
             throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
         }
+        let writer = try LaunchIndexWriter(index)
+        defer { writer.close() }
+        try writer.removeEntry(record.name)
+        var before: LaunchIndex.Stamp?
         try database.writeTransaction { () throws(StoreError) in
+            before = try writer.stampBeforeChange(database)
             try database.prepare("DELETE FROM labels WHERE secret_id = ?1").run([.text(record.id)])
             try database.prepare("DELETE FROM secrets WHERE id = ?1").run([.text(record.id)])
         }
+        writer.bringInLine(database, before: before, added: nil)
     }
 
     // MARK: - Internals
@@ -211,7 +275,7 @@ public final class SecretStore {
     }
 
     private func labels(of id: String) throws(StoreError) -> [SecretRecord.Label] {
-        guard let database else { return [] }
+        guard let database = try connection() else { return [] }
         let query = try database.prepare("SELECT key, value FROM labels WHERE secret_id = ?1 ORDER BY key")
         try query.bind([.text(id)])
         var labels: [SecretRecord.Label] = []

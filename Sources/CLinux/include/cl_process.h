@@ -7,6 +7,8 @@
 char **cl_environ(void);
 /// Fills buf with n bytes from getrandom(2), retrying EINTR and short reads. 0 or -1.
 int cl_random_bytes(void *buf, size_t n);
+/// syncfs(2) (glibc declares it only under _GNU_SOURCE): flushes the file system holding fd.
+int cl_sync_file_system(int fd);
 /// setresuid/setresgid (glibc declares them only under _GNU_SOURCE).
 int cl_set_all_uids(uid_t uid);
 int cl_set_all_gids(gid_t gid);

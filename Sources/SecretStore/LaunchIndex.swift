@@ -1,0 +1,178 @@
+import Glibc
+import Namespaces
+
+/// `run`'s way to a secret without SQLite. Beside the database, `launch/` holds a copy of each
+/// secret's row (ID, version, times and the sealed value, exactly as stored), one file per
+/// name. Opening SQLite (library start-up, the schema parse, locks, the hot-journal check) was
+/// most of `run`'s cost; reading one small file is a few microseconds.
+///
+/// The database stays the one source of truth, and `run` trusts the index only while it
+/// provably agrees with it:
+/// - `launch/synced` holds the database's change counter (SQLite's header bytes 24-27, moved
+///   by every committed write in rollback-journal mode) and the store's token (the header's
+///   application ID, random per store) as of the last time the index was brought in line.
+///   `run` compares both with the header. Any other writer (an older secretshim, the sqlite3
+///   shell, a database copied in from elsewhere) leaves them different, and `run` asks SQLite
+///   until the next create or rm rebuilds the index.
+/// - A file exists only for a committed row: create writes it after its commit, rm unlinks it
+///   durably before its delete, both under an exclusive lock on `launch/`, so a create's late
+///   write cannot land after a concurrent rm of the same name. A missing file only sends `run`
+///   to SQLite.
+/// - A file is the row's AES-GCM box, authenticated with its ID, name (the file's name) and
+///   version: a file renamed or edited fails to decrypt, and `run` then asks SQLite.
+/// References shaped like an ID always go to SQLite: an ID beats a name, and the index is by
+/// name.
+struct LaunchIndex {
+    let directory: String
+    let databasePath: String
+
+    init(_ location: StoreLocation) {
+        directory = location.root + "/launch"
+        databasePath = location.databasePath
+    }
+
+    static let syncedName = "synced"
+    /// Names of secrets never start with a dot: temporary files here do.
+    static let temporaryPrefix = ".new-"
+    static let magic: [UInt8] = Array("secretshim-launch/1\n".utf8)
+    static let headerSize = magic.count + SecretID.length + 3 * 8
+
+    /// Where the database stands: its change counter and the store's token.
+    struct Stamp: Equatable {
+        var counter: UInt32
+        var token: UInt32
+    }
+
+    // MARK: - Reading (run)
+
+    /// Whether `synced` matches the database header: only then may `run` read the index.
+    func isCurrent() -> Bool {
+        guard let stamp = Self.stamp(ofDatabase: databasePath), stamp.token != 0 else { return false }
+        return syncedStamp() == stamp
+    }
+
+    /// The secret named `name`, or nil when the index cannot vouch for it (no file, not a
+    /// name, unreadable, malformed or failing authentication): the caller then asks SQLite.
+    func read(_ name: String, key: [UInt8]) -> (record: SecretRecord, value: [UInt8])? {
+        guard SecretRules.isValidName(name), !SecretID.isWellFormed(name) else { return nil }
+        guard let bytes = Self.readFile(directory + "/" + name, limit: Self.headerSize + SecretRules.maxSize + 28)
+        else { return nil }
+        guard let entry = Entry(bytes, name: name) else { return nil }
+        let data = Sealing.associatedData(id: entry.record.id, name: name, version: entry.record.version)
+        let value = bytes.withUnsafeBytes { raw in
+            AESGCM.open(UnsafeRawBufferPointer(rebasing: raw[Self.headerSize...]), key: key, associatedData: data)
+        }
+        guard let value else { return nil }
+        return (entry.record, value)
+    }
+
+    /// One file's header, parsed.
+    struct Entry {
+        let record: SecretRecord
+
+        init?(_ bytes: [UInt8], name: String) {
+            let magic = LaunchIndex.magic
+            guard bytes.count > LaunchIndex.headerSize, bytes[0..<magic.count].elementsEqual(magic) else { return nil }
+            let idEnd = magic.count + SecretID.length
+            let id = String(decoding: bytes[magic.count..<idEnd], as: UTF8.self)
+            guard SecretID.isWellFormed(id) else { return nil }
+            record = SecretRecord(
+                id: id, name: name, version: Self.int64(bytes, at: idEnd), createdAt: Self.int64(bytes, at: idEnd + 8),
+                updatedAt: Self.int64(bytes, at: idEnd + 16), labels: [])
+        }
+
+        static func int64(_ bytes: [UInt8], at offset: Int) -> Int64 {
+            var value: UInt64 = 0
+            for index in (offset..<offset + 8).reversed() { value = value << 8 | UInt64(bytes[index]) }
+            return Int64(bitPattern: value)
+        }
+    }
+
+    /// The bytes of one file: header, then the sealed value as the database holds it.
+    static func encode(_ record: SecretRecord, sealed: UnsafeRawBufferPointer) -> [UInt8] {
+        var bytes = magic
+        bytes.reserveCapacity(headerSize + sealed.count)
+        bytes.append(contentsOf: record.id.utf8)
+        for number in [record.version, record.createdAt, record.updatedAt] {
+            var value = UInt64(bitPattern: number)
+            for _ in 0..<8 {
+                bytes.append(UInt8(truncatingIfNeeded: value))
+                value >>= 8
+            }
+        }
+        bytes.append(contentsOf: sealed)
+        return bytes
+    }
+
+    /// The change counter and application ID from an SQLite header, or nil if the file is not
+    /// an SQLite database in rollback-journal mode (in WAL mode the counter does not move).
+    /// A writer crashing mid-commit cannot leave the old counter beside changed pages: SQLite
+    /// writes page 1, which holds the counter, before any other.
+    static func stamp(ofDatabase path: String) -> Stamp? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var complete = false
+        let header = [UInt8](unsafeUninitializedCapacity: 72) { buffer, count in
+            complete = pread(fd, buffer.baseAddress, 72, 0) == 72
+            count = complete ? 72 : 0
+        }
+        let sqliteMagic = "SQLite format 3\0".utf8
+        guard complete, header[0..<16].elementsEqual(sqliteMagic), header[18] == 1, header[19] == 1 else { return nil }
+        return Stamp(counter: bigEndian(header, at: 24), token: bigEndian(header, at: 68))
+    }
+
+    static func bigEndian(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
+            | UInt32(bytes[offset + 3])
+    }
+
+    /// `synced`'s stamp: "COUNTER TOKEN\n" in decimal.
+    func syncedStamp() -> Stamp? {
+        guard let bytes = Self.readFile(directory + "/" + Self.syncedName, limit: 32) else { return nil }
+        var numbers: [UInt32] = []
+        var current: UInt64 = 0
+        var digits = 0
+        for byte in bytes {
+            if byte >= 0x30 && byte <= 0x39 && digits < 10 {
+                current = current * 10 + UInt64(byte - 0x30)
+                digits += 1
+            } else if (byte == 0x20 || byte == 0x0A) && digits > 0 && current <= UInt64(UInt32.max) {
+                numbers.append(UInt32(current))
+                current = 0
+                digits = 0
+            } else {
+                return nil
+            }
+        }
+        guard numbers.count == 2, digits == 0 else { return nil }
+        return Stamp(counter: numbers[0], token: numbers[1])
+    }
+
+    /// A whole regular file of at most `limit` bytes, or nil.
+    static func readFile(_ path: String, limit: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0, st.st_size <= limit else { return nil }
+        let size = Int(st.st_size)
+        var complete = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = Glibc.read(fd, buffer.baseAddress! + done, size - done)
+                if n > 0 {
+                    done += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            complete = done == size
+            count = complete ? size : 0
+        }
+        return complete ? bytes : nil
+    }
+}

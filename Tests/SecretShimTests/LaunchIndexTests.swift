@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+
+/// `run` reads names through `launch/`, the store's by-name copy of its sealed rows, and only
+/// while it agrees with the database: a removed secret is never served, whoever removed it.
+@Suite struct LaunchIndexTests {
+    func index(_ shim: Shim) -> String { shim.root + "/launch" }
+
+    func entries(_ shim: Shim) -> Set<String> {
+        Set((try? FileManager.default.contentsOfDirectory(atPath: index(shim))) ?? []).subtracting(["synced"])
+    }
+
+    func cat(_ shim: Shim, _ name: String) -> Shim.Result {
+        shim(["run", "--secret", name, "--", "cat", "/run/secrets/" + name])
+    }
+
+    /// Overwrites the database's second page with zeros, behind SQLite's back: the header (and
+    /// so the stamp `run` checks) is untouched, but any SQLite read of the table fails.
+    func breakTheDatabase(_ shim: Shim) throws {
+        let handle = try #require(FileHandle(forWritingAtPath: shim.root + "/secrets.db"))
+        try handle.seek(toOffset: 4096)
+        try handle.write(contentsOf: Data(repeating: 0, count: 4096))
+        try handle.close()
+    }
+
+    @Test func runReadsANameFromTheIndexWithoutSQLite() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let id = shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        #expect(entries(shim) == ["a", "b"])
+        try breakTheDatabase(shim)
+        // SQLite cannot read the store any more...
+        #expect(shim(["secret", "inspect", "--show-secret", "a"]).status == 1)
+        // ...but run, by name, never asks it.
+        let both = shim(["run", "--secret", "a", "--secret", "b", "--", "cat", "/run/secrets/a", "/run/secrets/b"])
+        #expect(both.status == 0, "\(both.stderr)")
+        #expect(both.stdout == "value-avalue-b")
+        // An ID always goes to SQLite (an ID beats a name, and the index is by name).
+        let byID = shim(["run", "--secret", "\(id),target=a", "--", "true"])
+        #expect(byID.status == 125)
+        expectOneLineError(byID)
+    }
+
+    @Test func aRemovedSecretIsGoneFromTheIndex() {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        #expect(shim(["secret", "rm", "a"]).status == 0)
+        #expect(entries(shim) == ["b"])
+        let run = cat(shim, "a")
+        #expect(run.status == 125)
+        expectOneLineError(run, contains: "no such secret: a")
+        #expect(cat(shim, "b").stdout == "value-b")
+        // The name can be used again, for a new value.
+        shim.create("a", "value-a2")
+        #expect(cat(shim, "a").stdout == "value-a2")
+    }
+
+    /// Another writer (an older secretshim, the sqlite3 shell) moves the database's change
+    /// counter without touching `launch/`: from then on `run` asks SQLite, and the next change
+    /// made by secretshim rebuilds the index.
+    @Test func aChangeBehindTheIndexsBackIsNeverMissed() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let delete = shell("sqlite3 \(shim.root)/secrets.db \"DELETE FROM secrets WHERE name='a'\"")
+        #expect(delete.status == 0, "\(delete.output)")
+        #expect(entries(shim).contains("a"))
+        let run = cat(shim, "a")
+        #expect(run.status == 125)
+        expectOneLineError(run, contains: "no such secret: a")
+        #expect(cat(shim, "b").stdout == "value-b")
+        shim.create("c", "value-c")
+        #expect(entries(shim) == ["b", "c"])
+        try breakTheDatabase(shim)
+        #expect(cat(shim, "c").stdout == "value-c")
+    }
+
+    /// A database copied in from another store (its own token) is not vouched for by this
+    /// store's index, even at the same change counter.
+    @Test func aDatabaseFromAnotherStoreIsNotMatchedToThisIndex() throws {
+        let mine = Shim(), theirs = Shim()
+        defer { mine.cleanUp(); theirs.cleanUp() }
+        mine.create("a", "mine")
+        theirs.create("other", "theirs")
+        try FileManager.default.removeItem(atPath: mine.root + "/secrets.db")
+        try FileManager.default.copyItem(atPath: theirs.root + "/secrets.db", toPath: mine.root + "/secrets.db")
+        let run = cat(mine, "a")
+        #expect(run.status == 125)
+        expectOneLineError(run, contains: "no such secret: a")
+    }
+
+    @Test func aRenamedOrEditedIndexFileIsNeverServed() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let fm = FileManager.default
+        // a's file under b's name: it fails authentication, and run asks SQLite for b.
+        try fm.removeItem(atPath: index(shim) + "/b")
+        try fm.copyItem(atPath: index(shim) + "/a", toPath: index(shim) + "/b")
+        #expect(cat(shim, "b").stdout == "value-b")
+        // A flipped byte in a's sealed value: the same.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: index(shim) + "/a"))
+        bytes[bytes.count - 20] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: index(shim) + "/a"))
+        #expect(cat(shim, "a").stdout == "value-a")
+    }
+
+    @Test func aStoreWithoutAnIndexIsReadThenIndexedAtItsNextWrite() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        try FileManager.default.removeItem(atPath: index(shim))
+        #expect(cat(shim, "a").stdout == "value-a")
+        shim.create("c", "value-c")
+        #expect(entries(shim) == ["a", "b", "c"])
+        try breakTheDatabase(shim)
+        #expect(cat(shim, "a").stdout == "value-a")
+    }
+
+    /// Many processes creating and removing the same names at once: afterwards every file in
+    /// the index has its row, with the same ID, and every secret runs with its own value.
+    @Test func concurrentCreatesAndRemovesLeaveNoOrphan() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let script = """
+            for p in 1 2 3 4 5 6; do
+              ( for i in $(seq 1 15); do
+                  n="shared-$((i % 4))"
+                  printf 'v-%s-%s' $p $i | "$SHIM" secret create "$n" - >/dev/null 2>&1
+                  printf 'own-%s-%s' $p $i | "$SHIM" secret create "own-$p-$i" - >/dev/null || echo FAIL
+                  [ $((i % 3)) = 0 ] && "$SHIM" secret rm "own-$p-$i" >/dev/null
+                  "$SHIM" secret rm "$n" >/dev/null 2>&1
+                done ) &
+            done
+            wait
+            """
+        let result = shell("SHIM='\(Shim.binary)' SECRETSHIM_ROOT='\(shim.root)' SECRETSHIM_STATE_DIR='\(shim.state)' sh -c '\(script.replacingOccurrences(of: "'", with: "'\\''"))'")
+        #expect(!result.output.contains("FAIL"), "\(result.output)")
+        let rows = try rowsByName(shim)
+        #expect(rows.keys.filter { $0.hasPrefix("own-") }.count == 60)
+        for entry in entries(shim) {
+            let row = try #require(rows[entry], "\(entry) is in the index but not in the store")
+            let file = try Data(contentsOf: URL(fileURLWithPath: index(shim) + "/" + entry))
+            let id = String(decoding: file[20..<45], as: UTF8.self)
+            #expect(id == row, "\(entry): the index holds another secret's ID")
+        }
+        try breakTheDatabase(shim)
+        for name in rows.keys.sorted() where name.hasPrefix("own-") {
+            #expect(cat(shim, name).stdout.hasPrefix("own-"), "\(name)")
+        }
+    }
+
+    /// `secret rm` and `secret create` killed at random points: a secret the store no longer
+    /// lists is never served, and one it lists always is, with its value.
+    @Test func killMinus9NeverLeavesARemovedSecretServed() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        for round in 0..<20 {
+            let name = "s\(round % 3)"
+            for arguments in [["secret", "rm", name], ["secret", "create", name, "-"]] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: Shim.binary)
+                process.arguments = arguments
+                process.environment = shim.environment
+                let input = Pipe()
+                process.standardInput = input
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                try input.fileHandleForWriting.write(contentsOf: Data("value-\(name)".utf8))
+                try input.fileHandleForWriting.close()
+                usleep(UInt32.random(in: 0...6_000))
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let listed = try rowsByName(shim)[name] != nil
+                let run = cat(shim, name)
+                if listed {
+                    #expect(run.status == 0 && run.stdout == "value-\(name)", "round \(round): \(name) listed, run: \(run.stderr)")
+                } else {
+                    #expect(run.status == 125, "round \(round): \(name) removed, yet served")
+                }
+            }
+        }
+    }
+
+    func rowsByName(_ shim: Shim) throws -> [String: String] {
+        var rows: [String: String] = [:]
+        for line in shim(["secret", "ls", "--format", "json"]).stdout.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            rows[object["Name"] as! String] = (object["ID"] as! String)
+        }
+        return rows
+    }
+}
