@@ -1,3 +1,5 @@
+import SecretStore
+
 /// Everything `run` was asked to do, parsed and validated, before any kernel work.
 public struct LaunchPlan: Sendable {
     public var grants: [SecretGrant] = []
@@ -11,7 +13,10 @@ public struct LaunchPlan: Sendable {
     public var command: [String] = []
     public var hardening = Hardening()
     /// `--rootfs` or `--bundle`: the workload's own root filesystem; nil runs in the host's.
-    public var root: RootPlan?
+    public var root: RootPlan? { didSet { hasRoot = root != nil } }
+    /// Whether `root` is set, kept aside: any look at the optional itself on `run`'s path costs
+    /// a runtime metadata instantiation, even when it is nil (the common case).
+    public private(set) var hasRoot = false
     /// Replaces the inherited environment (an OCI bundle's `process.env`).
     public var environment: [String]?
     public var workingDirectory: String?
@@ -47,13 +52,13 @@ public struct LaunchPlan: Sendable {
         var base = Substring(command)
         while base.hasSuffix("/") { base = base.dropLast() }
         if let slash = base.lastIndex(of: "/") { base = base[base.index(after: slash)...] }
-        var cleaned = ""
-        for character in base.unicodeScalars where character.isASCII {
-            if character.properties.isAlphabetic || ("0"..."9").contains(character) || "-_.".unicodeScalars.contains(character) {
-                cleaned.unicodeScalars.append(character)
-            }
+        // Byte-wise: Unicode properties would fault in the stdlib's tables on `run`'s path.
+        var cleaned: [UInt8] = []
+        for byte in base.utf8
+        where SecretRules.isLetter(byte) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E {
+            cleaned.append(byte)
         }
-        return cleaned.isEmpty ? "workload" : cleaned
+        return cleaned.isEmpty ? "workload" : String(decoding: cleaned, as: UTF8.self)
     }
 
     /// Docker's container-name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

@@ -21,9 +21,7 @@ public enum Launcher {
             cl_prctl_set_dumpable(0)
 
             let hardening: Hardening.Resolved
-            // `plan.root != nil` first: copying the optional (`if var root = plan.root`) costs a
-            // generic metadata instantiation even when it is nil, the common case.
-            let hasRoot = plan.root != nil
+            let hasRoot = plan.hasRoot
             do { hardening = try plan.hardening.resolve(root: hasRoot ? plan.root!.path : "/") } catch {
                 throw LaunchError.hardening(error.description)
             }
@@ -135,11 +133,10 @@ public enum Launcher {
         guard !grants.isEmpty else { return [] }
         var sources: [String] = []
         for grant in grants { sources.append(grant.source) }
-        let found = try SecretStore.openForReading(location).read(sources)
         var secrets: [GrantedSecret] = []
         secrets.reserveCapacity(grants.count)
-        for (grant, secret) in zip(grants, found) {
-            secrets.append(GrantedSecret(grant: grant, record: secret.record, value: secret.value))
+        try SecretStore.openForReading(location).read(sources) { record, value in
+            secrets.append(GrantedSecret(grant: grants[secrets.count], record: record, value: value))
         }
         return secrets
     }

@@ -31,14 +31,17 @@ struct LaunchIndex {
         databasePath = location.databasePath
     }
 
-    static let syncedName = "synced"
+    // Computed, not stored: a stored static is a lazy global, and its one-time initialization
+    // is start-up time on `run`'s path.
+    static var syncedName: String { "synced" }
     /// Names of secrets never start with a dot: temporary files here do.
-    static let temporaryPrefix = ".new-"
-    static let magic: [UInt8] = Array("secretshim-launch/1\n".utf8)
-    static let headerSize = magic.count + SecretID.length + 3 * 8
+    static var temporaryPrefix: String { ".new-" }
+    static var magic: String.UTF8View { "secretshim-launch/1\n".utf8 }
+    /// The magic (20 bytes), the ID (25), version, created and updated (8 each).
+    static var headerSize: Int { 20 + SecretID.length + 3 * 8 }
 
     /// Where the database stands: its change counter and the store's token.
-    struct Stamp: Equatable {
+    struct Stamp: Equatable, Sendable {
         var counter: UInt32
         var token: UInt32
     }
@@ -51,47 +54,61 @@ struct LaunchIndex {
         return syncedStamp() == stamp
     }
 
-    /// The secret named `name`, or nil when the index cannot vouch for it (no file, not a
-    /// name, unreadable, malformed or failing authentication): the caller then asks SQLite.
-    func read(_ name: String, key: [UInt8]) -> (record: SecretRecord, value: [UInt8])? {
-        guard SecretRules.isValidName(name), !SecretID.isWellFormed(name) else { return nil }
-        guard let bytes = Self.readFile(directory + "/" + name, limit: Self.headerSize + SecretRules.maxSize + 28)
-        else { return nil }
-        guard let entry = Entry(bytes, name: name) else { return nil }
-        let data = Sealing.associatedData(id: entry.record.id, name: name, version: entry.record.version)
+    /// Hands the secret named `name` to `found` and returns true, or returns false when the
+    /// index cannot vouch for it (no file, not a name, unreadable, malformed or failing
+    /// authentication): the caller then asks SQLite. (A callback, not an optional tuple: one
+    /// generic type less for the runtime to build on `run`'s path.)
+    func read(_ name: String, key: [UInt8], found: (SecretRecord, [UInt8]) -> Void) -> Bool {
+        guard SecretRules.isValidName(name), !SecretID.isWellFormed(name) else { return false }
+        guard let bytes = Self.readFile(directory + "/" + name, limit: Self.headerSize + SecretRules.maxSize + 28),
+            Self.hasValidHeader(bytes)
+        else { return false }
+        let record = Self.record(in: bytes, name: name)
+        let data = Sealing.associatedData(id: record.id, name: name, version: record.version)
         let value = bytes.withUnsafeBytes { raw in
             AESGCM.open(UnsafeRawBufferPointer(rebasing: raw[Self.headerSize...]), key: key, associatedData: data)
         }
-        guard let value else { return nil }
-        return (entry.record, value)
+        guard let value else { return false }
+        found(record, value)
+        return true
     }
 
-    /// One file's header, parsed.
-    struct Entry {
-        let record: SecretRecord
-
-        init?(_ bytes: [UInt8], name: String) {
-            let magic = LaunchIndex.magic
-            guard bytes.count > LaunchIndex.headerSize, bytes[0..<magic.count].elementsEqual(magic) else { return nil }
-            let idEnd = magic.count + SecretID.length
-            let id = String(decoding: bytes[magic.count..<idEnd], as: UTF8.self)
-            guard SecretID.isWellFormed(id) else { return nil }
-            record = SecretRecord(
-                id: id, name: name, version: Self.int64(bytes, at: idEnd), createdAt: Self.int64(bytes, at: idEnd + 8),
-                updatedAt: Self.int64(bytes, at: idEnd + 16), labels: [])
+    /// Whether `bytes` start with a well-formed header (the magic and an ID) and hold more.
+    static func hasValidHeader(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count > headerSize else { return false }
+        var offset = 0
+        for byte in magic {
+            if bytes[offset] != byte { return false }
+            offset += 1
         }
-
-        static func int64(_ bytes: [UInt8], at offset: Int) -> Int64 {
-            var value: UInt64 = 0
-            for index in (offset..<offset + 8).reversed() { value = value << 8 | UInt64(bytes[index]) }
-            return Int64(bitPattern: value)
+        for index in offset..<offset + SecretID.length {
+            let byte = bytes[index]
+            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A) else { return false }
         }
+        return true
+    }
+
+    /// The record a file with a valid header describes. Not an optional or a failable init: an
+    /// optional of a struct costs a runtime metadata instantiation on `run`'s path.
+    static func record(in bytes: [UInt8], name: String) -> SecretRecord {
+        let idStart = headerSize - 24 - SecretID.length
+        let idEnd = idStart + SecretID.length
+        return SecretRecord(
+            id: String(decoding: bytes[idStart..<idEnd], as: UTF8.self), name: name, version: int64(bytes, at: idEnd),
+            createdAt: int64(bytes, at: idEnd + 8), updatedAt: int64(bytes, at: idEnd + 16), labels: [])
+    }
+
+    static func int64(_ bytes: [UInt8], at offset: Int) -> Int64 {
+        var value: UInt64 = 0
+        for shift in 0..<8 { value |= UInt64(bytes[offset + shift]) << (8 * UInt64(shift)) }
+        return Int64(bitPattern: value)
     }
 
     /// The bytes of one file: header, then the sealed value as the database holds it.
     static func encode(_ record: SecretRecord, sealed: UnsafeRawBufferPointer) -> [UInt8] {
-        var bytes = magic
+        var bytes: [UInt8] = []
         bytes.reserveCapacity(headerSize + sealed.count)
+        bytes.append(contentsOf: magic)
         bytes.append(contentsOf: record.id.utf8)
         for number in [record.version, record.createdAt, record.updatedAt] {
             var value = UInt64(bitPattern: number)
@@ -130,23 +147,26 @@ struct LaunchIndex {
     /// `synced`'s stamp: "COUNTER TOKEN\n" in decimal.
     func syncedStamp() -> Stamp? {
         guard let bytes = Self.readFile(directory + "/" + Self.syncedName, limit: 32) else { return nil }
-        var numbers: [UInt32] = []
-        var current: UInt64 = 0
-        var digits = 0
-        for byte in bytes {
-            if byte >= 0x30 && byte <= 0x39 && digits < 10 {
-                current = current * 10 + UInt64(byte - 0x30)
-                digits += 1
-            } else if (byte == 0x20 || byte == 0x0A) && digits > 0 && current <= UInt64(UInt32.max) {
-                numbers.append(UInt32(current))
-                current = 0
-                digits = 0
-            } else {
-                return nil
-            }
+        var position = 0
+        guard let counter = Self.decimal(bytes, at: &position, endingWith: 0x20),
+            let token = Self.decimal(bytes, at: &position, endingWith: 0x0A), position == bytes.count
+        else { return nil }
+        return Stamp(counter: counter, token: token)
+    }
+
+    /// The decimal number at `position` up to `terminator`, which `position` moves past.
+    static func decimal(_ bytes: [UInt8], at position: inout Int, endingWith terminator: UInt8) -> UInt32? {
+        var value: UInt64 = 0
+        let start = position
+        while position < bytes.count, bytes[position] != terminator {
+            let byte = bytes[position]
+            guard byte >= 0x30 && byte <= 0x39, position - start < 10 else { return nil }
+            value = value * 10 + UInt64(byte - 0x30)
+            position += 1
         }
-        guard numbers.count == 2, digits == 0 else { return nil }
-        return Stamp(counter: numbers[0], token: numbers[1])
+        guard position < bytes.count, position > start, value <= UInt64(UInt32.max) else { return nil }
+        position += 1
+        return UInt32(value)
     }
 
     /// A whole regular file of at most `limit` bytes, or nil.

@@ -4,18 +4,36 @@ import Namespaces
 /// record it belongs to (ID, name, version): a record copied onto another row, renamed or
 /// re-versioned fails authentication instead of decrypting to the wrong secret.
 enum Sealing {
-    static let format: [UInt8] = Array("secretshim/v1".utf8)
+    /// Computed, not a stored static (a lazy global, initialized once at run time).
+    static var format: String.UTF8View { "secretshim/v1".utf8 }
 
     static func associatedData(id: String, name: String, version: Int64) -> [UInt8] {
         // NUL-separated: none of the fields can contain a NUL, so the encoding is unambiguous.
-        var data = format
+        var data: [UInt8] = []
+        data.append(contentsOf: format)
         data.append(0)
         data.append(contentsOf: id.utf8)
         data.append(0)
         data.append(contentsOf: name.utf8)
         data.append(0)
-        data.append(contentsOf: String(version).utf8)
+        appendDecimal(version, to: &data)
         return data
+    }
+
+    /// `String(version).utf8`, without making the String: this runs on `run`'s path.
+    static func appendDecimal(_ number: Int64, to data: inout [UInt8]) {
+        if number < 0 { data.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var digits: [UInt8] = []
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        var index = digits.count
+        while index > 0 {
+            index -= 1
+            data.append(digits[index])
+        }
     }
 
     /// nonce (12 bytes) || ciphertext || tag (16 bytes), with a fresh random nonce.

@@ -128,7 +128,16 @@ public final class SecretStore {
     /// agrees with the database; anything else (an ID, an ID prefix, a name the index does not
     /// vouch for) through SQLite. References resolve as in `find`.
     public func read(_ references: [String]) throws(StoreError) -> [(record: SecretRecord, value: [UInt8])] {
-        guard !references.isEmpty else { return [] }
+        var results: [(record: SecretRecord, value: [UInt8])] = []
+        results.reserveCapacity(references.count)
+        try read(references) { record, value in results.append((record, value)) }
+        return results
+    }
+
+    /// `read`, handing each secret to `found` in the order asked: `run` builds its own list,
+    /// without an array of tuples (one more generic type for the runtime to build at start-up).
+    public func read(_ references: [String], found: (SecretRecord, [UInt8]) -> Void) throws(StoreError) {
+        guard !references.isEmpty else { return }
         let key: [UInt8]
         do {
             key = try self.key(create: false)
@@ -138,28 +147,20 @@ public final class SecretStore {
             throw error
         }
         let indexed = index.isCurrent()
-        var results: [(record: SecretRecord, value: [UInt8])] = []
-        results.reserveCapacity(references.count)
         var lookup: BatchedLookup?
         defer { lookup?.finish() }
         for reference in references {
-            if indexed, let found = index.read(reference, key: key) {
-                results.append(found)
-                continue
-            }
+            if indexed, index.read(reference, key: key, found: found) { continue }
             if lookup == nil {
                 guard let database = try connection() else { throw .notFound(reference) }
                 lookup = try BatchedLookup(database, batched: references.count > 1)
             }
-            if let found = try lookup!.find(reference, key: key) {
-                results.append(found)
-            } else {
+            if try !lookup!.find(reference, key: key, found: found) {
                 // An ID prefix: rare, so the general path.
                 let record = try find(reference)
-                results.append((record, try value(of: record)))
+                found(record, try value(of: record))
             }
         }
-        return results
     }
 
     /// SQLite's side of `read`: one prepared statement for all the references it is asked,
@@ -183,9 +184,9 @@ public final class SecretStore {
             if batched { try? database.execute("COMMIT") }
         }
 
-        /// The secret whose ID or else name is `reference` (both 25 base-36 characters may
-        /// match two rows: the ID wins, as in `find`), or nil.
-        func find(_ reference: String, key: [UInt8]) throws(StoreError) -> (record: SecretRecord, value: [UInt8])? {
+        /// Hands `found` the secret whose ID or else name is `reference` (both 25 base-36
+        /// characters may match two rows: the ID wins, as in `find`); false if there is none.
+        func find(_ reference: String, key: [UInt8], found report: (SecretRecord, [UInt8]) -> Void) throws(StoreError) -> Bool {
             try query.bind([.text(reference)])
             // Two variables, not an optional tuple: one generic type less on `run`'s path.
             var found: SecretRecord?
@@ -197,8 +198,9 @@ public final class SecretStore {
                 wipe(&value)
                 value = try SecretStore.open(query, column: 5, of: record, key: key)
             }
-            guard let record = found else { return nil }
-            return (record, value)
+            guard let record = found else { return false }
+            report(record, value)
+            return true
         }
     }
 
