@@ -6,6 +6,9 @@ import Testing
 @Suite struct LaunchIndexTests {
     func index(_ shim: Shim) -> String { shim.root + "/launch" }
 
+    // Names here have a '-', which no ID has: a name like "a" would also be found as the prefix
+    // of any secret whose ID starts with "a", as Docker resolves references.
+
     func entries(_ shim: Shim) -> Set<String> {
         Set((try? FileManager.default.contentsOfDirectory(atPath: index(shim))) ?? []).subtracting(["synced"])
     }
@@ -26,18 +29,18 @@ import Testing
     @Test func runReadsANameFromTheIndexWithoutSQLite() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
-        let id = shim.create("a", "value-a")
-        shim.create("b", "value-b")
-        #expect(entries(shim) == ["a", "b"])
+        let id = shim.create("s-a", "value-a")
+        shim.create("s-b", "value-b")
+        #expect(entries(shim) == ["s-a", "s-b"])
         try breakTheDatabase(shim)
         // SQLite cannot read the store any more...
-        #expect(shim(["secret", "inspect", "--show-secret", "a"]).status == 1)
+        #expect(shim(["secret", "inspect", "--show-secret", "s-a"]).status == 1)
         // ...but run, by name, never asks it.
-        let both = shim(["run", "--secret", "a", "--secret", "b", "--", "cat", "/run/secrets/a", "/run/secrets/b"])
+        let both = shim(["run", "--secret", "s-a", "--secret", "s-b", "--", "cat", "/run/secrets/s-a", "/run/secrets/s-b"])
         #expect(both.status == 0, "\(both.stderr)")
         #expect(both.stdout == "value-avalue-b")
         // An ID always goes to SQLite (an ID beats a name, and the index is by name).
-        let byID = shim(["run", "--secret", "\(id),target=a", "--", "true"])
+        let byID = shim(["run", "--secret", "\(id),target=s-a", "--", "true"])
         #expect(byID.status == 125)
         expectOneLineError(byID)
     }
@@ -45,17 +48,17 @@ import Testing
     @Test func aRemovedSecretIsGoneFromTheIndex() {
         let shim = Shim()
         defer { shim.cleanUp() }
-        shim.create("a", "value-a")
-        shim.create("b", "value-b")
-        #expect(shim(["secret", "rm", "a"]).status == 0)
-        #expect(entries(shim) == ["b"])
-        let run = cat(shim, "a")
+        shim.create("s-a", "value-a")
+        shim.create("s-b", "value-b")
+        #expect(shim(["secret", "rm", "s-a"]).status == 0)
+        #expect(entries(shim) == ["s-b"])
+        let run = cat(shim, "s-a")
         #expect(run.status == 125)
-        expectOneLineError(run, contains: "no such secret: a")
-        #expect(cat(shim, "b").stdout == "value-b")
+        expectOneLineError(run, contains: "no such secret: s-a")
+        #expect(cat(shim, "s-b").stdout == "value-b")
         // The name can be used again, for a new value.
-        shim.create("a", "value-a2")
-        #expect(cat(shim, "a").stdout == "value-a2")
+        shim.create("s-a", "value-a2")
+        #expect(cat(shim, "s-a").stdout == "value-a2")
     }
 
     /// Another writer (an older secretshim, the sqlite3 shell) moves the database's change
@@ -64,19 +67,19 @@ import Testing
     @Test func aChangeBehindTheIndexsBackIsNeverMissed() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
-        shim.create("a", "value-a")
-        shim.create("b", "value-b")
-        let delete = shell("sqlite3 \(shim.root)/secrets.db \"DELETE FROM secrets WHERE name='a'\"")
+        shim.create("s-a", "value-a")
+        shim.create("s-b", "value-b")
+        let delete = shell("sqlite3 \(shim.root)/secrets.db \"DELETE FROM secrets WHERE name='s-a'\"")
         #expect(delete.status == 0, "\(delete.output)")
-        #expect(entries(shim).contains("a"))
-        let run = cat(shim, "a")
+        #expect(entries(shim).contains("s-a"))
+        let run = cat(shim, "s-a")
         #expect(run.status == 125)
-        expectOneLineError(run, contains: "no such secret: a")
-        #expect(cat(shim, "b").stdout == "value-b")
-        shim.create("c", "value-c")
-        #expect(entries(shim) == ["b", "c"])
+        expectOneLineError(run, contains: "no such secret: s-a")
+        #expect(cat(shim, "s-b").stdout == "value-b")
+        shim.create("s-c", "value-c")
+        #expect(entries(shim) == ["s-b", "s-c"])
         try breakTheDatabase(shim)
-        #expect(cat(shim, "c").stdout == "value-c")
+        #expect(cat(shim, "s-c").stdout == "value-c")
     }
 
     /// A database copied in from another store (its own token) is not vouched for by this
@@ -84,43 +87,43 @@ import Testing
     @Test func aDatabaseFromAnotherStoreIsNotMatchedToThisIndex() throws {
         let mine = Shim(), theirs = Shim()
         defer { mine.cleanUp(); theirs.cleanUp() }
-        mine.create("a", "mine")
+        mine.create("s-a", "mine")
         theirs.create("other", "theirs")
         try FileManager.default.removeItem(atPath: mine.root + "/secrets.db")
         try FileManager.default.copyItem(atPath: theirs.root + "/secrets.db", toPath: mine.root + "/secrets.db")
-        let run = cat(mine, "a")
+        let run = cat(mine, "s-a")
         #expect(run.status == 125)
-        expectOneLineError(run, contains: "no such secret: a")
+        expectOneLineError(run, contains: "no such secret: s-a")
     }
 
     @Test func aRenamedOrEditedIndexFileIsNeverServed() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
-        shim.create("a", "value-a")
-        shim.create("b", "value-b")
+        shim.create("s-a", "value-a")
+        shim.create("s-b", "value-b")
         let fm = FileManager.default
         // a's file under b's name: it fails authentication, and run asks SQLite for b.
-        try fm.removeItem(atPath: index(shim) + "/b")
-        try fm.copyItem(atPath: index(shim) + "/a", toPath: index(shim) + "/b")
-        #expect(cat(shim, "b").stdout == "value-b")
+        try fm.removeItem(atPath: index(shim) + "/s-b")
+        try fm.copyItem(atPath: index(shim) + "/s-a", toPath: index(shim) + "/s-b")
+        #expect(cat(shim, "s-b").stdout == "value-b")
         // A flipped byte in a's sealed value: the same.
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: index(shim) + "/a"))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: index(shim) + "/s-a"))
         bytes[bytes.count - 20] ^= 0x01
-        try bytes.write(to: URL(fileURLWithPath: index(shim) + "/a"))
-        #expect(cat(shim, "a").stdout == "value-a")
+        try bytes.write(to: URL(fileURLWithPath: index(shim) + "/s-a"))
+        #expect(cat(shim, "s-a").stdout == "value-a")
     }
 
     @Test func aStoreWithoutAnIndexIsReadThenIndexedAtItsNextWrite() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
-        shim.create("a", "value-a")
-        shim.create("b", "value-b")
+        shim.create("s-a", "value-a")
+        shim.create("s-b", "value-b")
         try FileManager.default.removeItem(atPath: index(shim))
-        #expect(cat(shim, "a").stdout == "value-a")
-        shim.create("c", "value-c")
-        #expect(entries(shim) == ["a", "b", "c"])
+        #expect(cat(shim, "s-a").stdout == "value-a")
+        shim.create("s-c", "value-c")
+        #expect(entries(shim) == ["s-a", "s-b", "s-c"])
         try breakTheDatabase(shim)
-        #expect(cat(shim, "a").stdout == "value-a")
+        #expect(cat(shim, "s-a").stdout == "value-a")
     }
 
     /// Many processes creating and removing the same names at once: afterwards every file in
@@ -162,7 +165,7 @@ import Testing
         let shim = Shim()
         defer { shim.cleanUp() }
         for round in 0..<20 {
-            let name = "s\(round % 3)"
+            let name = "s-\(round % 3)"
             for arguments in [["secret", "rm", name], ["secret", "create", name, "-"]] {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: Shim.binary)
