@@ -54,17 +54,14 @@ public struct LaunchPlan: Sendable {
         if let slash = base.lastIndex(of: "/") { base = base[base.index(after: slash)...] }
         // Byte-wise: Unicode properties would fault in the stdlib's tables on `run`'s path.
         var cleaned: [UInt8] = []
-        for byte in base.utf8
-        where SecretRules.isLetter(byte) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E {
-            cleaned.append(byte)
-        }
+        for byte in base.utf8 where SecretRules.isNameCharacter(byte) { cleaned.append(byte) }
         return cleaned.isEmpty ? "workload" : String(decoding: cleaned, as: UTF8.self)
     }
 
     /// Docker's container-name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
     public static func isValidWorkloadName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic || ("0"..."9").contains(first)
-        else { return false }
-        return name.count <= 128 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        let bytes = name.utf8
+        guard let first = bytes.first, SecretRules.isLetter(first) || (first >= 0x30 && first <= 0x39) else { return false }
+        return bytes.count <= 128 && bytes.allSatisfy(SecretRules.isNameCharacter)
     }
 }

@@ -81,9 +81,8 @@ struct LaunchIndex {
             if bytes[offset] != byte { return false }
             offset += 1
         }
-        for index in offset..<offset + SecretID.length {
-            let byte = bytes[index]
-            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A) else { return false }
+        for index in offset..<offset + SecretID.length where !SecretID.isIDCharacter(bytes[index]) {
+            return false
         }
         return true
     }

@@ -14,6 +14,11 @@ public enum SecretID {
     }
 
     public static func isWellFormed(_ text: String) -> Bool {
-        text.utf8.count == length && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) }
+        text.utf8.count == length && text.utf8.allSatisfy(isIDCharacter)
+    }
+
+    /// A base-36 digit as IDs write them: 0-9 or a-z.
+    static func isIDCharacter(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x7A)
     }
 }

@@ -10,7 +10,12 @@ public enum SecretRules {
         let bytes = name.utf8
         guard let first = bytes.first, let last = bytes.last, bytes.count <= maxNameLength else { return false }
         guard isAlphanumeric(first), isAlphanumeric(last) else { return false }
-        return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+        return bytes.allSatisfy(isNameCharacter)
+    }
+
+    /// `[a-zA-Z0-9-_.]`: what a secret's name, and Docker's container names, are made of.
+    public static func isNameCharacter(_ c: UInt8) -> Bool {
+        isAlphanumeric(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
     }
 
     public static func validateName(_ name: String) throws(StoreError) {

@@ -328,6 +328,6 @@ public final class SecretStore {
 extension SecretID {
     static func isWellFormedPrefix(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= length
-            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) }
+            && text.utf8.allSatisfy(isIDCharacter)
     }
 }
