@@ -103,24 +103,10 @@ extension SecretGrant {
     }
 
     static func parseID(_ text: String, key: String) throws(GrantError) -> UInt32 {
-        guard let id = decimal(text.utf8[...], max: UInt64(UInt32.max) - 1) else {
+        guard let id = ASCIIDecimal.value(text.utf8, max: UInt64(UInt32.max) - 1) else {
             throw GrantError("invalid \(key) '\(text)': must be a number from 0 to 4294967294")
         }
         return UInt32(id)
-    }
-
-    /// ASCII digits only (no sign, no spaces), at most `max`; nil otherwise.
-    public static func decimal(_ digits: Substring.UTF8View, max: UInt64) -> UInt64? {
-        guard !digits.isEmpty else { return nil }
-        var value: UInt64 = 0
-        for byte in digits {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
-            let (sum, carry) = shifted.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-            guard !overflow, !carry, sum <= max else { return nil }
-            value = sum
-        }
-        return value
     }
 
     static func normalizeTarget(_ target: String, secretsDirectory: String) throws(GrantError) -> String {

@@ -1,4 +1,5 @@
 import Launcher
+import Namespaces
 import SecretStore
 
 /// `run`'s command line, parsed by hand: ArgumentParser's start-up cost would land on every
@@ -132,7 +133,7 @@ struct RunArguments {
         default: break
         }
         if multiplier > 1 { digits = digits.dropLast() }
-        guard let number = SecretGrant.decimal(digits, max: (1 << 40) / multiplier), number > 0 else { throw invalid }
+        guard let number = ASCIIDecimal.value(digits, max: (1 << 40) / multiplier), number > 0 else { throw invalid }
         return number * multiplier
     }
 

@@ -145,27 +145,12 @@ struct LaunchIndex {
 
     /// `synced`'s stamp: "COUNTER TOKEN\n" in decimal.
     func syncedStamp() -> Stamp? {
-        guard let bytes = Self.readFile(directory + "/" + Self.syncedName, limit: 32) else { return nil }
-        var position = 0
-        guard let counter = Self.decimal(bytes, at: &position, endingWith: 0x20),
-            let token = Self.decimal(bytes, at: &position, endingWith: 0x0A), position == bytes.count
+        guard let bytes = Self.readFile(directory + "/" + Self.syncedName, limit: 32), bytes.last == 0x0A,
+            let space = bytes.firstIndex(of: 0x20),
+            let counter = ASCIIDecimal.value(bytes[..<space], max: UInt64(UInt32.max)),
+            let token = ASCIIDecimal.value(bytes[(space + 1)..<(bytes.count - 1)], max: UInt64(UInt32.max))
         else { return nil }
-        return Stamp(counter: counter, token: token)
-    }
-
-    /// The decimal number at `position` up to `terminator`, which `position` moves past.
-    static func decimal(_ bytes: [UInt8], at position: inout Int, endingWith terminator: UInt8) -> UInt32? {
-        var value: UInt64 = 0
-        let start = position
-        while position < bytes.count, bytes[position] != terminator {
-            let byte = bytes[position]
-            guard byte >= 0x30 && byte <= 0x39, position - start < 10 else { return nil }
-            value = value * 10 + UInt64(byte - 0x30)
-            position += 1
-        }
-        guard position < bytes.count, position > start, value <= UInt64(UInt32.max) else { return nil }
-        position += 1
-        return UInt32(value)
+        return Stamp(counter: UInt32(counter), token: UInt32(token))
     }
 
     /// A whole regular file of at most `limit` bytes, or nil.
