@@ -58,18 +58,8 @@ public enum Files {
         _ path: String, _ bytes: [UInt8], mode: mode_t
     ) throws(SysError) -> Bool {
         let temporary = path + ".new-\(getpid())"
-        unlink(temporary)
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+        try writeAside(temporary, bytes, mode: mode, durably: true)
         defer { unlink(temporary) }
-        do {
-            try fd.writeAll(bytes, path: temporary)
-            try fd.changeMode(mode, path: temporary)
-            try fd.sync(path: temporary)
-            fd.close()
-        } catch {
-            fd.close()
-            throw error
-        }
         if link(temporary, path) == 0 {
             syncDirectory(of: path)
             return true
@@ -77,6 +67,38 @@ public enum Files {
         let code = errno
         if code == EEXIST { return false }
         throw SysError("link", path, errno: code)
+    }
+
+    /// Replaces `path` whole with `bytes`, written first under `temporary` (in the same
+    /// directory) and then renamed over it: a reader sees the old file or the new one, never
+    /// part of one. `durably`: on disk, file and name, before this returns.
+    public static func replace(
+        _ path: String, with bytes: [UInt8], mode: mode_t, temporary: String, durably: Bool
+    ) throws(SysError) {
+        try writeAside(temporary, bytes, mode: mode, durably: durably)
+        if rename(temporary, path) != 0 {
+            let code = errno
+            unlink(temporary)
+            throw SysError("rename", path, errno: code)
+        }
+        if durably { syncDirectory(of: path) }
+    }
+
+    /// Writes `bytes` to a fresh `temporary` (a leftover of an earlier crash is replaced), with
+    /// exactly `mode`; removed again if anything fails.
+    static func writeAside(_ temporary: String, _ bytes: [UInt8], mode: mode_t, durably: Bool) throws(SysError) {
+        unlink(temporary)
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+        do {
+            try fd.writeAll(bytes, path: temporary)
+            try fd.changeMode(mode, path: temporary)
+            if durably { try fd.sync(path: temporary) }
+            fd.close()
+        } catch {
+            fd.close()
+            unlink(temporary)
+            throw error
+        }
     }
 
     static func syncDirectory(of path: String) {

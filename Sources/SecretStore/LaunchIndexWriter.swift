@@ -108,26 +108,10 @@ struct LaunchIndexWriter {
         try FileDescriptor(rawValue: directory).syncFileSystem(path: index.directory)
     }
 
-    /// Replaces `name` whole (written aside, then renamed over): a reader sees the old file or
-    /// the new one, never part of one.
+    /// Replaces `name` whole (Files.replace: a reader sees the old file or the new one).
     private func write(_ name: String, _ bytes: [UInt8], durably: Bool) throws(SysError) {
-        let temporary = index.directory + "/" + LaunchIndex.temporaryPrefix + name
-        unlink(temporary)
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-        do {
-            try fd.writeAll(bytes, path: temporary)
-            if durably { try fd.sync(path: temporary) }
-            fd.close()
-        } catch {
-            fd.close()
-            unlink(temporary)
-            throw error
-        }
-        if rename(temporary, index.directory + "/" + name) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw SysError("rename", temporary, errno: code)
-        }
-        if durably { fsync(directory) }
+        try Files.replace(
+            index.directory + "/" + name, with: bytes, mode: 0o600,
+            temporary: index.directory + "/" + LaunchIndex.temporaryPrefix + name, durably: durably)
     }
 }
