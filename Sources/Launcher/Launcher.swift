@@ -209,7 +209,7 @@ public enum Launcher {
     /// it only means `secret rm` on this machine cannot see this holder, which we say.
     static func recordLease(_ plan: LaunchPlan, secrets: [GrantedSecret], stateDirectory: String) {
         let pid = System.processID
-        guard let start = System.processStartTime(pid) else { return }
+        guard let start = System.ownStartTime() else { return }
         let id = System.randomHex(6)
         let lease = Lease(
             workloadID: id, name: plan.workloadName, pid: pid, processStartTime: start,

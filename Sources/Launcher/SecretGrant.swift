@@ -38,13 +38,14 @@ extension SecretGrant {
         var target: String?
         var grant = SecretGrant(source: "", target: "")
         var seen: [String] = []
-        // Fields are cut by hand: `split` would cost `run`'s start-up a generic array type.
+        // Fields are cut by hand, on UTF-8 bytes: `split` would cost `run`'s start-up a generic
+        // array type, and searching Characters pages in Unicode grapheme breaking.
         var remaining: Substring? = spec[...]
         var index = 0
         while let rest = remaining {
-            let comma = rest.firstIndex(of: ",")
+            let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
             let field = comma.map { rest[..<$0] } ?? rest
-            remaining = comma.map { rest[rest.index(after: $0)...] }
+            remaining = comma.map { rest[rest.utf8.index(after: $0)...] }
             defer { index += 1 }
             guard let equals = field.utf8.firstIndex(of: UInt8(ascii: "=")) else {
                 guard index == 0, !field.isEmpty else {
@@ -54,7 +55,7 @@ extension SecretGrant {
                 continue
             }
             let key = field[..<equals].lowercased()
-            let value = String(field[field.index(after: equals)...])
+            let value = String(field[field.utf8.index(after: equals)...])
             let canonical = key == "src" ? "source" : key
             guard !seen.contains(canonical) else { throw GrantError("'\(key)' given twice in '\(spec)'") }
             seen.append(canonical)
@@ -110,6 +111,7 @@ extension SecretGrant {
     }
 
     static func normalizeTarget(_ target: String, secretsDirectory: String) throws(GrantError) -> String {
+        if isPlainFileName(target) { return target }
         var path = target
         if path.hasPrefix("/") {
             let base = secretsDirectory.hasSuffix("/") ? secretsDirectory : secretsDirectory + "/"
@@ -135,6 +137,14 @@ extension SecretGrant {
             normalized += component
         }
         return normalized
+    }
+
+    /// A target that is already normal: one component, not `.` or `..`, at most 255 bytes.
+    /// The common case (a bare secret name), checked on bytes.
+    static func isPlainFileName(_ target: String) -> Bool {
+        let bytes = target.utf8
+        guard !bytes.isEmpty, bytes.count <= 255, !bytes.contains(UInt8(ascii: "/")) else { return false }
+        return !(bytes.count <= 2 && bytes.allSatisfy { $0 == UInt8(ascii: ".") })
     }
 
     public static func isEnvironmentName(_ name: String) -> Bool {

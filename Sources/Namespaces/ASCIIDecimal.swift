@@ -1,4 +1,6 @@
-/// Parses the plain decimal numbers of flags, specs and state files: ASCII digits only.
+/// The plain decimal numbers of flags, specs and state files: ASCII digits only, parsed and
+/// written without Swift's integer descriptions, whose generic formatting code would be paged in
+/// on `run`'s path for a few digits.
 public enum ASCIIDecimal {
     /// ASCII digits only (no sign, no spaces, not empty), at most `max`; nil otherwise.
     /// Inlinable, so each caller gets it specialized for its own bytes: no generic code, and no
@@ -15,5 +17,27 @@ public enum ASCIIDecimal {
             value = sum
         }
         return value
+    }
+
+    /// Appends the digits of `number`, as `String(number).utf8` would be.
+    public static func append(_ number: UInt64, to bytes: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 20 digits at most, written from the end
+        var count = 0
+        var rest = number
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                count += 1
+                buffer[24 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
+    }
+
+    /// `String(number)`, through `append`.
+    public static func string(_ number: UInt64) -> String {
+        var bytes: [UInt8] = []
+        append(number, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

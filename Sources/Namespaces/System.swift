@@ -44,7 +44,14 @@ public enum System {
     /// together with the pid names one process for good: pids are reused, start times are not.
     /// Nil for a process that does not exist or has exited (a zombie).
     public static func processStartTime(_ pid: pid_t) -> UInt64? {
-        guard let stat = try? Files.read("/proc/\(pid)/stat", limit: 4096) else { return nil }
+        startTime(statFile: "/proc/" + ASCIIDecimal.string(UInt64(pid)) + "/stat")
+    }
+
+    /// `processStartTime` of this process.
+    public static func ownStartTime() -> UInt64? { startTime(statFile: "/proc/self/stat") }
+
+    static func startTime(statFile: String) -> UInt64? {
+        guard let stat = try? Files.read(statFile, limit: 4096) else { return nil }
         // The command name (field 2) may hold spaces and parentheses: fields resume after the
         // last ')'. Then come field 3 (state) onwards, so field 22 is the 20th. A zombie (Z)
         // or dead (X) process holds nothing any more.

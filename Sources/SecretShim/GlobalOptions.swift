@@ -43,7 +43,10 @@ enum LeadingGlobals {
     }
 
     static func splitFlag(_ argument: String) -> (String, String?) {
-        guard argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") else { return (argument, nil) }
-        return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+        // On UTF-8 bytes: a Character search would page in grapheme breaking on `run`'s path.
+        guard argument.hasPrefix("--"), let equals = argument.utf8.firstIndex(of: UInt8(ascii: "=")) else {
+            return (argument, nil)
+        }
+        return (String(argument[..<equals]), String(argument[argument.utf8.index(after: equals)...]))
     }
 }

@@ -35,16 +35,35 @@ public struct Lease: Sendable, Equatable {
 
     public var isAlive: Bool { System.isAlive(pid: pid, startTime: processStartTime) }
 
-    static let magic = "secretshim-lease 1"
+    static var magic: String { "secretshim-lease 1" }
 
     /// One `key value` per line. Names and IDs are validated before they get here, so none
-    /// holds a newline.
+    /// holds a newline. Written byte by byte: string interpolation of integers would page in
+    /// the standard library's formatting code on `run`'s path.
     func encoded() -> [UInt8] {
-        var text = "\(Self.magic)\nid \(workloadID)\nname \(name)\npid \(pid)\nstart \(processStartTime)\nstarted \(startedAt)\n"
-        for secret in secrets { text += "secret \(secret.id) \(secret.name)\n" }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 { bytes.append(byte) }
+        bytes.reserveCapacity(160 + secrets.count * 64)
+        func field(_ key: String, _ value: String) {
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: " "))
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        func field(_ key: String, _ number: UInt64, negative: Bool = false) {
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: " "))
+            if negative { bytes.append(UInt8(ascii: "-")) }
+            ASCIIDecimal.append(number, to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        bytes.append(contentsOf: Self.magic.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        field("id", workloadID)
+        field("name", name)
+        field("pid", UInt64(pid.magnitude), negative: pid < 0)
+        field("start", processStartTime)
+        field("started", startedAt.magnitude, negative: startedAt < 0)
+        for secret in secrets { field("secret", secret.id + " " + secret.name) }
         return bytes
     }
 
@@ -113,5 +132,5 @@ public struct LeaseBook: Sendable {
         unlink(directory + "/" + file + ".lease")
     }
 
-    func path(for pid: pid_t) -> String { "\(directory)/\(pid).lease" }
+    func path(for pid: pid_t) -> String { directory + "/" + ASCIIDecimal.string(UInt64(pid)) + ".lease" }
 }

@@ -23,17 +23,7 @@ enum Sealing {
     /// `String(version).utf8`, without making the String: this runs on `run`'s path.
     static func appendDecimal(_ number: Int64, to data: inout [UInt8]) {
         if number < 0 { data.append(UInt8(ascii: "-")) }
-        var magnitude = number.magnitude
-        var digits: [UInt8] = []
-        repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        var index = digits.count
-        while index > 0 {
-            index -= 1
-            data.append(digits[index])
-        }
+        ASCIIDecimal.append(number.magnitude, to: &data)
     }
 
     /// nonce (12 bytes) || ciphertext || tag (16 bytes), with a fresh random nonce.

@@ -20,6 +20,10 @@ import Testing
         ("db,target=./a//b", SecretGrant(source: "db", target: "a/b")),
         ("db,env=DB_PASSWORD_FILE", SecretGrant(source: "db", target: "db", environmentVariable: "DB_PASSWORD_FILE")),
         ("db,type=file", SecretGrant(source: "db", target: "db")),
+        ("db,target=ключ,mode=400", SecretGrant(source: "db", target: "ключ", mode: 0o400)),
+        ("db,target=e\u{301}/x,uid=1", SecretGrant(source: "db", target: "e\u{301}/x", uid: 1)),
+        ("db,target=..a", SecretGrant(source: "db", target: "..a")),
+        ("db,target=" + String(repeating: "x", count: 255), SecretGrant(source: "db", target: String(repeating: "x", count: 255))),
     ]
 
     @Test(arguments: accepted)
@@ -55,6 +59,9 @@ import Testing
         ("db,target=/run/secrets", "names no file"),
         ("db,target=", "names no file"),
         ("db,target=.", "names no file"),
+        ("db,target=..", "'..'"),
+        ("db,target=" + String(repeating: "x", count: 256), "longer than 255 bytes"),
+        ("db,\u{301}target=x", "unknown key"),
         ("db,type=env", "type=env is refused"),
         ("db,type=volume", "unknown type"),
         ("db,colour=red", "unknown key"),
