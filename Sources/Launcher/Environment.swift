@@ -23,7 +23,9 @@ public enum Environment {
 
     public static func value(of key: String, in environment: [String]) -> String? {
         let prefix = key + "="
-        return environment.last { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        return environment.last { $0.hasUTF8Prefix(prefix) }.map {
+            String(decoding: $0.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+        }
     }
 
     /// The variable whose value equals the secret's, if any: the user passed the secret itself

@@ -48,13 +48,14 @@ public struct LaunchPlan: Sendable {
     public var workloadName: String {
         if let name { return name }
         guard let command = command.first else { return "workload" }
-        // The base name (trailing slashes aside), keeping only the characters of Docker's name rule.
-        var base = Substring(command)
-        while base.hasSuffix("/") { base = base.dropLast() }
-        if let slash = base.lastIndex(of: "/") { base = base[base.index(after: slash)...] }
-        // Byte-wise: Unicode properties would fault in the stdlib's tables on `run`'s path.
+        // The base name (trailing slashes aside), keeping only the characters of Docker's name
+        // rule. Byte-wise: Unicode properties and Character searches would page the stdlib's
+        // tables and grapheme breaking into `run`'s path.
+        var bytes = command.utf8[...]
+        while bytes.last == UInt8(ascii: "/") { bytes = bytes.dropLast() }
+        if let slash = bytes.lastIndex(of: UInt8(ascii: "/")) { bytes = bytes[bytes.index(after: slash)...] }
         var cleaned: [UInt8] = []
-        for byte in base.utf8 where SecretRules.isNameCharacter(byte) { cleaned.append(byte) }
+        for byte in bytes where SecretRules.isNameCharacter(byte) { cleaned.append(byte) }
         return cleaned.isEmpty ? "workload" : String(decoding: cleaned, as: UTF8.self)
     }
 

@@ -40,7 +40,7 @@ extension SecretGrant {
         var seen: [String] = []
         // Fields are cut by hand, on UTF-8 bytes: `split` would cost `run`'s start-up a generic
         // array type, and searching Characters pages in Unicode grapheme breaking.
-        var remaining: Substring? = spec[...]
+        var remaining: Substring? = Substring(spec)
         var index = 0
         while let rest = remaining {
             let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))

@@ -27,7 +27,7 @@ public enum Exec {
 
     /// Finds `command` as execvp does: as given if it contains a slash, else in each PATH entry.
     public static func resolve(_ command: String, searchPath: String?) -> String? {
-        if command.contains("/") { return command }
+        if command.containsUTF8(UInt8(ascii: "/")) { return command }
         guard !command.isEmpty else { return nil }
         for directory in (searchPath ?? defaultPath).split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + command
@@ -47,7 +47,7 @@ public enum Exec {
         let envp = cStrings(environment)
         execve(path, argv, envp)
         let code = errno
-        if code == ENOENT && command.contains("/") { return .notFound(command) }
+        if code == ENOENT && command.containsUTF8(UInt8(ascii: "/")) { return .notFound(command) }
         return .notExecutable(command, SysError("exec", path, errno: code))
     }
 

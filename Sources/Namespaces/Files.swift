@@ -40,7 +40,7 @@ public enum Files {
     public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
         // Usually it exists, or only its last component is missing: one syscall.
         if mkdir(path, mode) == 0 || errno == EEXIST { return }
-        var prefix = path.hasPrefix("/") ? "" : "."
+        var prefix = path.hasUTF8Prefix("/") ? "" : "."
         for component in components(path) {
             prefix += "/"
             prefix += component

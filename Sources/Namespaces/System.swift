@@ -4,7 +4,8 @@ import Glibc
 /// Small facts about this process and the system, without Foundation.
 public enum System {
     public static func environment(_ name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
+        // withCString: passing the String itself would copy a short name into a new array.
+        guard let value = name.withCString({ getenv($0) }) else { return nil }
         return String(cString: value)
     }
 

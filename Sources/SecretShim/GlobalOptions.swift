@@ -44,7 +44,7 @@ enum LeadingGlobals {
 
     static func splitFlag(_ argument: String) -> (String, String?) {
         // On UTF-8 bytes: a Character search would page in grapheme breaking on `run`'s path.
-        guard argument.hasPrefix("--"), let equals = argument.utf8.firstIndex(of: UInt8(ascii: "=")) else {
+        guard argument.hasUTF8Prefix("--"), let equals = argument.utf8.firstIndex(of: UInt8(ascii: "=")) else {
             return (argument, nil)
         }
         return (String(argument[..<equals]), String(argument[argument.utf8.index(after: equals)...]))

@@ -43,7 +43,7 @@ struct RunArguments {
                 index += 1
                 break
             }
-            guard argument.hasPrefix("-"), argument != "-" else { break }
+            guard argument.hasUTF8Prefix("-"), argument != "-" else { break }
             var (option, inline) = LeadingGlobals.splitFlag(argument)
             if isFlag(option) {
                 guard inline == nil else { throw Invalid("\(option) takes no value") }

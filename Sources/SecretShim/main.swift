@@ -12,7 +12,7 @@ for index in 1..<Int(CommandLine.argc) {
 }
 // Linked as `secretshim-runtime`, every argument is runc's (its `--root` is runc's state dir).
 let invokedAs = String(cString: CommandLine.unsafeArgv[0]!)
-if invokedAs == "secretshim-runtime" || invokedAs.hasSuffix("/secretshim-runtime") {
+if invokedAs == "secretshim-runtime" || invokedAs.hasUTF8Suffix("/secretshim-runtime") {
     exit(RuntimeCommand.main(arguments))
 }
 let rest = LeadingGlobals.peel(arguments[...])
