@@ -6,7 +6,7 @@ import Glibc
 public enum Capabilities {
     /// The number of a capability name (`CAP_NET_ADMIN`, `net_admin`, case-insensitive), or nil.
     public static func number(_ name: String) -> Int32? {
-        let value = cl_cap_from_name(name)
+        let value = name.withCString { cl_cap_from_name($0) }
         return value < 0 ? nil : value
     }
 

@@ -45,7 +45,7 @@ public enum Exec {
         guard let path = resolve(command, searchPath: searchPath) else { return .notFound(command) }
         let argv = cStrings(arguments)
         let envp = cStrings(environment)
-        execve(path, argv, envp)
+        path.withCString { _ = execve($0, argv, envp) }
         let code = errno
         if code == ENOENT && command.containsUTF8(UInt8(ascii: "/")) { return .notFound(command) }
         return .notExecutable(command, SysError("exec", path, errno: code))
@@ -58,7 +58,7 @@ public enum Exec {
         let pointers = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
         var slot = pointers
         for string in strings {
-            slot.initialize(to: strdup(string))
+            slot.initialize(to: string.withCString { strdup($0) })
             slot += 1
         }
         slot.initialize(to: nil)

@@ -8,16 +8,19 @@ public struct FileDescriptor: Sendable {
 
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
+    // Paths go to C through `withCString` throughout `run`'s path: a String passed as a C
+    // string argument is first copied into a new array (`utf8CString`), which costs an
+    // allocation and another generic array type per call.
     public static func open(
         _ path: String, _ flags: Int32, mode: mode_t = 0
     ) throws(SysError) -> FileDescriptor {
-        FileDescriptor(rawValue: try sys("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) })
+        FileDescriptor(rawValue: try sys("open", path) { path.withCString { Glibc.open($0, flags | O_CLOEXEC, mode) } })
     }
 
     public func openAt(
         _ name: String, _ flags: Int32, mode: mode_t = 0
     ) throws(SysError) -> FileDescriptor {
-        FileDescriptor(rawValue: try sys("open", name) { Glibc.openat(rawValue, name, flags | O_CLOEXEC, mode) })
+        FileDescriptor(rawValue: try sys("open", name) { name.withCString { Glibc.openat(rawValue, $0, flags | O_CLOEXEC, mode) } })
     }
 
     public func close() { _ = Glibc.close(rawValue) }

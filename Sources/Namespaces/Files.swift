@@ -39,7 +39,7 @@ public enum Files {
     /// `mkdir -p`; the directories this call creates get `mode` (umask aside).
     public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
         // Usually it exists, or only its last component is missing: one syscall.
-        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        if path.withCString({ mkdir($0, mode) }) == 0 || errno == EEXIST { return }
         var prefix = path.hasUTF8Prefix("/") ? "" : "."
         for component in components(path) {
             prefix += "/"

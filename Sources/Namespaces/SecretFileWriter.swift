@@ -48,7 +48,7 @@ public struct SecretFileWriter {
         var shown = path
         for folder in components.dropLast() {
             shown += "/" + folder
-            let made = mkdirat(parent.rawValue, folder, 0o755) == 0
+            let made = folder.withCString { mkdirat(parent.rawValue, $0, 0o755) } == 0
             if !made && errno != EEXIST { throw SysError("mkdir", shown, errno: errno) }
             let next = try parent.openAt(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
             opened.append(next)
