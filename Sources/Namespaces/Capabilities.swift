@@ -6,8 +6,31 @@ import Glibc
 public enum Capabilities {
     /// The number of a capability name (`CAP_NET_ADMIN`, `net_admin`, case-insensitive), or nil.
     public static func number(_ name: String) -> Int32? {
+        if let number = dockerDefault(name) { return number }
         let value = name.withCString { cl_cap_from_name($0) }
         return value < 0 ? nil : value
+    }
+
+    /// Docker's default set, which every `run` resolves, by the kernel's own numbers
+    /// (linux/capability.h): libcap's name lookup would page its hash tables in on `run`'s path.
+    static func dockerDefault(_ name: String) -> Int32? {
+        switch name {
+        case "CAP_CHOWN": return CAP_CHOWN
+        case "CAP_DAC_OVERRIDE": return CAP_DAC_OVERRIDE
+        case "CAP_FSETID": return CAP_FSETID
+        case "CAP_FOWNER": return CAP_FOWNER
+        case "CAP_MKNOD": return CAP_MKNOD
+        case "CAP_NET_RAW": return CAP_NET_RAW
+        case "CAP_SETGID": return CAP_SETGID
+        case "CAP_SETUID": return CAP_SETUID
+        case "CAP_SETFCAP": return CAP_SETFCAP
+        case "CAP_SETPCAP": return CAP_SETPCAP
+        case "CAP_NET_BIND_SERVICE": return CAP_NET_BIND_SERVICE
+        case "CAP_SYS_CHROOT": return CAP_SYS_CHROOT
+        case "CAP_KILL": return CAP_KILL
+        case "CAP_AUDIT_WRITE": return CAP_AUDIT_WRITE
+        default: return nil
+        }
     }
 
     /// Every capability this process can still grant: those known to libcap and left in its
