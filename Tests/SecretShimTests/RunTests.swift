@@ -33,6 +33,19 @@ struct RunTests {
         #expect(!result.stdout.contains("WROTE") && !result.stdout.contains("CREATED"))
     }
 
+    /// The mount options are written by hand in CLinux (no snprintf on `run`'s path): the size,
+    /// in decimal, and the root's mode, in octal, must reach the kernel as asked.
+    @Test(arguments: [("3m", "size=3072k"), ("1g", "size=1048576k"), ("100k", "size=100k")])
+    func tmpfsGetsTheSizeAndModeAsked(size: String, expected: String) {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", "v")
+        let result = shim(["run", "--secret", "pw", "--tmpfs-size", size, "--", "grep", " /run/secrets ", "/proc/self/mountinfo"])
+        let superOptions = result.stdout.split(separator: " ").last.map { $0.split(separator: ",") } ?? []
+        #expect(superOptions.contains(Substring(expected)), "\(result.stdout)")
+        #expect(superOptions.contains("mode=755"), "\(result.stdout)")
+    }
+
     @Test func valueIsInNoEnvironmentAndNoArgv() {
         let shim = Shim()
         defer { shim.cleanUp() }
