@@ -34,6 +34,12 @@ public enum ASCIIDecimal {
         }
     }
 
+    /// Appends the digits of `number`, after a '-' if it is negative, as `String(number).utf8`.
+    public static func append(_ number: Int64, to bytes: inout [UInt8]) {
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        append(number.magnitude, to: &bytes)
+    }
+
     /// `String(number)`, through `append`.
     public static func string(_ number: UInt64) -> String {
         var bytes: [UInt8] = []

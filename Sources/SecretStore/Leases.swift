@@ -49,10 +49,15 @@ public struct Lease: Sendable, Equatable {
             bytes.append(contentsOf: value.utf8)
             bytes.append(UInt8(ascii: "\n"))
         }
-        func field(_ key: String, _ number: UInt64, negative: Bool = false) {
+        func field(_ key: String, _ number: Int64) {
             bytes.append(contentsOf: key.utf8)
             bytes.append(UInt8(ascii: " "))
-            if negative { bytes.append(UInt8(ascii: "-")) }
+            ASCIIDecimal.append(number, to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        func field(_ key: String, _ number: UInt64) {
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: " "))
             ASCIIDecimal.append(number, to: &bytes)
             bytes.append(UInt8(ascii: "\n"))
         }
@@ -60,9 +65,9 @@ public struct Lease: Sendable, Equatable {
         bytes.append(UInt8(ascii: "\n"))
         field("id", workloadID)
         field("name", name)
-        field("pid", UInt64(pid.magnitude), negative: pid < 0)
+        field("pid", Int64(pid))
         field("start", processStartTime)
-        field("started", startedAt.magnitude, negative: startedAt < 0)
+        field("started", startedAt)
         for secret in secrets { field("secret", secret.id + " " + secret.name) }
         return bytes
     }

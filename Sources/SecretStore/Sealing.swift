@@ -16,14 +16,8 @@ enum Sealing {
         data.append(0)
         data.append(contentsOf: name.utf8)
         data.append(0)
-        appendDecimal(version, to: &data)
+        ASCIIDecimal.append(version, to: &data)  // String(version), without making the String
         return data
-    }
-
-    /// `String(version).utf8`, without making the String: this runs on `run`'s path.
-    static func appendDecimal(_ number: Int64, to data: inout [UInt8]) {
-        if number < 0 { data.append(UInt8(ascii: "-")) }
-        ASCIIDecimal.append(number.magnitude, to: &data)
     }
 
     /// nonce (12 bytes) || ciphertext || tag (16 bytes), with a fresh random nonce.

@@ -14,6 +14,13 @@ import Testing
         #expect(ASCIIDecimal.string(number) == String(number))
     }
 
+    @Test(arguments: [Int64(0), -1, 9, -10, 4_194_304, 1_795_000_000_123_456_789, .max, .min])
+    func signedDigitsAreStringsOwn(number: Int64) {
+        var bytes: [UInt8] = []
+        ASCIIDecimal.append(number, to: &bytes)
+        #expect(bytes == Array(String(number).utf8))
+    }
+
     @Test func leaseReadsBack() {
         let lease = Lease(
             workloadID: "0a1b2c3d4e5f", name: "redis-server", pid: 4_194_303, processStartTime: 18_446_744_073_709_551_615,
