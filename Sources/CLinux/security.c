@@ -67,7 +67,6 @@ int cl_caps_set(const int *caps, int count) {
         for (int i = 0; i < count; i++) values[i] = caps[i];
         cap_set_flag(state, CAP_PERMITTED, count, values, CAP_SET);
         cap_set_flag(state, CAP_EFFECTIVE, count, values, CAP_SET);
-        cap_set_flag(state, CAP_INHERITABLE, count, values, CAP_SET);
         free(values);
     }
     int result = cap_set_proc(state);
@@ -137,4 +136,20 @@ void cl_seccomp_free(cl_seccomp *filter) {
     if (!filter) return;
     seccomp_release(filter->ctx);
     free(filter);
+}
+
+int cl_caps_clear_inheritable(void) {
+    cap_t state = cap_get_proc();
+    if (!state) return -1;
+    cap_clear_flag(state, CAP_INHERITABLE);
+    int result = cap_set_proc(state);
+    int saved = errno;
+    cap_free(state);
+    if (result != 0) {
+        errno = saved;
+        return -1;
+    }
+    // EINVAL: a kernel without ambient capabilities (before 4.3) has none to clear.
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    return 0;
 }

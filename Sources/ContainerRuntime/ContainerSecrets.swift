@@ -44,22 +44,30 @@ public struct ContainerSecrets: Sendable {
         public var mode: mode_t
     }
 
-    /// Mounts the tmpfs, writes `files` through descriptors, remounts it read-only. The tmpfs
-    /// root and new folders are owned by `root` (the container's root as the host sees it). On
-    /// failure nothing is left.
+    /// Makes the tmpfs detached, writes `files` into it through its descriptor, seals it
+    /// read-only and attaches it at `directory` (opened once, by descriptor): the one staging
+    /// path of `SecretsMount`. The tmpfs root and new folders are owned by `root` (the
+    /// container's root as the host sees it). On failure nothing is left.
     public func stage(_ files: [File], root: (uid: uid_t, gid: gid_t)) throws(SysError) {
         try Files.makeDirectories(containersDirectory, mode: 0o700)
         // A leftover of a container that was never deleted: refuse rather than reuse it.
         try sys("mkdir", directory) { mkdir(directory, 0o700) }
-        do {
-            try Tmpfs.mount(at: directory, size: LaunchPlan.tmpfsSize(forSecretSizes: files.map(\.value.count)))
-            let writer = try SecretFileWriter.openMemoryBacked(directory)
-            defer { writer.close() }
-            if root.uid != 0 || root.gid != 0 { try writer.directory.changeOwner(uid: root.uid, gid: root.gid, path: directory) }
+        do throws(SysError) {
+            let mount = try SecretsMount.create(size: LaunchPlan.tmpfsSize(forSecretSizes: files.map(\.value.count)), shown: directory)
+            defer { mount.close() }
+            if root.uid != 0 || root.gid != 0 { try mount.fd.changeOwner(uid: root.uid, gid: root.gid, path: directory) }
             for file in files {
-                try writer.write(file.target, file.value, uid: file.uid, gid: file.gid, mode: file.mode, folderOwner: root)
+                try mount.write(file.target, file.value, uid: file.uid, gid: file.gid, mode: file.mode, folderOwner: root)
             }
-            try Tmpfs.remountReadOnly(directory)
+            try mount.seal()
+            let target = try FileDescriptor.open(directory, CL_O_PATH | O_DIRECTORY | O_NOFOLLOW)
+            defer { target.close() }
+            let host = try FileDescriptor.open("/", CL_O_PATH | O_DIRECTORY)
+            defer { host.close() }
+            do { try mount.attach(onto: target, root: host) } catch {
+                if case .system(let error) = error { throw error }
+                throw SysError("mount tmpfs on", directory, errno: EINVAL)
+            }
         } catch {
             remove()
             throw error
@@ -67,8 +75,8 @@ public struct ContainerSecrets: Sendable {
     }
 
     /// Records that the container's init process holds these secrets, for `secret rm` and `ps`.
-    public func recordLease(pid: pid_t, held: [Lease.Held]) throws(SysError) {
-        guard let start = System.processStartTime(pid) else { throw SysError("read start time of pid \(pid)", errno: ESRCH) }
+    public func recordLease(pid: pid_t, held: [Lease.Held]) throws(StoreError) {
+        guard let start = System.processStartTime(pid) else { throw .system(SysError("read start time of pid \(pid)", errno: ESRCH)) }
         let lease = Lease(
             workloadID: id, name: String(id.prefix(12)), pid: pid, processStartTime: start,
             startedAt: System.nowNanoseconds(), secrets: held)

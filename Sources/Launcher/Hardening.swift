@@ -132,6 +132,8 @@ extension Hardening.Resolved {
         }
         // A non-root user lost its permitted set with setuid, as under Docker; root keeps exactly these.
         if canShapeCapabilities && (user == nil || user!.uid == 0) { try Capabilities.set(capabilities) }
+        // Whoever the workload runs as, it inherits nothing through exec (CVE-2022-24769).
+        try Capabilities.clearInheritable()
         if noNewPrivileges { try Capabilities.setNoNewPrivileges() }
         if let filter, noNewPrivileges { try filter.load() }
     }

@@ -11,6 +11,8 @@ public enum LaunchError: Error, CustomStringConvertible {
     case tmpfsTooSmall(needed: UInt64, given: UInt64)
     case exec(Exec.Failure)
     case hardening(String)
+    case tooManyGrants(Int)
+    case mount(SecretsMount.Failure)
 
     public var exitCode: Int32 {
         if case .exec(let failure) = self { return failure.exitCode }
@@ -29,6 +31,8 @@ public enum LaunchError: Error, CustomStringConvertible {
             return "--tmpfs-size \(given) is too small for the granted secrets: they need \(needed) bytes"
         case .exec(let failure): return failure.description
         case .hardening(let why): return why
+        case .tooManyGrants(let count): return "\(count) grants: at most \(Lease.maximumGrants) secrets per workload"
+        case .mount(let failure): return failure.description
         }
     }
 }

@@ -9,66 +9,119 @@ import SecretStore
 public enum Launcher {
     /// Never returns on success: the process becomes the workload.
     public static func launch(_ plan: LaunchPlan, location: StoreLocation) -> LaunchError {
+        var leases: LeaseDirectory?
+        var leaseFile: String?
+        // A lease is left only by a workload that started: on any refusal it goes.
+        func dropLease() { if let leaseFile { leases?.remove(file: leaseFile) } }
         do {
+            guard plan.grants.count <= Lease.maximumGrants else { throw LaunchError.tooManyGrants(plan.grants.count) }
             // Rootless: a user namespace that maps only the caller, in which it may mount. First,
             // while nothing secret is in memory: a non-dumpable process cannot write its own maps.
-            // Where that is not permitted either (an unprivileged container), `stage` falls back
-            // to a tmpfs the engine mounted.
+            // Where that is not permitted either (an unprivileged container), the engine's tmpfs
+            // is used (see `enterPrivateMountNamespace`).
             let rootless = try geteuid() != 0 && Namespace.enterUserNamespace(uid: getuid(), gid: getgid())
             if rootless { try MountNamespace.makeMountsPrivate() }
             // While it holds plaintext, the shim cannot be ptraced or have /proc/PID/mem read by
             // other processes of the same user, nor dump core. exec restores the default.
-            cl_prctl_set_dumpable(0)
+            System.setDumpable(false)
 
             let hardening: Hardening.Resolved
             let hasRoot = plan.hasRoot
             do { hardening = try plan.hardening.resolve(root: hasRoot ? plan.root!.path : "/") } catch {
                 throw LaunchError.hardening(error.description)
             }
+            let needsTmpfs = !plan.grants.isEmpty || plan.tmpfsSize != nil
+
+            // The private mount namespace comes first, before any secret is read. Where unshare
+            // is refused, only a tmpfs the engine mounted at the secrets dir will do.
+            var engineTmpfs: SecretFileWriter?
+            var ownNamespace = rootless
+            if !rootless {
+                ownNamespace = try enterPrivateMountNamespace(
+                    orReuse: plan.secretsDirectory, needsTmpfs: needsTmpfs && !hasRoot, into: &engineTmpfs)
+            }
+            defer { engineTmpfs?.close() }
+            if hasRoot && !ownNamespace { throw LaunchError.noIsolation(directory: plan.secretsDirectory, why: "unshare refused, and --rootfs needs it") }
+
+            // The lease, on the host's state dir, opened now and written through that descriptor
+            // in every mode, before a secret is read (so `secret rm` cannot win a race with this
+            // start). An engine's tmpfs (an unprivileged container) records none: its state dir
+            // is the image's own /run, and no `secret rm` reaches its exported store.
+            let workloadID = System.randomHex(6)
+            let startedAt = System.nowNanoseconds()
+            guard let ownStart = System.ownStartTime() else { throw LaunchError.system(SysError("read /proc/self/stat", errno: ESRCH)) }
+            if ownNamespace {
+                leases = try LeaseBook(directory: location.stateDirectory).open(create: true)
+                var wants: [String] = []
+                for grant in plan.grants { wants.append(grant.source) }
+                leaseFile = ASCIIDecimal.string(UInt64(System.processID))
+                try leases!.record(Lease(
+                    workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
+                    startedAt: startedAt, secrets: [], wants: wants))
+            }
 
             var secrets = try readSecrets(plan.grants, location: location)
             defer { for index in secrets.indices { wipe(&secrets[index].value) } }
+            if let leases, !plan.grants.isEmpty {
+                try leases.replace(Lease(
+                    workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
+                    startedAt: startedAt, secrets: heldSecrets(secrets)))
+            }
             let environment = try workloadEnvironment(plan, secrets: secrets)
 
             if rootless { try ownSecretsAsCaller(&secrets) }
             if hasRoot, var root = plan.root {
-                if !rootless { try MountNamespace.enterPrivate() }
-                // /proc can only be mounted by a user namespace's owner of the PID namespace.
-                if rootless && !root.needsPIDNamespace { root.namespaces += "p" }
-                if !root.namespaces.isEmpty { try Namespace.unshare(root.namespaces) }
-                if root.needsPIDNamespace {
-                    try forkIntoPIDNamespace(plan, secrets: &secrets, stateDirectory: location.stateDirectory)
-                }
+                // A root of its own always comes with a PID namespace (as with runc and Docker):
+                // a fresh /proc then lists only the workload's own processes.
+                if !root.needsPIDNamespace { root.namespaces += "p" }
+                try Namespace.unshare(root.namespaces)
+                try forkIntoPIDNamespace(secrets: &secrets)
+                // The child: the lease is its parent's, which outlives it.
+                leaseFile = nil
                 let sizes = sizes(of: secrets)
                 try RootBuilder.build(
                     root, secrets: secrets, secretsDirectory: plan.secretsDirectory,
                     tmpfsSize: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
-                if !root.needsPIDNamespace { recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory) }
-            } else {
-                var engineTmpfs = false
-                if !plan.grants.isEmpty || plan.tmpfsSize != nil {
-                    engineTmpfs = try !stage(secrets, plan: plan, alreadyPrivate: rootless)
+            } else if let engineTmpfs {
+                for secret in secrets {
+                    let grant = secret.grant
+                    try engineTmpfs.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode), replace: true)
                 }
-                // In an unprivileged container (the engine's tmpfs) the state dir is the image's
-                // own /run: a lease there would only end up in a `commit`, and no `secret rm`
-                // can reach it through the read-only store.
-                if !engineTmpfs { recordLease(plan, secrets: secrets, stateDirectory: location.stateDirectory) }
+            } else if needsTmpfs {
+                try stage(secrets, plan: plan, rootless: rootless)
             }
             for index in secrets.indices { wipe(&secrets[index].value) }
+            // The store, its key and the leases are not the workload's: hidden from it, as runc
+            // masks paths (with `--rootfs`/`--bundle` the host's tree is gone already).
+            if ownNamespace && !hasRoot {
+                for path in [location.keyFile, location.root, location.stateDirectory] { try Masking.hide(path) }
+            }
+            leases?.close()
 
             for limit in plan.resourceLimits { try ResourceLimits.set(limit.name, soft: limit.soft, hard: limit.hard) }
             if let directory = plan.workingDirectory { try sys("chdir", directory) { chdir(directory) } }
+            // Its own Landlock domain: no other workload can ptrace-access it, nor it them.
+            if !plan.hardening.privileged { _ = try Landlock.enterOwnDomain() }
             // Last before exec: the files are written as root; the workload gets only what it is granted.
             do { try hardening.apply() } catch { throw LaunchError.hardening("\(error)") }
-            return .exec(Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment)))
+            let failure = Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment))
+            dropLease()
+            return .exec(failure)
         } catch let error as LaunchError {
+            dropLease()
             return error
         } catch let error as StoreError {
+            dropLease()
             return .store(error)
         } catch let error as SysError {
+            dropLease()
             return .system(error)
+        } catch let error as SecretsMount.Failure {
+            dropLease()
+            return .mount(error)
         } catch {
+            dropLease()
             return .system(SysError("\(error)", errno: EIO))
         }
     }
@@ -110,16 +163,15 @@ public enum Launcher {
     }
 
     /// A new PID namespace takes effect for children only: the workload is forked to be its
-    /// init, and the shim stays as its parent, holding the lease and forwarding signals, and
-    /// exits with its status. Returns in the child.
-    static func forkIntoPIDNamespace(_ plan: LaunchPlan, secrets: inout [GrantedSecret], stateDirectory: String) throws {
+    /// init, and the shim stays as its parent, holding the lease (recorded under its pid) and
+    /// forwarding signals, and exits with its status. Returns in the child.
+    static func forkIntoPIDNamespace(secrets: inout [GrantedSecret]) throws {
         let child = try sys("fork") { cl_fork() }
         if child == 0 {
             _ = cl_set_parent_death_signal(SIGKILL)
             return
         }
         for index in secrets.indices { wipe(&secrets[index].value) }
-        recordLease(plan, secrets: secrets, stateDirectory: stateDirectory)
         exit(cl_supervise(child))
     }
 
@@ -141,35 +193,34 @@ public enum Launcher {
         return secrets
     }
 
-    /// Mounts the private tmpfs and writes the files; where unshare is not permitted (an
-    /// unprivileged container), writes into the tmpfs the engine already mounted there.
-    /// Returns whether the tmpfs is its own.
-    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan, alreadyPrivate: Bool) throws -> Bool {
+    /// The secrets tmpfs on the host's tree (in this private namespace): made detached,
+    /// written, sealed, then attached at the secrets dir, resolved once (`SecretsMount`).
+    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan, rootless: Bool) throws {
         let directory = plan.secretsDirectory
         let sizes = sizes(of: secrets)
         let needed = LaunchPlan.bytesNeeded(forSecretSizes: sizes)
         if let given = plan.tmpfsSize, given < needed {
             throw LaunchError.tmpfsTooSmall(needed: needed, given: given)
         }
-        let ownTmpfs = alreadyPrivate ? true : try enterPrivateMountNamespace(orReuse: directory)
-        if ownTmpfs {
-            do { try Files.makeDirectories(directory, mode: 0o755) } catch {
-                // Rootless, the host's /run is not ours to write: shadow it in this namespace.
-                guard alreadyPrivate, error.errno == EACCES || error.errno == EPERM || error.errno == EROFS else { throw error }
-                try MountNamespace.makeDirectoryByShadowingParent(directory)
-            }
-            try Tmpfs.mount(at: directory, size: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
-        }
-        let writer = try SecretFileWriter.openMemoryBacked(directory)
-        defer { writer.close() }
+        let mount = try SecretsMount.create(size: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes), shown: directory)
+        defer { mount.close() }
         for secret in secrets {
             let grant = secret.grant
-            try writer.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode), replace: !ownTmpfs)
+            try mount.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
         }
-        if ownTmpfs {
-            try Tmpfs.remountReadOnly(directory)
+        try mount.seal()
+        let opened: (target: FileDescriptor, root: FileDescriptor)
+        do { opened = try SecretsMount.openTarget(directory) } catch {
+            // Rootless, the host's /run is not ours to write: shadow it in this namespace.
+            guard rootless, error.errno == EACCES || error.errno == EPERM || error.errno == EROFS else { throw error }
+            try MountNamespace.makeDirectoryByShadowingParent(directory)
+            opened = try SecretsMount.openTarget(directory)
         }
-        return ownTmpfs
+        defer {
+            opened.target.close()
+            opened.root.close()
+        }
+        try mount.attach(onto: opened.target, root: opened.root)
     }
 
     /// A loop rather than `map(\.value.count)`: a key path costs `run`'s start-up some 80,000
@@ -187,9 +238,13 @@ public enum Launcher {
         return held
     }
 
-    /// True once in a private mount namespace; false where unshare is not permitted but the
-    /// secrets dir already is a memory-backed filesystem the engine gave us.
-    static func enterPrivateMountNamespace(orReuse directory: String) throws -> Bool {
+    /// True once in a private mount namespace. Where unshare is not permitted (an unprivileged
+    /// container, a sandbox's seccomp filter, a nested `run`), false, with `engineTmpfs` set to
+    /// the tmpfs or ramfs mounted at the secrets dir when secrets need one; anything else there
+    /// (a folder of the host's shared /run) is refused.
+    static func enterPrivateMountNamespace(
+        orReuse directory: String, needsTmpfs: Bool, into engineTmpfs: inout SecretFileWriter?
+    ) throws -> Bool {
         let refusal: SysError
         do {
             try MountNamespace.enterPrivate()
@@ -198,28 +253,10 @@ public enum Launcher {
             guard error.errno == EPERM || error.errno == ENOSYS else { throw error }
             refusal = error
         }
-        guard let existing = try? SecretFileWriter.openMemoryBacked(directory) else {
-            throw LaunchError.noIsolation(directory: directory, why: "unshare: \(refusal.reason)")
+        guard needsTmpfs else { return false }
+        do { engineTmpfs = try SecretFileWriter.openMountedMemoryBacked(directory) } catch {
+            throw LaunchError.noIsolation(directory: directory, why: "unshare: \(refusal.reason); \(error.reason)")
         }
-        existing.close()
         return false
-    }
-
-    /// A lease that cannot be recorded (no writable state dir) does not stop the workload:
-    /// it only means `secret rm` on this machine cannot see this holder, which we say.
-    static func recordLease(_ plan: LaunchPlan, secrets: [GrantedSecret], stateDirectory: String) {
-        let pid = System.processID
-        guard let start = System.ownStartTime() else { return }
-        let id = System.randomHex(6)
-        let lease = Lease(
-            workloadID: id, name: plan.workloadName, pid: pid, processStartTime: start,
-            startedAt: System.nowNanoseconds(),
-            secrets: heldSecrets(secrets))
-        do {
-            try LeaseBook(directory: stateDirectory).record(lease)
-        } catch {
-            let line = "secretshim: run: warning: lease not recorded: \(error)\n"
-            _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-        }
     }
 }

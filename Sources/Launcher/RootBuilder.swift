@@ -76,22 +76,22 @@ enum RootBuilder {
         try sys("chmod", root.path + "/dev/shm") { fchmodat(dev.rawValue, "shm", 0o1777, 0) }
     }
 
-    /// The secrets tmpfs inside the root, written through descriptors, then read-only.
+    /// The secrets tmpfs inside the root: made detached, written and sealed (`SecretsMount`),
+    /// then attached onto the secrets dir as resolved inside the root, once.
     static func writeSecrets(
         _ secrets: [Launcher.GrantedSecret], in root: ContainedRoot, directory: String, size: UInt64
     ) throws {
         let shown = root.path + directory
-        let mountPoint = try root.open(directory, creating: .directory)
-        defer { mountPoint.close() }
-        try Tmpfs.mount(at: ContainedRoot.procPath(mountPoint), size: size)
-        // Opened again: the path now crosses into the new tmpfs, which the check confirms.
-        let writer = try SecretFileWriter.checkingMemoryBacked(try root.openExisting(directory), path: shown)
-        defer { writer.close() }
+        let mount = try SecretsMount.create(size: size, shown: shown)
+        defer { mount.close() }
         for secret in secrets {
             let grant = secret.grant
-            try writer.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
+            try mount.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
         }
-        try Tmpfs.remountReadOnly(ContainedRoot.procPath(writer.directory))
+        try mount.seal()
+        let mountPoint = try root.open(directory, creating: .directory)
+        defer { mountPoint.close() }
+        try mount.attach(onto: mountPoint, root: root.fd)
     }
 
     /// /dev/null over a file, an empty read-only tmpfs over a folder; absent paths are skipped.

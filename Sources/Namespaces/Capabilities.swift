@@ -85,9 +85,15 @@ public enum Capabilities {
         try sys("drop capabilities from the bounding set") { keep.withUnsafeBufferPointer { cl_caps_limit_bounding($0.baseAddress, Int32($0.count)) } }
     }
 
-    /// Permitted, effective and inheritable become exactly `caps`; ambient is cleared.
+    /// Permitted and effective become exactly `caps`; inheritable and ambient become empty.
     public static func set(_ caps: [Int32]) throws(SysError) {
         try sys("set capabilities") { caps.withUnsafeBufferPointer { cl_caps_set($0.baseAddress, Int32($0.count)) } }
+    }
+
+    /// Empties the inheritable and ambient sets (Docker since CVE-2022-24769: a workload that
+    /// switched user could regain inheritable capabilities through a file's capabilities).
+    public static func clearInheritable() throws(SysError) {
+        try sys("clear inheritable capabilities") { cl_caps_clear_inheritable() }
     }
 
     public static func setNoNewPrivileges() throws(SysError) {

@@ -73,8 +73,9 @@ public struct ContainedRoot {
 
     /// Opens a file inside the root for reading (its /etc/passwd, say).
     public func read(_ inside: String, limit: Int) throws(SysError) -> [UInt8] {
-        let file = FileDescriptor(rawValue: try sys("open", path + inside) { cl_open_in_root(fd.rawValue, inside, O_RDONLY, 0) })
+        let file = FileDescriptor(rawValue: try sys("open", path + inside) { cl_open_in_root(fd.rawValue, inside, O_RDONLY | O_NONBLOCK, 0) })
         defer { file.close() }
+        try file.requireRegularFile(path: path + inside)
         return try file.readAll(limit: limit, path: path + inside)
     }
 

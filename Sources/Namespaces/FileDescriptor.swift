@@ -62,11 +62,20 @@ public struct FileDescriptor: Sendable {
     }
 
     public func changeOwner(uid: uid_t, gid: gid_t, path: String? = nil) throws(SysError) {
-        try sys("chown", path) { Glibc.fchown(rawValue, uid, gid) }
+        // fchownat with AT_EMPTY_PATH also works on O_PATH descriptors (a mount's, from fsmount).
+        try sys("chown", path) { Glibc.fchownat(rawValue, "", uid, gid, CL_AT_EMPTY_PATH) }
     }
 
     public func changeMode(_ mode: mode_t, path: String? = nil) throws(SysError) {
         try sys("chmod", path) { Glibc.fchmod(rawValue, mode) }
+    }
+
+    /// Throws unless this is a regular file: where a key, a record, a lease or a config is
+    /// expected, a FIFO would block a read for ever and a device (/dev/zero) never end.
+    public func requireRegularFile(path: String? = nil) throws(SysError) {
+        guard try status(path: path).st_mode & S_IFMT == S_IFREG else {
+            throw SysError("not a regular file (a FIFO, device, socket or folder):", path, errno: EINVAL)
+        }
     }
 
     public func status(path: String? = nil) throws(SysError) -> stat {

@@ -11,9 +11,12 @@ extension String {
 /// File-system helpers for the store and the state dir: whole-file reads, exclusive durable
 /// creation, directory creation with a given mode.
 public enum Files {
+    /// A whole regular file of at most `limit` bytes (EFBIG past it). Opened O_NONBLOCK, so a
+    /// FIFO put in its place is refused at once instead of blocking.
     public static func read(_ path: String, limit: Int) throws(SysError) -> [UInt8] {
-        let fd = try FileDescriptor.open(path, O_RDONLY)
+        let fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
         defer { fd.close() }
+        try fd.requireRegularFile(path: path)
         return try fd.readAll(limit: limit, path: path)
     }
 

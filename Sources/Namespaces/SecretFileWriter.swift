@@ -19,6 +19,20 @@ public struct SecretFileWriter {
         try checkingMemoryBacked(try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), path: path)
     }
 
+    /// For the fallback without `unshare` (an unprivileged container): `path` must be the root
+    /// of a tmpfs or ramfs mounted there (`docker run --tmpfs /run/secrets`), not a folder of a
+    /// shared one such as the host's /run, where the files would outlive the workload for every
+    /// process to see. Opened once (no symlink at its last component) and checked on that
+    /// descriptor: EXDEV for a disk-backed one, ENOTCONN for a folder that is not a mount root.
+    public static func openMountedMemoryBacked(_ path: String) throws(SysError) -> SecretFileWriter {
+        let writer = try openMemoryBacked(path)
+        let isRoot = cl_is_mount_root(writer.directory.rawValue)
+        if isRoot == 1 { return writer }
+        let code = isRoot == 0 ? ENOTCONN : errno
+        writer.close()
+        throw SysError("refusing to write secrets into a folder that is not itself a mount at", path, errno: code)
+    }
+
     /// The same check on a directory already open (it takes ownership of `fd`).
     public static func checkingMemoryBacked(_ fd: FileDescriptor, path: String) throws(SysError) -> SecretFileWriter {
         let kind: FileSystemKind

@@ -13,6 +13,20 @@ public enum System {
     public static var effectiveGroupID: gid_t { getegid() }
     public static var processID: pid_t { getpid() }
 
+    /// PR_SET_DUMPABLE: a non-dumpable process leaves no core dump and cannot be ptraced, nor
+    /// its /proc/PID/mem read, by other processes of its user. exec resets it.
+    public static func setDumpable(_ dumpable: Bool) { _ = cl_prctl_set_dumpable(dumpable ? 1 : 0) }
+
+    /// Makes this process non-dumpable and sets its core size limit to 0: for every command
+    /// that loads the key or a value (with `fs.suid_dumpable=2` the kernel still dumps a
+    /// non-dumpable process, readable by root; the limit stops that where the core goes to a
+    /// file).
+    public static func forbidCoreDumps() {
+        setDumpable(false)
+        var limit = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &limit)
+    }
+
     /// Lowercase hex of `count` random bytes, e.g. a workload ID.
     public static func randomHex(_ count: Int) -> String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -10,8 +10,16 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The 32-byte master key (env SECRETSHIM_KEY_FILE).", valueName: "path"))
     var keyFile: String?
 
+    /// Resolved from flags, environment and defaults; as root, checked to be root's alone
+    /// (`StoreLocation.trusted`).
     var location: StoreLocation {
-        StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile)
+        get throws {
+            do {
+                return try StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile).trusted()
+            } catch {
+                throw CommandFailure.failed("secretshim", error)
+            }
+        }
     }
 }
 

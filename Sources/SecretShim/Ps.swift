@@ -15,7 +15,10 @@ struct PsCommand: ParsableCommand {
         guard format == "table" || format == "json" else {
             throw CommandFailure.usage("ps", "unknown format '\(format)': use table or json")
         }
-        let leases = LeaseBook(directory: globals.location.stateDirectory).liveLeases()
+        let leases: [Lease]
+        do { leases = try LeaseBook(directory: try globals.location.stateDirectory).liveLeases() } catch {
+            throw CommandFailure.failed("ps", error)
+        }
         let now = System.nowNanoseconds()
         if format == "json" {
             for lease in leases {

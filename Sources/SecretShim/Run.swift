@@ -22,8 +22,15 @@ enum RunCommand {
             Output.out(RunArguments.help)
             return 0
         }
-        let location = StoreLocation.resolve(
-            root: parsed.root ?? LeadingGlobals.root, keyFile: parsed.keyFile ?? LeadingGlobals.keyFile)
+        let location: StoreLocation
+        do {
+            location = try StoreLocation.resolve(
+                root: parsed.root ?? LeadingGlobals.root, keyFile: parsed.keyFile ?? LeadingGlobals.keyFile
+            ).trusted()
+        } catch {
+            Output.error("run", error.description)
+            return 125
+        }
         let failure = Launcher.launch(parsed.plan, location: location)
         Output.error("run", failure.description)
         return failure.exitCode

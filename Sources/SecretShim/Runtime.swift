@@ -8,13 +8,14 @@ import SecretStore
 /// there (containerd, conmon), in the `--log` file, in runc's own format.
 enum RuntimeCommand {
     static func main(_ arguments: [String]) -> Int32 {
-        let location = StoreLocation.resolve(root: LeadingGlobals.root, keyFile: LeadingGlobals.keyFile)
         do {
+            let location = try StoreLocation.resolve(root: LeadingGlobals.root, keyFile: LeadingGlobals.keyFile).trusted()
             return try RuntimeWrapper.main(arguments, location: location)
         } catch {
-            Output.error("runtime", error.description)
+            let message = "\(error)"
+            Output.error("runtime", message)
             let commandLine = RuntimeCommandLine(arguments)
-            if let log = commandLine.log { appendToLog(log, json: commandLine.logFormat == "json", message: error.description) }
+            if let log = commandLine.log { appendToLog(log, json: commandLine.logFormat == "json", message: message) }
             return 1
         }
     }

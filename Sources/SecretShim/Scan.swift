@@ -25,7 +25,7 @@ struct ScanCommand: ParsableCommand {
         var secrets: [(name: String, value: [UInt8])] = []
         defer { for index in secrets.indices { wipe(&secrets[index].value) } }
         do {
-            let store = try SecretStore.openForReading(globals.location)
+            let store = try SecretStore.openForReading(try globals.location)
             // By ID: one prepared statement for all of them (the store's batch read).
             for secret in try store.read(store.list().map(\.id)) { secrets.append((secret.record.name, secret.value)) }
         } catch {

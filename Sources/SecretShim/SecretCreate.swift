@@ -34,7 +34,7 @@ struct SecretCreate: ParsableCommand {
         var value = try readValue(what)
         defer { wipe(&value) }
         do {
-            let store = try SecretStore.openForWriting(globals.location)
+            let store = try SecretStore.openForWriting(try globals.location)
             let record = try store.create(name: name, value: value, labels: labels)
             Output.out(record.id + "\n")
         } catch {

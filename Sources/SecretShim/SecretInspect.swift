@@ -21,7 +21,7 @@ struct SecretInspect: ParsableCommand {
     func run() throws {
         let what = "secret inspect"
         let store: SecretStore
-        do { store = try SecretStore.openForReading(globals.location) } catch { throw CommandFailure.failed(what, error) }
+        do { store = try SecretStore.openForReading(try globals.location) } catch { throw CommandFailure.failed(what, error) }
         var objects: [String] = []
         var failures: [String] = []
         for reference in references {

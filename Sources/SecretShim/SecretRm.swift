@@ -15,7 +15,7 @@ struct SecretRm: ParsableCommand {
 
     func run() throws {
         let what = "secret rm"
-        let location = globals.location
+        let location = try globals.location
         let store: SecretStore
         do { store = try SecretStore.openForWriting(location) } catch { throw CommandFailure.failed(what, error) }
         let leases = LeaseBook(directory: location.stateDirectory)

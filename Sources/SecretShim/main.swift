@@ -1,4 +1,5 @@
 import Glibc
+import Namespaces
 
 // Entry point. `run` and `runtime` are parsed by hand and dispatched before ArgumentParser is touched: it sits
 // in the start path of every workload. Everything else goes through ArgumentParser.
@@ -12,14 +13,20 @@ for index in 1..<Int(CommandLine.argc) {
 }
 // Linked as `secretshim-runtime`, every argument is runc's (its `--root` is runc's state dir).
 let invokedAs = String(cString: CommandLine.unsafeArgv[0]!)
+// Every command that may load the key or a value leaves no core dump. `run` makes itself
+// non-dumpable later (a rootless run must first write its own uid_map), and neither `run` nor
+// `runtime` lowers the core limit, which the workload and runc would inherit through exec.
 if invokedAs == "secretshim-runtime" || invokedAs.hasUTF8Suffix("/secretshim-runtime") {
+    System.setDumpable(false)
     exit(RuntimeCommand.main(arguments))
 }
 let rest = LeadingGlobals.peel(arguments[...])
 if rest.first == "runtime" {
+    System.setDumpable(false)
     exit(RuntimeCommand.main(Array(rest.dropFirst())))
 }
 if rest.first == "run" {
     exit(RunCommand.main(rest.dropFirst()))
 }
+System.forbidCoreDumps()
 exit(runParsedCommand(Array(rest)))

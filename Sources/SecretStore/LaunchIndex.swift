@@ -125,7 +125,7 @@ struct LaunchIndex {
     /// A writer crashing mid-commit cannot leave the old counter beside changed pages: SQLite
     /// writes page 1, which holds the counter, before any other.
     static func stamp(ofDatabase path: String) -> Stamp? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var complete = false
@@ -155,7 +155,7 @@ struct LaunchIndex {
 
     /// A whole regular file of at most `limit` bytes, or nil.
     static func readFile(_ path: String, limit: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()

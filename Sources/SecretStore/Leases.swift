@@ -4,6 +4,11 @@ import Namespaces
 /// "Workload NAME, process PID (started at tick T), holds secrets X, Y": what `run` records so
 /// that `secret rm` can refuse to pull a secret from under a live workload, and `ps` can list
 /// them. A lease names its process by pid and start time, so a reused pid never looks alive.
+///
+/// A lease is recorded before any secret is read, naming the grants' references as asked
+/// (`wants`: a name, an ID or an ID prefix), and rewritten with the exact secrets once they are
+/// read; a lease that cannot be read while its process lives holds every secret. So `rm` never
+/// wins a race with a starting workload, and a lease never fails open.
 public struct Lease: Sendable, Equatable {
     public let workloadID: String
     public let name: String
@@ -12,6 +17,14 @@ public struct Lease: Sendable, Equatable {
     /// Nanoseconds since the Unix epoch.
     public let startedAt: Int64
     public let secrets: [Held]
+    /// References not resolved yet (the lease of a workload still starting).
+    public let wants: [String]
+    /// A lease whose file could not be read while its process lives: it holds everything.
+    public let holdsEverything: Bool
+
+    /// The most grants one workload may hold: its lease stays far below the 1 MiB a reader
+    /// accepts (Docker sets no limit; 4,096 is over what a service is ever given).
+    public static let maximumGrants = 4096
 
     public struct Held: Sendable, Equatable {
         public let id: String
@@ -22,27 +35,42 @@ public struct Lease: Sendable, Equatable {
         }
     }
 
-    public init(workloadID: String, name: String, pid: pid_t, processStartTime: UInt64, startedAt: Int64, secrets: [Held]) {
+    public init(
+        workloadID: String, name: String, pid: pid_t, processStartTime: UInt64, startedAt: Int64, secrets: [Held],
+        wants: [String] = [], holdsEverything: Bool = false
+    ) {
         self.workloadID = workloadID
         self.name = name
         self.pid = pid
         self.processStartTime = processStartTime
         self.startedAt = startedAt
-        self.secrets = secrets
+        // Each secret once, however many targets it is granted at.
+        var unique: [Held] = []
+        for held in secrets where !unique.contains(where: { $0.id == held.id }) { unique.append(held) }
+        self.secrets = unique
+        var references: [String] = []
+        for reference in wants where !references.contains(reference) { references.append(reference) }
+        self.wants = references
+        self.holdsEverything = holdsEverything
     }
 
-    public func holds(secretID: String) -> Bool { secrets.contains { $0.id == secretID } }
+    /// Whether this workload holds (or may be about to hold) the secret: its exact ID, or a
+    /// reference still unresolved that names it or is a prefix of its ID.
+    public func holds(secretID: String, name secretName: String) -> Bool {
+        if holdsEverything { return true }
+        if secrets.contains(where: { $0.id == secretID }) { return true }
+        return wants.contains { $0 == secretName || secretID.hasPrefix($0) }
+    }
 
     public var isAlive: Bool { System.isAlive(pid: pid, startTime: processStartTime) }
 
     static var magic: String { "secretshim-lease 1" }
 
-    /// One `key value` per line. Names and IDs are validated before they get here, so none
-    /// holds a newline. Written byte by byte: string interpolation of integers would page in
-    /// the standard library's formatting code on `run`'s path.
+    /// One `key value` per line. Names, IDs and references are validated before they get here,
+    /// so none holds a newline or a space.
     func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + secrets.count * 64)
+        bytes.reserveCapacity(160 + secrets.count * 64 + wants.count * 32)
         func field(_ key: String, _ value: String) {
             bytes.append(contentsOf: key.utf8)
             bytes.append(UInt8(ascii: " "))
@@ -55,20 +83,17 @@ public struct Lease: Sendable, Equatable {
             ASCIIDecimal.append(number, to: &bytes)
             bytes.append(UInt8(ascii: "\n"))
         }
-        func field(_ key: String, _ number: UInt64) {
-            bytes.append(contentsOf: key.utf8)
-            bytes.append(UInt8(ascii: " "))
-            ASCIIDecimal.append(number, to: &bytes)
-            bytes.append(UInt8(ascii: "\n"))
-        }
         bytes.append(contentsOf: Self.magic.utf8)
         bytes.append(UInt8(ascii: "\n"))
         field("id", workloadID)
         field("name", name)
         field("pid", Int64(pid))
-        field("start", processStartTime)
+        bytes.append(contentsOf: "start ".utf8)
+        ASCIIDecimal.append(processStartTime, to: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
         field("started", startedAt)
         for secret in secrets { field("secret", secret.id + " " + secret.name) }
+        for reference in wants { field("wants", reference) }
         return bytes
     }
 
@@ -77,14 +102,17 @@ public struct Lease: Sendable, Equatable {
         guard lines.first == Substring(magic) else { return nil }
         var fields: [Substring: Substring] = [:]
         var secrets: [Held] = []
+        var wants: [String] = []
         for line in lines.dropFirst() {
             let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            if parts[0] == "secret" {
+            guard parts.count == 2 else { return nil }
+            switch parts[0] {
+            case "secret":
                 let held = parts[1].split(separator: " ", maxSplits: 1)
-                if held.count == 2 { secrets.append(Held(id: String(held[0]), name: String(held[1]))) }
-            } else {
-                fields[parts[0]] = parts[1]
+                guard held.count == 2 else { return nil }
+                secrets.append(Held(id: String(held[0]), name: String(held[1])))
+            case "wants": wants.append(String(parts[1]))
+            default: fields[parts[0]] = parts[1]
             }
         }
         guard let id = fields["id"], let name = fields["name"], let pid = fields["pid"].flatMap({ pid_t($0) }),
@@ -92,50 +120,224 @@ public struct Lease: Sendable, Equatable {
         else { return nil }
         return Lease(
             workloadID: String(id), name: String(name), pid: pid, processStartTime: start, startedAt: started,
-            secrets: secrets)
+            secrets: secrets, wants: wants)
     }
 }
 
-/// The leases in the state directory: one file per workload process, `<pid>.lease`.
+/// The state directory's leases: one file per workload, `<pid>.lease` (or, for a container of
+/// the runtime wrapper, `<container-id>.lease`).
+///
+/// The directory is opened once, by descriptor, and every lease is written through it: a
+/// workload whose root changes (`--rootfs`, `--bundle`) still records on the host. A directory
+/// that group or others can write, or that belongs to neither root nor the caller, is refused
+/// (anyone could plant a lease naming pid 1 and block `secret rm` for good); a lease file that
+/// belongs to neither is ignored.
+///
+/// `secret rm` checks and deletes under an exclusive lock on the directory; `run` records its
+/// first lease under a shared one: either the lease is there when `rm` looks, or the secret is
+/// gone before `run` reads it.
 public struct LeaseBook: Sendable {
     public let directory: String
 
     public init(directory: String) { self.directory = directory }
 
-    /// Records a lease for `lease.pid`, replacing any stale one of a previous owner of that pid.
-    /// Written in place (no temporary file and rename: this is on `run`'s start path), so a
-    /// reader may see it half-written; readers skip such a file while its pid lives.
-    /// Leases describe running processes and live on a runtime dir: no fsync.
-    /// `file` names the lease file instead of its pid (a container's, found again by its ID).
-    public func record(_ lease: Lease, file: String? = nil) throws(SysError) {
-        try Files.makeDirectories(directory, mode: 0o700)
-        let path = file.map { directory + "/" + $0 + ".lease" } ?? path(for: lease.pid)
-        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600)
-        defer { fd.close() }
-        try fd.writeAll(lease.encoded(), path: path)
+    /// Opens (and, with `create`, makes, 0700) the directory and checks who may write it. Nil
+    /// when it does not exist and `create` is false.
+    public func open(create: Bool) throws(StoreError) -> LeaseDirectory? {
+        if create {
+            do { try Files.makeDirectories(directory, mode: 0o700) } catch { throw .system(error) }
+        }
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch {
+            if error.errno == ENOENT && !create { return nil }
+            throw .system(error)
+        }
+        do {
+            let st = try fd.status(path: directory)
+            guard st.st_uid == 0 || st.st_uid == geteuid() else {
+                throw StoreError.untrusted(path: directory, why: "owned by uid \(st.st_uid), neither root nor this user")
+            }
+            guard st.st_mode & 0o022 == 0 else {
+                throw StoreError.untrusted(
+                    path: directory, why: "state dir is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8))): chmod 700 it")
+            }
+        } catch let error as StoreError {
+            fd.close()
+            throw error
+        } catch {
+            fd.close()
+            throw .system(error as? SysError ?? SysError("stat", directory, errno: EIO))
+        }
+        return LeaseDirectory(fd: fd, path: directory)
     }
 
-    /// Leases of live processes; those of dead ones are removed on the way.
+    /// Leases of live processes; those of dead ones are removed on the way. A state dir that
+    /// is not there holds none.
+    public func liveLeases() throws(StoreError) -> [Lease] {
+        guard let opened = try open(create: false) else { return [] }
+        defer { opened.close() }
+        return opened.liveLeases()
+    }
+
+    /// Records `lease` (see `LeaseDirectory.record`), the directory made if missing.
+    public func record(_ lease: Lease, file: String? = nil) throws(StoreError) {
+        let opened = try open(create: true)!
+        defer { opened.close() }
+        try opened.record(lease, file: file)
+    }
+
+    /// Drops the lease recorded under `file` (a container the runtime wrapper deleted).
+    public func remove(file: String) {
+        guard let opened = try? open(create: false) else { return }
+        defer { opened.close() }
+        opened.remove(file: file)
+    }
+
+    func path(for pid: pid_t) -> String { directory + "/" + LeaseDirectory.fileName(pid) }
+}
+
+/// An opened, checked state directory (see `LeaseBook`).
+public struct LeaseDirectory: Sendable {
+    public let fd: FileDescriptor
+    public let path: String
+
+    public func close() { fd.close() }
+
+    static func fileName(_ pid: pid_t) -> String { ASCIIDecimal.string(UInt64(pid)) + ".lease" }
+
+    /// Records `lease` under `<pid>.lease` (or `<file>.lease`), in place, under a shared lock
+    /// (see `LeaseBook`). A reader may see it half-written: a lease that does not parse while
+    /// its process lives holds everything. Leases describe running processes and live on a
+    /// runtime dir: no fsync. Then sweeps a few finished leases (`sweep`).
+    public func record(_ lease: Lease, file: String? = nil) throws(StoreError) {
+        let name = file.map { $0 + ".lease" } ?? Self.fileName(lease.pid)
+        do throws(SysError) {
+            try lock(LOCK_SH)
+            defer { _ = flock(fd.rawValue, LOCK_UN) }
+            let out = try fd.openAt(name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, mode: 0o600)
+            defer { out.close() }
+            guard try out.status(path: path + "/" + name).st_mode & S_IFMT == S_IFREG else {
+                throw SysError("lease", path + "/" + name, errno: EINVAL)
+            }
+            try out.writeAll(lease.encoded(), path: path + "/" + name)
+        } catch {
+            throw .system(error)
+        }
+        sweep(keeping: name)
+    }
+
+    /// Replaces a lease recorded before with `lease`, whole (written aside, then renamed over):
+    /// a reader sees the old lease or the new one.
+    public func replace(_ lease: Lease, file: String? = nil) throws(StoreError) {
+        let name = file.map { $0 + ".lease" } ?? Self.fileName(lease.pid)
+        let temporary = "." + name + ".new"
+        do throws(SysError) {
+            _ = unlinkat(fd.rawValue, temporary, 0)
+            let out = try fd.openAt(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            do throws(SysError) {
+                try out.writeAll(lease.encoded(), path: path + "/" + temporary)
+                out.close()
+            } catch {
+                out.close()
+                _ = unlinkat(fd.rawValue, temporary, 0)
+                throw error
+            }
+            try sys("rename", path + "/" + name) { renameat(fd.rawValue, temporary, fd.rawValue, name) }
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// Holds the directory's exclusive lock while `body` runs: `secret rm` checks the holders
+    /// and deletes under it, so no `run` records a lease in between.
+    public func withExclusiveLock<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        do { try lock(LOCK_EX) } catch { throw .system(error) }
+        defer { _ = flock(fd.rawValue, LOCK_UN) }
+        return try body()
+    }
+
+    func lock(_ operation: Int32) throws(SysError) {
+        try sys("lock", path) { flock(fd.rawValue, operation) }
+    }
+
+    /// Leases of live processes, oldest first; files of finished ones are removed.
     public func liveLeases() -> [Lease] {
         var live: [Lease] = []
-        for file in Files.list(directory) where file.hasSuffix(".lease") {
-            let path = directory + "/" + file
-            guard let bytes = try? Files.read(path, limit: 1 << 20) else { continue }
-            if let lease = Lease.decode(bytes) {
-                if lease.isAlive { live.append(lease) } else { unlink(path) }
-            } else if let pid = pid_t(file.dropLast(".lease".count)), System.processStartTime(pid) == nil {
-                // Unreadable and its process is gone: a leftover. If the process lives, the
-                // lease is being written right now: leave it.
-                unlink(path)
+        for file in entries() where file.hasUTF8Suffix(".lease") && !file.hasUTF8Prefix(".") {
+            switch examine(file) {
+            case .live(let lease): live.append(lease)
+            case .finished: _ = unlinkat(fd.rawValue, file, 0)
+            case .ignored: break
             }
         }
         return live.sorted { $0.startedAt < $1.startedAt }
     }
 
-    /// Drops the lease recorded under `file` (a container the runtime wrapper deleted).
-    public func remove(file: String) {
-        unlink(directory + "/" + file + ".lease")
+    enum Examined { case live(Lease), finished, ignored }
+
+    /// What one lease file says. A lease file that is not a regular file, or that neither root
+    /// nor this user owns, is ignored (and left). One that cannot be read or parsed holds
+    /// everything while its pid (from its name) lives; a container's, named by its ID, holds
+    /// everything until the wrapper's `delete` removes it.
+    func examine(_ file: String) -> Examined {
+        let shownPID = pid_t(file.dropLast(".lease".count))
+        guard let opened = try? fd.openAt(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return .ignored }
+        defer { opened.close() }
+        guard let st = try? opened.status(), st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0 || st.st_uid == geteuid() else {
+            return .ignored
+        }
+        if let bytes = try? opened.readAll(limit: 1 << 20), let lease = Lease.decode(bytes) {
+            return lease.isAlive ? .live(lease) : .finished
+        }
+        if let pid = shownPID, System.processStartTime(pid) == nil { return .finished }
+        let unknown = Lease(
+            workloadID: String(file.dropLast(".lease".count)), name: "(unreadable lease \(file))", pid: shownPID ?? 0,
+            processStartTime: 0, startedAt: Int64(st.st_mtim.tv_sec) * 1_000_000_000, secrets: [], holdsEverything: true)
+        return .live(unknown)
     }
 
-    func path(for pid: pid_t) -> String { directory + "/" + ASCIIDecimal.string(UInt64(pid)) + ".lease" }
+    /// Removes leases of finished workloads, looking at no more than `limit` files from a
+    /// random place in the directory each time: every `run` pays a bounded cost, and the
+    /// directory stays near the number of live workloads (each run adds one lease and sweeps
+    /// up to `limit`). A lease named by a pid that no longer exists is gone at once; others are
+    /// read to compare the process's start time.
+    func sweep(keeping own: String, limit: Int = 4) {
+        let names = entries()
+        guard names.count > 1 else { return }
+        let start = Int(System.randomBytes(2).withUnsafeBytes { $0.load(as: UInt16.self) }) % names.count
+        var looked = 0
+        var index = start
+        repeat {
+            let file = names[index]
+            index = (index + 1) % names.count
+            guard file != own, file.hasUTF8Suffix(".lease"), !file.hasUTF8Prefix(".") else { continue }
+            looked += 1
+            if let pid = pid_t(file.dropLast(".lease".count)), pid > 0, kill(pid, 0) != 0, errno == ESRCH {
+                _ = unlinkat(fd.rawValue, file, 0)
+                continue
+            }
+            if case .finished = examine(file) { _ = unlinkat(fd.rawValue, file, 0) }
+        } while looked < limit && index != start
+    }
+
+    /// Drops the lease recorded under `file`.
+    public func remove(file: String) { _ = unlinkat(fd.rawValue, file + ".lease", 0) }
+
+    func entries() -> [String] {
+        // A second descriptor for readdir: fdopendir takes ownership of the one it is given.
+        guard let again = try? fd.openAt(".", O_RDONLY | O_DIRECTORY) else { return [] }
+        guard let dir = fdopendir(again.rawValue) else {
+            again.close()
+            return []
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
 }

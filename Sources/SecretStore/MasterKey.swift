@@ -20,7 +20,7 @@ public enum MasterKey {
         }
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+            fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         } catch {
             throw .keyFile(path: path, why: error.reason)
         }

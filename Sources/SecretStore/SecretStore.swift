@@ -39,6 +39,7 @@ public final class SecretStore {
         }
         let previousMask = umask(0o077)
         defer { umask(previousMask) }
+        if Files.exists(location.databasePath) { try requireRegularDatabase(location.databasePath) }
         let database = try Database(path: location.databasePath, readOnly: false)
         try database.execute("PRAGMA synchronous=FULL")
         if try userVersion(database) != schemaVersion {
@@ -59,6 +60,7 @@ public final class SecretStore {
     private func connection() throws(StoreError) -> Database? {
         if let database { return database }
         guard Files.exists(location.databasePath) else { return nil }
+        try Self.requireRegularDatabase(location.databasePath)
         let opened = try Database(path: location.databasePath, readOnly: true)
         database = opened
         return opened
@@ -249,12 +251,23 @@ public final class SecretStore {
     }
 
     /// Removes a secret unless a live workload holds it (stale leases are swept, never block).
+    /// The check and the delete happen under the state dir's exclusive lock, which a starting
+    /// `run` takes (shared) to record its lease before it reads: no workload can get the value
+    /// between the check and the delete.
     public func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError) {
-        guard let database else { throw .notFound(record.name) }
-        let holders = leases.liveLeases().filter { $0.holds(secretID: record.id) }
-        if !holders.isEmpty {
-            throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
+        let directory = try leases.open(create: true)!
+        defer { directory.close() }
+        try directory.withExclusiveLock { () throws(StoreError) in
+            let holders = directory.liveLeases().filter { $0.holds(secretID: record.id, name: record.name) }
+            if !holders.isEmpty {
+                throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
+            }
+            try delete(record)
         }
+    }
+
+    private func delete(_ record: SecretRecord) throws(StoreError) {
+        guard let database else { throw .notFound(record.name) }
         let writer = try LaunchIndexWriter(index)
         defer { writer.close() }
         try writer.removeEntry(record.name)
@@ -268,6 +281,13 @@ public final class SecretStore {
     }
 
     // MARK: - Internals
+
+    /// SQLite would open a FIFO put in the database's place and block on it for ever.
+    static func requireRegularDatabase(_ path: String) throws(StoreError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw .system(SysError("stat", path, errno: errno)) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .corrupt("\(path) is not a regular file") }
+    }
 
     private func key(create: Bool) throws(StoreError) -> [UInt8] {
         if let cachedKey { return cachedKey }

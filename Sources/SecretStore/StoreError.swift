@@ -14,6 +14,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case undecryptable(name: String)
     case corrupt(String)
     case database(String)
+    /// A store, key or state path that others than root (or the caller) could change.
+    case untrusted(path: String, why: String)
     case system(SysError)
 
     public var description: String {
@@ -42,6 +44,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "store is corrupt: \(why)"
         case .database(let why):
             return "store database: \(why)"
+        case .untrusted(let path, let why):
+            return "refusing \(path): \(why)"
         case .system(let error):
             return error.description
         }

@@ -16,8 +16,12 @@ int cl_cap_is_effective(int cap);
 int cl_cap_in_bounding_set(int cap);
 /// Drops from the bounding set every capability not in keep[0..count).
 int cl_caps_limit_bounding(const int *keep, int count);
-/// Sets permitted, effective and inheritable to exactly caps[0..count); clears ambient.
+/// Sets permitted and effective to exactly caps[0..count); inheritable and ambient empty.
 int cl_caps_set(const int *caps, int count);
+/// Empties the inheritable and ambient sets, keeping permitted and effective: Docker does so
+/// since CVE-2022-24769 (inheritable capabilities let a workload that switched to another user
+/// regain them by exec'ing a file with inheritable file capabilities).
+int cl_caps_clear_inheritable(void);
 
 /// A seccomp filter under construction.
 typedef struct cl_seccomp cl_seccomp;

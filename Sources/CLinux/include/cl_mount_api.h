@@ -1,0 +1,27 @@
+#pragma once
+// The new mount API (Linux 5.2+: fsopen, fsmount, move_mount; 5.12+: mount_setattr): a mount
+// is made detached, addressed only by its descriptor, filled and sealed before anything can
+// see it, then attached onto a directory that is itself given by descriptor. Nothing here
+// looks a path up. Each returns a descriptor or 0, or -1 with errno set.
+#include <stdint.h>
+
+/// A new tmpfs, detached: "size=N,mode=O[,noswap]", mounted nosuid,nodev,noexec. Returns the
+/// mount's descriptor (O_CLOEXEC); its root directory is where files are written. `noswap`
+/// asks for Linux 6.4's option: EINVAL where the kernel (or a user namespace) refuses it.
+int cl_tmpfs_detached(uint64_t size_bytes, unsigned mode, int noswap);
+/// Makes exactly this mount read-only (mount_setattr on the descriptor): never a superblock
+/// remount, so no other mount of the same file system changes.
+int cl_mount_fd_set_readonly(int mount_fd);
+/// Attaches the detached mount `mount_fd` onto the directory (or file) `target_fd` refers to.
+int cl_move_mount_onto(int mount_fd, int target_fd);
+/// A detached copy (OPEN_TREE_CLONE) of the mount at `source` (a file such as /dev/null), to
+/// attach with cl_move_mount_onto.
+int cl_clone_tree(const char *source);
+/// 1 if `fd` is the root of a mount, 0 if not, -1 (errno) if statx cannot say (Linux < 5.8).
+int cl_is_mount_root(int fd);
+/// 1 if the kernel offers MOVE_MOUNT_BENEATH (Linux 6.5+), 0 if not: probed with an invalid
+/// call whose error tells the flag is known.
+int cl_has_move_mount_beneath(void);
+
+/// AT_EMPTY_PATH (glibc declares it only under _GNU_SOURCE): act on the descriptor itself.
+#define CL_AT_EMPTY_PATH 0x1000

@@ -1,0 +1,115 @@
+import CLinux
+import Glibc
+
+/// The tmpfs that holds a workload's secrets, built the one way every mode uses (plain `run`,
+/// `--rootfs`/`--bundle`, rootless, the runtime wrapper): made detached with the new mount API,
+/// filled through its own descriptor, sealed read-only, and only then attached, onto a
+/// directory given by descriptor. Until `attach`, no path anywhere leads to it; no file is ever
+/// written through a path looked up after the mount (the hole CVE-2021-30465 was in runc), and
+/// sealing changes this mount alone, never the file system under the mount point.
+public struct SecretsMount {
+    /// The mount itself: an O_PATH-like descriptor of the tmpfs's root directory.
+    public let fd: FileDescriptor
+    /// How errors name it: the directory it is meant for.
+    public let shown: String
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        /// The target resolved to a root directory: mounting there would hide the whole tree.
+        case targetIsRoot(String)
+        case system(SysError)
+
+        public var description: String {
+            switch self {
+            case .targetIsRoot(let path): return "secrets dir \(path) resolves to the root directory: refusing to mount over it"
+            case .system(let error): return error.description
+            }
+        }
+    }
+
+    /// A fresh tmpfs of `size` bytes (root 0755, owned by root, nosuid,nodev,noexec) and
+    /// `noswap` where the kernel offers it (Linux 6.4+; never inside a user namespace).
+    public static func create(size: UInt64, shown: String) throws(SysError) -> SecretsMount {
+        var raw = cl_tmpfs_detached(size, 0o755, 1)
+        if raw < 0 && errno == EINVAL { raw = cl_tmpfs_detached(size, 0o755, 0) }
+        if raw < 0 { throw SysError("mount tmpfs for", shown, errno: errno) }
+        return SecretsMount(fd: FileDescriptor(rawValue: raw), shown: shown)
+    }
+
+    /// Writes one file (see `SecretFileWriter.write`) into the tmpfs, through its descriptor.
+    public func write(
+        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t,
+        folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)
+    ) throws(SysError) {
+        try SecretFileWriter(directory: fd, path: shown).write(
+            relativePath, bytes, uid: uid, gid: gid, mode: mode, folderOwner: folderOwner)
+    }
+
+    /// Makes this mount read-only (mount_setattr on its descriptor).
+    public func seal() throws(SysError) {
+        try sys("remount read-only", shown) { cl_mount_fd_set_readonly(fd.rawValue) }
+    }
+
+    /// Attaches the (sealed) tmpfs onto `target`, a directory opened once by the caller
+    /// (`SecretsMount.openTarget` or `ContainedRoot.open`). A target that is a root directory
+    /// (`--secrets-dir /.`, a rootfs whose `run/secrets` links to `/`) is refused.
+    public func attach(onto target: FileDescriptor, root: FileDescriptor) throws(Failure) {
+        do {
+            if try Self.isSameDirectory(target, root) { throw Failure.targetIsRoot(shown) }
+            try sys("mount tmpfs on", shown) { cl_move_mount_onto(fd.rawValue, target.rawValue) }
+        } catch let error as SysError {
+            throw .system(error)
+        } catch let error as Failure {
+            throw error
+        } catch {
+            throw .system(SysError("mount tmpfs on", shown, errno: EIO))
+        }
+    }
+
+    public func close() { fd.close() }
+
+    static func isSameDirectory(_ a: FileDescriptor, _ b: FileDescriptor) throws(SysError) -> Bool {
+        let first = try a.status(), second = try b.status()
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+    }
+
+    /// Opens the host directory `path` for a mount (O_PATH), resolving it once from `/` and
+    /// creating what is missing (folders 0755, made relative to their parent's descriptor).
+    /// Everything after acts on the descriptor, never on the path again.
+    public static func openTarget(_ path: String) throws(SysError) -> (target: FileDescriptor, root: FileDescriptor) {
+        let root = try ContainedRoot.open("/")
+        do {
+            return (try root.open(path, creating: .directory), root.fd)
+        } catch {
+            root.fd.close()
+            throw error
+        }
+    }
+}
+
+/// Hides paths of the host from a workload in its own mount namespace, as runc masks
+/// `maskedPaths`: an empty read-only tmpfs over a folder, /dev/null over a file. Each path is
+/// resolved once; a path that does not exist is skipped.
+public enum Masking {
+    public static func hide(_ path: String) throws(SysError) {
+        let target: FileDescriptor
+        do { target = try FileDescriptor.open(path, CL_O_PATH) } catch {
+            if error.errno == ENOENT || error.errno == ENOTDIR { return }
+            throw error
+        }
+        defer { target.close() }
+        let st = try target.status(path: path)
+        let cover: FileDescriptor
+        if st.st_mode & S_IFMT == S_IFDIR {
+            let empty = FileDescriptor(rawValue: try sys("mount tmpfs over", path) { cl_tmpfs_detached(4096, 0o755, 0) })
+            do { try sys("remount read-only", path) { cl_mount_fd_set_readonly(empty.rawValue) } } catch {
+                empty.close()
+                throw error
+            }
+            cover = empty
+        } else {
+            cover = FileDescriptor(rawValue: try sys("bind /dev/null over", path) { cl_clone_tree("/dev/null") })
+        }
+        defer { cover.close() }
+        try sys("mask", path) { cl_move_mount_onto(cover.rawValue, target.rawValue) }
+    }
+}
