@@ -43,5 +43,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
+        // The adversarial suite: every attack on `run`'s promises, kept as a test (real kernel, as root).
+        .testTarget(name: "AttackTests", dependencies: []),
     ]
 )

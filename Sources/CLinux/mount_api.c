@@ -75,6 +75,8 @@ int cl_tmpfs_detached(uint64_t size_bytes, unsigned mode, int noswap) {
     char size[24], octal[16];
     *append_number(size, size_bytes, 10) = '\0';
     *append_number(octal, mode, 8) = '\0';
+    // The name the mount table shows as its source, as mount(8) would give it.
+    if (syscall(SYS_fsconfig, fs, CL_FSCONFIG_SET_STRING, "source", "tmpfs", 0) != 0) return fail_closing(fs);
     if (syscall(SYS_fsconfig, fs, CL_FSCONFIG_SET_STRING, "size", size, 0) != 0) return fail_closing(fs);
     if (syscall(SYS_fsconfig, fs, CL_FSCONFIG_SET_STRING, "mode", octal, 0) != 0) return fail_closing(fs);
     if (noswap && syscall(SYS_fsconfig, fs, CL_FSCONFIG_SET_FLAG, "noswap", NULL, 0) != 0) return fail_closing(fs);

@@ -5,8 +5,13 @@ import Namespaces
 /// What `scan` found: a secret's value inside a file (at a byte offset), or an entry under
 /// `run/secrets/` (an engine's stub counts). Never the value itself.
 public struct Finding: Sendable, Equatable {
-    public enum Kind: String, Sendable { case value, secretsEntry = "secrets-entry", secretsStub = "secrets-stub" }
-    /// The file: for archives "archive.tar!layer.tar!etc/app.conf".
+    public enum Kind: String, Sendable {
+        case value, secretsEntry = "secrets-entry", secretsStub = "secrets-stub"
+        /// The value is (part of) a file or folder name on the path.
+        case pathName = "path-name"
+    }
+    /// The file: for archives "archive.tar!layer.tar!etc/app.conf". Any stored value in it is
+    /// replaced by `<secret NAME>`: a path is printed, a value never.
     public var path: String
     public var kind: Kind
     /// The secret's name; nil for entries under run/secrets.
@@ -27,6 +32,7 @@ public final class Scanner {
     public static let minimumSearchLength = 8
 
     private let names: [String]
+    private let patternLengths: [Int]
     private let matcher: OpaquePointer?
     /// Short values, matched against whole small files.
     private let shortValues: [(name: String, value: [UInt8])]
@@ -61,6 +67,7 @@ public final class Scanner {
             }
         }
         self.names = names
+        self.patternLengths = patterns.map(\.count)
         self.shortValues = short
         self.warnings = warnings
         if patterns.isEmpty {
@@ -120,12 +127,75 @@ public final class Scanner {
     /// any other file as bytes.
     public func scan(_ path: String) throws(ScanError) {
         var st = stat()
-        guard lstat(path, &st) == 0 else { throw ScanError(description: "\(path): \(String(cString: strerror(errno)))") }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            try scanDirectory(path, relative: "")
-        } else {
-            try scanFile(path, shown: path, relative: Files.components(path).last ?? path)
+        guard lstat(path, &st) == 0 else { throw ScanError(description: "\(redacted(path)): \(String(cString: strerror(errno)))") }
+        noteName(path, shown: path)
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: try scanDirectory(path, relative: "")
+        case S_IFREG: try scanFile(path, shown: path, relative: Files.components(path).last ?? path)
+        default: skip(path, mode: st.st_mode)
         }
+    }
+
+    /// FIFOs, devices and sockets hold no file content an image could carry; reading one could
+    /// block for ever (a FIFO) or never end (/dev/zero).
+    private func skip(_ shown: String, mode: mode_t) {
+        let kind: String
+        switch mode & S_IFMT {
+        case S_IFIFO: kind = "a FIFO"
+        case S_IFCHR, S_IFBLK: kind = "a device"
+        case S_IFSOCK: kind = "a socket"
+        default: kind = "not a regular file"
+        }
+        warnings.append("\(redacted(shown)): skipped, \(kind)")
+    }
+
+    /// Reports a stored value that appears in a path (a folder or file name), by secret name.
+    private func noteName(_ inside: String, shown: String) {
+        guard let matcher else { return }
+        var found: [Int] = []
+        Self.matches(in: Array(inside.utf8), matcher: matcher) { pattern, _, _ in
+            if !found.contains(pattern) { found.append(pattern) }
+        }
+        for pattern in found where !findings.contains(where: { $0.kind == .pathName && $0.secret == names[pattern] && $0.path == redacted(shown) }) {
+            findings.append(Finding(path: redacted(shown), kind: .pathName, secret: names[pattern], offset: nil))
+        }
+    }
+
+    /// Every match of a value in `bytes`: (pattern, start, length).
+    private static func matches(in bytes: [UInt8], matcher: OpaquePointer, _ body: (Int, Int, Int) -> Void) {
+        final class Sink { var found: [(Int, UInt64)] = [] }
+        let sink = Sink()
+        var state: UInt32 = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+            cl_matcher_feed(
+                matcher, &state, base, buffer.count, 0,
+                { context, pattern, at in
+                    Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue().found.append((Int(pattern), at))
+                    return 0
+                }, Unmanaged.passUnretained(sink).toOpaque())
+        }
+        for (pattern, at) in sink.found { body(pattern, Int(at), 0) }
+    }
+
+    /// `shown` with every stored value in it replaced by `<secret NAME>`.
+    func redacted(_ shown: String) -> String {
+        guard let matcher else { return shown }
+        let bytes = Array(shown.utf8)
+        var cuts: [(start: Int, end: Int, name: String)] = []
+        Self.matches(in: bytes, matcher: matcher) { pattern, start, _ in
+            cuts.append((start, start + patternLengths[pattern], names[pattern]))
+        }
+        guard !cuts.isEmpty else { return shown }
+        cuts.sort { $0.start < $1.start }
+        var out: [UInt8] = []
+        var index = 0
+        for cut in cuts {
+            if cut.start >= index { out += bytes[index..<cut.start] + Array("<secret \(cut.name)>".utf8) }
+            index = max(index, cut.end)
+        }
+        out += bytes[min(index, bytes.count)...]
+        return String(decoding: out, as: UTF8.self)
     }
 
     private func scanDirectory(_ path: String, relative: String) throws(ScanError) {
@@ -135,24 +205,33 @@ public final class Scanner {
             var st = stat()
             guard lstat(full, &st) == 0 else { continue }
             let type = st.st_mode & S_IFMT
+            noteName(name, shown: full)
             noteSecretsEntry(inside, shown: full, size: Int64(st.st_size), isDirectory: type == S_IFDIR)
-            if type == S_IFDIR { try scanDirectory(full, relative: inside) }
-            if type == S_IFREG { try scanFile(full, shown: full, relative: inside) }
+            switch type {
+            case S_IFDIR: try scanDirectory(full, relative: inside)
+            case S_IFREG: try scanFile(full, shown: full, relative: inside)
+            case S_IFLNK: break
+            default: skip(full, mode: st.st_mode)
+            }
         }
     }
 
     private func scanFile(_ path: String, shown: String, relative: String) throws(ScanError) {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ScanError(description: "\(path): \(String(cString: strerror(errno)))") }
+        // O_NONBLOCK | O_NOFOLLOW: a FIFO or link swapped in since the walk looked is not followed or waited on.
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+        guard fd >= 0 else { throw ScanError(description: "\(redacted(path)): \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ScanError(description: "\(redacted(path)): \(String(cString: strerror(errno)))") }
+        guard st.st_mode & S_IFMT == S_IFREG else { return skip(shown, mode: st.st_mode) }
         guard let head = readPrefix({ Glibc.read(fd, $0, $1) }) else {
-            throw ScanError(description: "\(path): \(String(cString: strerror(errno)))")
+            throw ScanError(description: "\(redacted(path)): \(String(cString: strerror(errno)))")
         }
         if Self.looksLikeArchive(head) {
-            guard lseek(fd, 0, SEEK_SET) == 0 else { throw ScanError(description: "\(path): cannot seek") }
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw ScanError(description: "\(redacted(path)): cannot seek") }
             var error = [CChar](repeating: 0, count: 256)
             guard let tar = cl_tar_open_fd(fd, &error, error.count) else {
-                throw ScanError(description: "\(path): \(String(nulTerminated: error))")
+                throw ScanError(description: "\(redacted(path)): \(String(nulTerminated: error))")
             }
             defer { cl_tar_close(tar) }
             try scanArchive(tar, shown: shown)
@@ -170,19 +249,20 @@ public final class Scanner {
             var type: CChar = 0
             let status = cl_tar_next(tar, &pathPointer, &size, &type)
             if status == 0 { return }
-            if status < 0 { throw ScanError(description: "\(shown): \(String(cString: cl_tar_error(tar)))") }
+            if status < 0 { throw ScanError(description: "\(redacted(shown)): \(String(cString: cl_tar_error(tar)))") }
             var inside = pathPointer.map { String(cString: $0) } ?? ""
             while inside.hasPrefix("./") { inside.removeFirst(2) }
             let entryShown = shown + "!" + inside
+            noteName(inside, shown: entryShown)
             noteSecretsEntry(inside, shown: entryShown, size: size, isDirectory: type == CChar(UInt8(ascii: "d")))
             guard type == CChar(UInt8(ascii: "f")) else { continue }
             guard let head = readPrefix({ cl_tar_read(tar, $0, $1) }) else {
-                throw ScanError(description: "\(entryShown): \(String(cString: cl_tar_error(tar)))")
+                throw ScanError(description: "\(redacted(entryShown)): \(String(cString: cl_tar_error(tar)))")
             }
             if Self.looksLikeArchive(head) {
                 var error = [CChar](repeating: 0, count: 256)
                 let nested = head.withUnsafeBufferPointer { cl_tar_open_nested(tar, $0.baseAddress, $0.count, &error, error.count) }
-                guard let nested else { throw ScanError(description: "\(entryShown): \(String(nulTerminated: error))") }
+                guard let nested else { throw ScanError(description: "\(redacted(entryShown)): \(String(nulTerminated: error))") }
                 defer { cl_tar_close(nested) }
                 try scanArchive(nested, shown: entryShown)
             } else {
@@ -217,17 +297,17 @@ public final class Scanner {
         prefix.withUnsafeBytes { feed($0) }
         while true {
             let n = buffer.withUnsafeMutableBytes { read($0.baseAddress!, $0.count) }
-            if n < 0 { throw ScanError(description: "\(shown): read failed (corrupt or truncated)") }
+            if n < 0 { throw ScanError(description: "\(redacted(shown)): read failed (corrupt or truncated)") }
             if n == 0 { break }
             buffer.withUnsafeBytes { feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
         for (pattern, at) in sink.offsets {
-            findings.append(Finding(path: shown, kind: .value, secret: names[pattern], offset: at))
+            findings.append(Finding(path: redacted(shown), kind: .value, secret: names[pattern], offset: at))
         }
         if var whole, !whole.isEmpty {
             if whole.last == UInt8(ascii: "\n") { whole.removeLast() }
             for short in shortValues where short.value == whole {
-                findings.append(Finding(path: shown, kind: .value, secret: short.name, offset: 0))
+                findings.append(Finding(path: redacted(shown), kind: .value, secret: short.name, offset: 0))
             }
         }
     }
@@ -250,7 +330,7 @@ public final class Scanner {
         var path = inside
         while path.hasPrefix("/") { path.removeFirst() }
         guard path.hasPrefix("run/secrets/"), path.count > "run/secrets/".count, !isDirectory else { return }
-        findings.append(Finding(path: shown, kind: size == 0 ? .secretsStub : .secretsEntry, secret: nil, offset: nil))
+        findings.append(Finding(path: redacted(shown), kind: size == 0 ? .secretsStub : .secretsEntry, secret: nil, offset: nil))
     }
 
     /// gzip, xz, zstd, bzip2, lz4 magic, or "ustar" where a tar header has it.

@@ -34,10 +34,19 @@ struct ScanCommand: ParsableCommand {
         let scanner: Scanner
         do { scanner = try Scanner(secrets: secrets) } catch { throw CommandFailure(what: "scan", why: error.description, exitCode: 2) }
         for index in secrets.indices { wipe(&secrets[index].value) }
-        for warning in scanner.warnings { Output.error("scan: warning", warning) }
-        for path in paths {
-            do { try scanner.scan(path) } catch { throw CommandFailure(what: "scan", why: error.description, exitCode: 2) }
+        var printed = 0
+        func printWarnings() {
+            for warning in scanner.warnings.dropFirst(printed) { Output.error("scan: warning", warning) }
+            printed = scanner.warnings.count
         }
+        printWarnings()
+        for path in paths {
+            do { try scanner.scan(path) } catch {
+                printWarnings()
+                throw CommandFailure(what: "scan", why: error.description, exitCode: 2)
+            }
+        }
+        printWarnings()
         let findings = scanner.findings
         if format == "json" {
             let items = findings.map { finding in
@@ -51,6 +60,7 @@ struct ScanCommand: ParsableCommand {
                 case .value: return [finding.path, finding.secret ?? "", finding.offset.map { String($0) } ?? "-"]
                 case .secretsEntry: return [finding.path, "(file under run/secrets)", "-"]
                 case .secretsStub: return [finding.path, "(empty stub under run/secrets, left by an engine)", "-"]
+                case .pathName: return [finding.path, (finding.secret ?? "") + " (in the path name)", "-"]
                 }
             }
             Output.out(Formats.table(rows))

@@ -10,7 +10,7 @@ struct SecretShimCommand: ParsableCommand {
               secretshim run --secret NAME[,target=T,uid=U,gid=G,mode=M] -- COMMAND [ARG...]
             See 'secretshim run --help'.
             """,
-        subcommands: [SecretCommand.self, PsCommand.self, ScanCommand.self])
+        subcommands: [SecretCommand.self, PsCommand.self, ScanCommand.self, InfoCommand.self])
 
     @OptionGroup var globals: GlobalOptions
 }
