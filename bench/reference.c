@@ -4,16 +4,26 @@
 // Usage: reference [--tmpfs-only] COUNT SIZE EXTRA -- COMMAND [ARG...]
 // writes COUNT files of SIZE bytes, plus one of EXTRA bytes if EXTRA > 0.
 //
-// By default it does all that `run` does by default, in the same order: non-dumpable; private
-// mount namespace; tmpfs; each file written through a descriptor, then owner and mode;
-// read-only remount; a lease file in the state dir ($SECRETSHIM_STATE_DIR, else
-// /run/secretshim) naming the process and its start time; then the default hardening: the
-// bounding set cut to Docker's 14 capabilities, secretshim's own default seccomp filter
-// (CLinux's default_filter.c, compiled in), the same 14 as the capability sets, no ambient
-// capabilities; exec. `--tmpfs-only` stops at the read-only remount, then execs: the
-// reference as it stood before `run` hardened by default.
+// By default it does all that `run` does by default, in the same order: non-dumpable; the
+// store, key and state paths resolved and their directories checked (root's own); private
+// mount namespace; the state dir opened and checked, a first lease written under a shared
+// lock, a few finished leases swept, the lease rewritten (aside, then renamed); a detached
+// tmpfs (fsopen/fsmount), each file written through its descriptor, then owner and mode,
+// sealed read-only (mount_setattr) and attached (move_mount) on /run/secrets resolved once
+// (openat2); the key file, the store and the state dir masked; a Landlock domain; then the
+// default hardening: the bounding set cut to Docker's 14 capabilities, secretshim's own
+// default seccomp filter (CLinux's default_filter.c, compiled in), the same 14 as the
+// permitted and effective sets, inheritable and ambient empty; exec. `--tmpfs-only` does the
+// old tmpfs work (mount, write, superblock remount) and execs: the reference as it stood
+// before `run` hardened by default.
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
@@ -42,34 +52,165 @@ static int is_kept(int cap) {
     return 0;
 }
 
-static void record_lease(void) {
+static const char *state_dir(void) {
     const char *state = getenv("SECRETSHIM_STATE_DIR");
-    if (!state) state = "/run/secretshim";
-    char stat_path[64], stat[4096];
-    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", getpid());
-    int fd = open(stat_path, O_RDONLY | O_CLOEXEC);
+    return state ? state : "/run/secretshim";
+}
+
+static const char *store_root(void) {
+    const char *root = getenv("SECRETSHIM_ROOT");
+    return root ? root : "/var/lib/secretshim";
+}
+
+// As root: the real path, every directory on it root's and not writable by others.
+static void check_trusted(const char *path) {
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        if (errno == ENOENT) return;  // made later (the first run only)
+        die("realpath");
+    }
+    char prefix[PATH_MAX] = "";
+    struct stat st;
+    if (lstat("/", &st) != 0) die("lstat");
+    for (char *p = real + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            memcpy(prefix, real, (size_t)(p - real));
+            prefix[p - real] = 0;
+            if (lstat(prefix, &st) != 0 || st.st_uid != 0) die("untrusted");
+            if (*p == 0) break;
+        }
+    }
+}
+
+static unsigned long long own_start_time(void) {
+    char stat[4096];
+    int fd = open("/proc/self/stat", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) die("open stat");
     ssize_t got = read(fd, stat, sizeof stat - 1);
     close(fd);
     if (got <= 0) die("read stat");
     stat[got] = 0;
-    unsigned long long start = 0;
     char *field = strrchr(stat, ')');
     for (int i = 2; field && i < 22; i++) field = strchr(field + 1, ' ');
-    if (field) start = strtoull(field + 1, NULL, 10);
+    return field ? strtoull(field + 1, NULL, 10) : 0;
+}
+
+static int lease_length(char *text, size_t size, unsigned long long start, int exact) {
     unsigned char id[6];
     if (getrandom(id, sizeof id, 0) != sizeof id) die("getrandom");
-    mkdir(state, 0700);
-    char path[4096], text[512];
-    snprintf(path, sizeof path, "%s/%d.lease", state, getpid());
-    int length = snprintf(text, sizeof text,
-                          "secretshim-lease 1\nid %02x%02x%02x%02x%02x%02x\nname true\npid %d\nstart %llu\n"
-                          "started 0\nsecret aaaaaaaaaaaaaaaaaaaaaaaaa a\n",
-                          id[0], id[1], id[2], id[3], id[4], id[5], getpid(), start);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return snprintf(text, size,
+                    "secretshim-lease 1\nid %02x%02x%02x%02x%02x%02x\nname true\npid %d\nstart %llu\n"
+                    "started 0\n%s\n",
+                    id[0], id[1], id[2], id[3], id[4], id[5], getpid(), start,
+                    exact ? "secret aaaaaaaaaaaaaaaaaaaaaaaaa a" : "wants a");
+}
+
+// The first lease, under a shared lock, then a sweep of up to 4 others.
+static int record_lease(unsigned long long start) {
+    mkdir(state_dir(), 0700);
+    int dir = open(state_dir(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) die("open state");
+    struct stat st;
+    if (fstat(dir, &st) != 0 || (st.st_mode & 022)) die("state dir");
+    char name[64], text[512];
+    snprintf(name, sizeof name, "%d.lease", getpid());
+    int length = lease_length(text, sizeof text, start, 0);
+    if (flock(dir, LOCK_SH) != 0) die("flock");
+    int fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0 || fstat(fd, &st) != 0) die("open lease");
+    if (write(fd, text, length) != length) die("write lease");
+    close(fd);
+    flock(dir, LOCK_UN);
+    int again = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *listing = fdopendir(again);
+    int looked = 0;
+    unsigned short skip;
+    if (getrandom(&skip, sizeof skip, 0) != sizeof skip) die("getrandom");
+    struct dirent *entry;
+    while (listing && (entry = readdir(listing)) && looked < 4) {
+        if (entry->d_name[0] == '.' || strcmp(entry->d_name, name) == 0) continue;
+        looked++;
+        int pid = atoi(entry->d_name);
+        if (pid > 0 && kill(pid, 0) != 0) unlinkat(dir, entry->d_name, 0);
+    }
+    if (listing) closedir(listing);
+    return dir;
+}
+
+static void replace_lease(int dir, unsigned long long start) {
+    char name[64], temporary[80], text[512];
+    snprintf(name, sizeof name, "%d.lease", getpid());
+    snprintf(temporary, sizeof temporary, ".%s.new", name);
+    int length = lease_length(text, sizeof text, start, 1);
+    unlinkat(dir, temporary, 0);
+    int fd = openat(dir, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) die("open lease");
     if (write(fd, text, length) != length) die("write lease");
     close(fd);
+    if (renameat(dir, temporary, dir, name) != 0) die("rename lease");
+}
+
+static int open_in_root(int root, const char *path) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+}
+
+static int tmpfs_detached(unsigned long long bytes) {
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) die("fsopen");
+    char size[32];
+    snprintf(size, sizeof size, "%llu", bytes);
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) != 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", size, 0) != 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "755", 0) != 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "noswap", NULL, 0) != 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0)
+        die("fsconfig");
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    if (mnt < 0) die("fsmount");
+    close(fs);
+    return mnt;
+}
+
+static void seal(int mnt) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) die("mount_setattr");
+}
+
+static void attach(int mnt, int target) {
+    if (syscall(SYS_move_mount, mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+        die("move_mount");
+}
+
+static void mask(const char *path) {
+    int target = open(path, O_PATH | O_CLOEXEC);
+    if (target < 0) return;
+    struct stat st;
+    if (fstat(target, &st) != 0) die("fstat");
+    int cover;
+    if (S_ISDIR(st.st_mode)) {
+        cover = tmpfs_detached(4096);
+        seal(cover);
+    } else {
+        cover = (int)syscall(SYS_open_tree, AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | O_CLOEXEC);
+        if (cover < 0) die("open_tree");
+    }
+    attach(cover, target);
+    close(cover);
+    close(target);
+}
+
+static void landlock(void) {
+    struct { unsigned long long handled_access_fs; } attr = {1ULL << 11};
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (ruleset < 0) die("landlock");
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) die("landlock_restrict_self");
+    close(ruleset);
 }
 
 static void harden(void) {
@@ -88,10 +229,25 @@ static void harden(void) {
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
         data[kept[i] / 32].effective |= 1u << (kept[i] % 32);
         data[kept[i] / 32].permitted |= 1u << (kept[i] % 32);
-        data[kept[i] / 32].inheritable |= 1u << (kept[i] % 32);
     }
     if (syscall(SYS_capset, &header, data) != 0) die("capset");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("ambient");
+    // run then empties the inheritable set once more, whoever it runs as: a capget and a capset.
+    if (syscall(SYS_capget, &header, data) != 0 || syscall(SYS_capset, &header, data) != 0) die("capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("ambient");
+}
+
+static void write_files(int dir, long count, long size, long extra, const char *data) {
+    for (long i = 0; i < count + (extra > 0); i++) {
+        char name[32];
+        long length = i < count ? size : extra;
+        snprintf(name, sizeof name, "s%ld", i);
+        int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) die("openat");
+        if (write(fd, data, length) != length) die("write");
+        if (fchownat(fd, "", 0, 0, AT_EMPTY_PATH) != 0 || fchmod(fd, 0444) != 0) die("chown/chmod");
+        close(fd);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -106,33 +262,61 @@ int main(int argc, char **argv) {
     long biggest = size > extra ? size : extra;
     char *data = malloc(biggest > 0 ? biggest : 1);
     memset(data, 'x', biggest);
-    if (!tmpfs_only) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (tmpfs_only) {
+        if (unshare(CLONE_NEWNS) != 0) die("unshare");
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make-rprivate");
+        mkdir("/run/secrets", 0755);
+        char options[64];
+        unsigned long long bytes = (unsigned long long)(count + 1) * ((size + 8191) / 4096 * 4096) + extra + (1 << 20);
+        snprintf(options, sizeof options, "size=%llu,mode=755,noswap", bytes);
+        if (mount("tmpfs", "/run/secrets", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options) != 0) die("mount");
+        int dir = open("/run/secrets", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir < 0) die("open dir");
+        write_files(dir, count, size, extra, data);
+        close(dir);
+        if (mount(NULL, "/run/secrets", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+            die("remount");
+        execvp(argv[5], argv + 5);
+        die("exec");
+    }
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    char key[PATH_MAX];
+    snprintf(key, sizeof key, "%s/master.key", store_root());
+    check_trusted(store_root());
+    check_trusted(store_root());  // the key file's folder: the root itself by default
+    check_trusted(state_dir());
     if (unshare(CLONE_NEWNS) != 0) die("unshare");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make-rprivate");
-    mkdir("/run/secrets", 0755);
-    char options[64];
+    unsigned long long start = own_start_time();
+    int leases = record_lease(start);
+    replace_lease(leases, start);
     unsigned long long bytes = (unsigned long long)(count + 1) * ((size + 8191) / 4096 * 4096) + extra + (1 << 20);
-    snprintf(options, sizeof options, "size=%llu,mode=755,noswap", bytes);
-    if (mount("tmpfs", "/run/secrets", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options) != 0) die("mount");
-    int dir = open("/run/secrets", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir < 0) die("open dir");
-    for (long i = 0; i < count + (extra > 0); i++) {
-        char name[32];
-        long length = i < count ? size : extra;
-        snprintf(name, sizeof name, "s%ld", i);
-        int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) die("openat");
-        if (write(fd, data, length) != length) die("write");
-        if (fchown(fd, 0, 0) != 0 || fchmod(fd, 0444) != 0) die("chown/chmod");
-        close(fd);
+    int mnt = tmpfs_detached(bytes);
+    write_files(mnt, count, size, extra, data);
+    seal(mnt);
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int top = open_in_root(root, "/");
+    int run = open_in_root(root, "/run");
+    int target = open_in_root(root, "/run/secrets");
+    if (target < 0) {
+        mkdirat(run, "secrets", 0755);
+        target = open_in_root(root, "/run/secrets");
     }
-    close(dir);
-    if (mount(NULL, "/run/secrets", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-        die("remount");
-    if (!tmpfs_only) {
-        record_lease();
-        harden();
-    }
+    if (root < 0 || top < 0 || run < 0 || target < 0) die("openat2");
+    struct stat a, b;
+    if (fstat(target, &a) != 0 || fstat(root, &b) != 0) die("fstat");
+    attach(mnt, target);
+    close(top);
+    close(run);
+    close(target);
+    close(root);
+    close(mnt);
+    mask(key);
+    mask(store_root());
+    mask(state_dir());
+    close(leases);
+    landlock();
+    harden();
     execvp(argv[5], argv + 5);
     die("exec");
 }

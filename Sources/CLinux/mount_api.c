@@ -100,8 +100,28 @@ int cl_move_mount_onto(int mount_fd, int target_fd) {
                         CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH);
 }
 
-int cl_clone_tree(const char *source) {
-    return (int)syscall(SYS_open_tree, AT_FDCWD, source, CL_OPEN_TREE_CLONE | O_CLOEXEC);
+#define CL_AT_RECURSIVE 0x8000
+
+int cl_clone_tree(const char *source, int recursive) {
+    return (int)syscall(SYS_open_tree, AT_FDCWD, source,
+                        CL_OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? CL_AT_RECURSIVE : 0));
+}
+
+int cl_clone_tree_fd(int fd, int recursive) {
+    return (int)syscall(SYS_open_tree, fd, "",
+                        CL_OPEN_TREE_CLONE | O_CLOEXEC | CL_AT_EMPTY_PATH | (recursive ? CL_AT_RECURSIVE : 0));
+}
+
+int cl_mount_fd_set_flags(int mount_fd, unsigned long ms_flags, int recursive) {
+    struct cl_mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    if (ms_flags & 1) attr.attr_set |= CL_MOUNT_ATTR_RDONLY;   // MS_RDONLY
+    if (ms_flags & 2) attr.attr_set |= CL_MOUNT_ATTR_NOSUID;   // MS_NOSUID
+    if (ms_flags & 4) attr.attr_set |= CL_MOUNT_ATTR_NODEV;    // MS_NODEV
+    if (ms_flags & 8) attr.attr_set |= CL_MOUNT_ATTR_NOEXEC;   // MS_NOEXEC
+    if (!attr.attr_set) return 0;
+    return (int)syscall(SYS_mount_setattr, mount_fd, "", CL_AT_EMPTY_PATH | (recursive ? CL_AT_RECURSIVE : 0),
+                        &attr, sizeof attr);
 }
 
 int cl_is_mount_root(int fd) {

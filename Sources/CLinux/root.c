@@ -9,7 +9,6 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,19 +28,6 @@ int cl_mount(const char *source, const char *target, const char *type, unsigned 
 
 int cl_bind(const char *source, const char *target, int recursive) {
     return mount(source, target, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL);
-}
-
-int cl_remount_bind_readonly(const char *target) {
-    struct statvfs s;
-    if (statvfs(target, &s) != 0) return -1;
-    unsigned long keep = 0;
-    if (s.f_flag & ST_NOSUID) keep |= MS_NOSUID;
-    if (s.f_flag & ST_NODEV) keep |= MS_NODEV;
-    if (s.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
-    if (s.f_flag & ST_NOATIME) keep |= MS_NOATIME;
-    if (s.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
-    if (s.f_flag & ST_RELATIME) keep |= MS_RELATIME;
-    return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL);
 }
 
 int cl_pivot_root_here(void) {

@@ -26,7 +26,7 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .environmentLeak(let variable, let secret):
             return "environment variable \(variable) holds the value of secret '\(secret)'; remove it (or pass --allow-env-leak)"
         case .noIsolation(let directory, let why):
-            return "cannot make a private tmpfs (\(why)) and \(directory) is not an existing tmpfs or ramfs; give the container one (docker run --tmpfs \(directory))"
+            return "cannot make a private tmpfs, and \(directory) is not a tmpfs or ramfs mounted there (\(why)); give the container one (docker run --tmpfs \(directory))"
         case .tmpfsTooSmall(let needed, let given):
             return "--tmpfs-size \(given) is too small for the granted secrets: they need \(needed) bytes"
         case .exec(let failure): return failure.description

@@ -31,17 +31,14 @@ enum RootBuilder {
         let shown = root.path + mount.destination
         let options = Mounts.parseOptions(mount.options)
         if mount.isBind {
-            var st = stat()
-            if stat(mount.source, &st) != 0 { throw SysError("bind source", mount.source, errno: errno) }
-            let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+            // The source resolved once (a detached copy of it), its flags set before it is seen.
+            let flags = options.flags & UInt(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            let tree = try Mounts.cloneTree(mount.source, recursive: mount.options.contains("rbind"), flags: flags, shown: shown)
+            defer { tree.close() }
+            let isDirectory = try tree.status(path: mount.source).st_mode & S_IFMT == S_IFDIR
             let target = try root.open(mount.destination, creating: isDirectory ? .directory : .file)
             defer { target.close() }
-            try Mounts.bind(mount.source, on: target, recursive: mount.options.contains("rbind"), shown: shown)
-            if options.flags & UInt(MS_RDONLY) != 0 {
-                let bound = try root.openExisting(mount.destination)
-                defer { bound.close() }
-                try Mounts.remountReadOnly(bound, shown: shown)
-            }
+            try Mounts.attach(tree, on: target, shown: shown)
             return
         }
         // This shim does not manage cgroups: the workload stays in the shim's own.
@@ -109,10 +106,9 @@ enum RootBuilder {
     static func makeReadOnly(_ path: String, in root: ContainedRoot) throws {
         guard let target = try existing(path, in: root) else { return }
         defer { target.close() }
-        try Mounts.bind(ContainedRoot.procPath(target), on: target, recursive: true, shown: root.path + path)
-        let bound = try root.openExisting(path)
-        defer { bound.close() }
-        try Mounts.remountReadOnly(bound, shown: root.path + path)
+        let tree = try Mounts.cloneTree(of: target, flags: UInt(MS_RDONLY), shown: root.path + path)
+        defer { tree.close() }
+        try Mounts.attach(tree, on: target, shown: root.path + path)
     }
 
     static func existing(_ path: String, in root: ContainedRoot) throws -> FileDescriptor? {

@@ -10,11 +10,18 @@ public struct ContainedRoot {
     public let fd: FileDescriptor
     public let path: String
 
-    /// Makes `path` a mount point of its own (pivot_root needs one) and opens it.
+    /// Makes `path` a mount point of its own (pivot_root needs one): the directory is opened
+    /// once, a recursive copy of its tree made detached and attached onto it. The descriptor
+    /// kept is the new mount's own, so nothing later looks `path` up again.
     public static func bindOntoItself(_ path: String) throws(SysError) -> ContainedRoot {
-        try sys("bind the root onto itself", path) { cl_bind(path, path, 1) }
-        let fd = try FileDescriptor.open(path, CL_O_PATH | O_DIRECTORY)
-        return ContainedRoot(fd: fd, path: path)
+        let directory = try FileDescriptor.open(path, CL_O_PATH | O_DIRECTORY)
+        defer { directory.close() }
+        let tree = FileDescriptor(rawValue: try sys("bind the root onto itself", path) { cl_clone_tree_fd(directory.rawValue, 1) })
+        do { try sys("bind the root onto itself", path) { cl_move_mount_onto(tree.rawValue, directory.rawValue) } } catch {
+            tree.close()
+            throw error
+        }
+        return ContainedRoot(fd: tree, path: path)
     }
 
     /// Opens `path` to resolve and read inside it, without mounting anything.
@@ -103,8 +110,36 @@ public enum Mounts {
         try sys("bind \(source) on", shown) { cl_bind(source, ContainedRoot.procPath(target), recursive ? 1 : 0) }
     }
 
+    /// A detached copy of the tree at `source` (resolved this once), its submounts too when
+    /// `recursive`, with `flags` (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC) set on it before
+    /// anything can see it: attach it with `attach`.
+    public static func cloneTree(_ source: String, recursive: Bool, flags: UInt, shown: String) throws(SysError) -> FileDescriptor {
+        let tree = FileDescriptor(rawValue: try sys("bind \(source) on", shown) { cl_clone_tree(source, recursive ? 1 : 0) })
+        do { try sys("set mount flags on", shown) { cl_mount_fd_set_flags(tree.rawValue, flags, recursive ? 1 : 0) } } catch {
+            tree.close()
+            throw error
+        }
+        return tree
+    }
+
+    /// The same for the tree at `target` itself (a read-only path bound onto itself).
+    public static func cloneTree(of target: FileDescriptor, flags: UInt, shown: String) throws(SysError) -> FileDescriptor {
+        let tree = FileDescriptor(rawValue: try sys("bind onto itself", shown) { cl_clone_tree_fd(target.rawValue, 1) })
+        do { try sys("set mount flags on", shown) { cl_mount_fd_set_flags(tree.rawValue, flags, 1) } } catch {
+            tree.close()
+            throw error
+        }
+        return tree
+    }
+
+    /// Attaches a detached mount (`cloneTree`) onto `target`.
+    public static func attach(_ tree: FileDescriptor, on target: FileDescriptor, shown: String) throws(SysError) {
+        try sys("mount on", shown) { cl_move_mount_onto(tree.rawValue, target.rawValue) }
+    }
+
+    /// Makes the mount `target` is the root of read-only: that mount alone (mount_setattr).
     public static func remountReadOnly(_ target: FileDescriptor, shown: String) throws(SysError) {
-        try sys("remount read-only", shown) { cl_remount_bind_readonly(ContainedRoot.procPath(target)) }
+        try sys("remount read-only", shown) { cl_mount_fd_set_flags(target.rawValue, UInt(MS_RDONLY), 0) }
     }
 
     /// MS_* flags and the remaining data of OCI/fstab-style options ("ro,nosuid,size=64k").

@@ -75,20 +75,8 @@ public enum FileSystemKind: Equatable, Sendable {
     }
 }
 
-/// A size-limited tmpfs that holds secrets: nosuid, nodev, noexec, and never swapped.
+/// Unmounting a secrets tmpfs (the runtime wrapper's, on `delete`).
 public enum Tmpfs {
-    /// Mounts the tmpfs (root mode 0755, owned by root). `noswap` (Linux 6.4+) keeps its pages
-    /// out of swap; older kernels reject the option, and then it is mounted without it.
-    public static func mount(at path: String, size: UInt64) throws(SysError) {
-        if path.withCString({ cl_mount_tmpfs($0, size, 0o755, 1) }) == 0 { return }
-        if errno != EINVAL { throw SysError("mount tmpfs on", path, errno: errno) }
-        try sys("mount tmpfs on", path) { path.withCString { cl_mount_tmpfs($0, size, 0o755, 0) } }
-    }
-
-    public static func remountReadOnly(_ path: String) throws(SysError) {
-        try sys("remount read-only", path) { path.withCString { cl_remount_readonly($0) } }
-    }
-
     /// Detaches the tmpfs at `path` from this namespace; the kernel frees it once no other
     /// namespace (a container's) still has it mounted.
     public static func unmount(_ path: String) throws(SysError) {

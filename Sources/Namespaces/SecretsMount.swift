@@ -107,7 +107,7 @@ public enum Masking {
             }
             cover = empty
         } else {
-            cover = FileDescriptor(rawValue: try sys("bind /dev/null over", path) { cl_clone_tree("/dev/null") })
+            cover = FileDescriptor(rawValue: try sys("bind /dev/null over", path) { cl_clone_tree("/dev/null", 0) })
         }
         defer { cover.close() }
         try sys("mask", path) { cl_move_mount_onto(cover.rawValue, target.rawValue) }

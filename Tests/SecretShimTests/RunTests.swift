@@ -158,20 +158,26 @@ struct RunTests {
     /// default seccomp filter of an outer `run`), `run` uses an existing tmpfs at the secrets
     /// dir, and refuses a disk-backed one.
     @Test func withoutUnshareItUsesAnExistingTmpfsAndRefusesDisk() throws {
-        let shim = Shim()
-        defer { shim.cleanUp() }
+        let shim = Shim(), outer = Shim()
+        defer {
+            shim.cleanUp()
+            outer.cleanUp()
+        }
         shim.create("pw", "unprivileged-value")
-        let memory = "/dev/shm/secretshim-test-\(UUID().uuidString)"
+        // A tmpfs mounted at the secrets dir (as `docker run --tmpfs` makes), private to this test.
+        let memory = shim.directory.appendingPathComponent("tmpfs-secrets").path
         let disk = shim.directory.appendingPathComponent("disk-secrets").path
         try FileManager.default.createDirectory(atPath: memory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: memory) }
-        // Hand the store and both dirs to nobody, then run the shim as nobody.
+        #expect(shell("mount -t tmpfs -o size=1m tmpfs \(memory)").status == 0)
+        defer { shell("umount \(memory)") }
+        // Hand the store and both dirs to nobody, then run the shim as nobody, inside an outer
+        // run (root, with a store of its own) whose seccomp filter refuses unshare.
         #expect(shell("chown -R 65534:65534 \(shim.directory.path) \(memory) && chmod 755 \(shim.directory.path)").status == 0)
-        let asNobody = "env SECRETSHIM_ROOT=\(shim.root) SECRETSHIM_STATE_DIR=\(shim.state) \(Shim.binary) run --user 65534:65534 -- \(Shim.binary)"
+        let asNobody = "env SECRETSHIM_ROOT=\(outer.root) SECRETSHIM_STATE_DIR=\(outer.state) \(Shim.binary) run --user 65534:65534 -- env SECRETSHIM_ROOT=\(shim.root) SECRETSHIM_STATE_DIR=\(shim.state) \(Shim.binary)"
         let onDisk = shell("\(asNobody) run --secrets-dir \(disk) --secret pw,uid=65534,gid=65534 -- cat \(disk)/pw")
         #expect(onDisk.status == 125)
-        #expect(onDisk.output.contains("not an existing tmpfs or ramfs"), "\(onDisk.output)")
+        #expect(onDisk.output.contains("not a tmpfs or ramfs mounted there"), "\(onDisk.output)")
         #expect((try FileManager.default.contentsOfDirectory(atPath: disk)).isEmpty)
         let inMemory = shell("\(asNobody) run --secrets-dir \(memory) --secret pw,uid=65534,gid=65534,mode=0400 -- cat \(memory)/pw")
         #expect(inMemory.status == 0, "\(inMemory.output)")

@@ -6,11 +6,6 @@
 int cl_unshare_mount_ns(void);
 /// Every mount below "/" becomes private, so nothing we mount propagates to the host.
 int cl_make_mounts_private(void);
-/// A tmpfs with nosuid,nodev,noexec, the given size and root mode; noswap when asked
-/// (kernel 6.4+); mode is the mode of the tmpfs root.
-int cl_mount_tmpfs(const char *target, uint64_t size_bytes, unsigned mode, int noswap);
-/// Remount an existing mount read-only, keeping nosuid,nodev,noexec.
-int cl_remount_readonly(const char *target);
 int64_t cl_filesystem_magic_fd(int fd);
 /// Lazily unmounts `target` (never following a symlink there): gone from this namespace at
 /// once, freed by the kernel when the last namespace that still sees it lets go.

@@ -14,9 +14,14 @@ int cl_tmpfs_detached(uint64_t size_bytes, unsigned mode, int noswap);
 int cl_mount_fd_set_readonly(int mount_fd);
 /// Attaches the detached mount `mount_fd` onto the directory (or file) `target_fd` refers to.
 int cl_move_mount_onto(int mount_fd, int target_fd);
-/// A detached copy (OPEN_TREE_CLONE) of the mount at `source` (a file such as /dev/null), to
-/// attach with cl_move_mount_onto.
-int cl_clone_tree(const char *source);
+/// A detached copy (OPEN_TREE_CLONE) of the tree at `source` (a bind mount's source, resolved
+/// this once), with its submounts when `recursive`; to attach with cl_move_mount_onto.
+int cl_clone_tree(const char *source, int recursive);
+/// The same for the tree `fd` refers to.
+int cl_clone_tree_fd(int fd, int recursive);
+/// Sets mount attributes (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC bits, as mount(2)
+/// spells them) on this mount, and on the mounts below it when `recursive`; never clears one.
+int cl_mount_fd_set_flags(int mount_fd, unsigned long ms_flags, int recursive);
 /// 1 if `fd` is the root of a mount, 0 if not, -1 (errno) if statx cannot say (Linux < 5.8).
 int cl_is_mount_root(int fd);
 /// 1 if the kernel offers MOVE_MOUNT_BENEATH (Linux 6.5+), 0 if not: probed with an invalid

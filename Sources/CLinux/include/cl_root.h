@@ -12,9 +12,6 @@ int cl_mount(const char *source, const char *target, const char *type, unsigned 
              const char *data);
 /// A bind mount (recursive when asked) of source onto target.
 int cl_bind(const char *source, const char *target, int recursive);
-/// Remounts a bind mount read-only, keeping the flags it already has (in a user namespace,
-/// nosuid/nodev/noexec inherited from the host are locked and must be kept).
-int cl_remount_bind_readonly(const char *target);
 /// pivot_root into the current directory and detach the old root (runc's pivot_root(".", ".")).
 int cl_pivot_root_here(void);
 /// unshare(2) with CLONE_* flags, named: 'm' mount, 'u' uts, 'i' ipc, 'n' net, 'p' pid, 'U' user.
