@@ -78,6 +78,26 @@ public struct FileDescriptor: Sendable {
         }
     }
 
+    /// Names in this directory, without "." and "..", read through a second descriptor of it
+    /// (fdopendir takes the one it is given).
+    public func entries() -> [String] {
+        let again = Glibc.openat(rawValue, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard again >= 0 else { return [] }
+        guard let dir = fdopendir(again) else {
+            Glibc.close(again)
+            return []
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     public func status(path: String? = nil) throws(SysError) -> stat {
         var st = stat()
         try sys("stat", path) { Glibc.fstat(rawValue, &st) }

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 extension String {
@@ -21,6 +22,32 @@ public enum Files {
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// What `rootOwnedRealPath` found.
+    public enum RootOwnership: Equatable {
+        /// The real path (missing components appended).
+        case trusted(String)
+        case unresolved(SysError)
+        case notADirectory(String)
+        case ownedBy(String, uid: uid_t)
+        case writableByOthers(String, mode: mode_t)
+    }
+
+    /// The real path of the absolute `path` (of its deepest existing ancestor, the rest
+    /// appended), and whether every existing directory on it is root's and writable by no one
+    /// else (sticky ones aside): `cl_trusted_path`.
+    public static func rootOwnedRealPath(_ path: String) -> RootOwnership {
+        var out = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        var bad = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        var uid: UInt32 = 0, mode: UInt32 = 0
+        let status = path.withCString { cl_trusted_path($0, &out, out.count, &bad, bad.count, &uid, &mode) }
+        if status == 0 { return .trusted(String(nulTerminated: out)) }
+        if status != -2 { return .unresolved(SysError("resolve", path, errno: errno)) }
+        let directory = String(nulTerminated: bad)
+        if mode & UInt32(S_IFMT) != UInt32(S_IFDIR) { return .notADirectory(directory) }
+        if uid != 0 { return .ownedBy(directory, uid: uid) }
+        return .writableByOthers(directory, mode: mode)
+    }
 
     /// The non-empty components of a path, split on "/". Byte-wise on purpose: it is on `run`'s
     /// start path, where generic `split` costs runtime metadata work.

@@ -16,7 +16,9 @@ public enum MountNamespace {
 
     /// Rootless only: the caller cannot create `path` in a host folder it does not own (the
     /// host's /run). In this private namespace that parent is covered by a tmpfs holding bind
-    /// mounts of everything that was in it (links recreated), plus the new, empty folder.
+    /// mounts of everything that was in it (links recreated), plus the new, empty folder. The
+    /// parent is opened once; the tmpfs is filled through its own descriptor and attached onto
+    /// that descriptor, and the binds go onto folders opened through it.
     public static func makeDirectoryByShadowingParent(_ path: String) throws(SysError) {
         let parent = Files.parent(of: path)
         guard let name = Files.components(path).last else { throw SysError("mkdir", path, errno: EINVAL) }
@@ -24,12 +26,12 @@ public enum MountNamespace {
         defer { old.close() }
         var entries: [(name: String, fd: FileDescriptor, mode: mode_t)] = []
         defer { for entry in entries { entry.fd.close() } }
-        for entry in Files.list(parent) {
+        for entry in old.entries() {
             let fd = try old.openAt(entry, CL_O_PATH | O_NOFOLLOW)
             entries.append((entry, fd, try fd.status(path: parent + "/" + entry).st_mode & S_IFMT))
         }
-        try sys("mount tmpfs on", parent) { cl_mount("tmpfs", parent, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0755,size=1m") }
-        let shadow = try FileDescriptor.open(parent, CL_O_PATH | O_DIRECTORY)
+        // A user namespace may not ask for noswap; this tmpfs holds only empty folders and links.
+        let shadow = FileDescriptor(rawValue: try sys("mount tmpfs on", parent) { cl_tmpfs_detached(1 << 20, 0o755, 0) })
         defer { shadow.close() }
         for entry in entries {
             let shown = parent + "/" + entry.name
@@ -38,21 +40,22 @@ public enum MountNamespace {
                 let length = try sys("readlink", shown) { readlinkat(entry.fd.rawValue, "", &buffer, buffer.count - 1) }
                 buffer[length] = 0
                 try sys("symlink", shown) { symlinkat(buffer, shadow.rawValue, entry.name) }
-                continue
-            }
-            if entry.mode == S_IFDIR {
+            } else if entry.mode == S_IFDIR {
                 try sys("mkdir", shown) { mkdirat(shadow.rawValue, entry.name, 0o755) }
             } else {
                 let file = try shadow.openAt(entry.name, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
                 file.close()
             }
+        }
+        try sys("mkdir", path) { mkdirat(shadow.rawValue, name, 0o755) }
+        try sys("mount tmpfs on", parent) { cl_move_mount_onto(shadow.rawValue, old.rawValue) }
+        for entry in entries where entry.mode != S_IFLNK {
             let target = try shadow.openAt(entry.name, CL_O_PATH | O_NOFOLLOW)
             defer { target.close() }
-            try sys("bind", shown) {
+            try sys("bind", parent + "/" + entry.name) {
                 cl_bind(ContainedRoot.procPath(entry.fd), ContainedRoot.procPath(target), entry.mode == S_IFDIR ? 1 : 0)
             }
         }
-        try sys("mkdir", path) { mkdirat(shadow.rawValue, name, 0o755) }
     }
 }
 

@@ -3,7 +3,10 @@ import SecretStore
 
 /// A command's failure, carrying SPEC.md's exit code: 1 the command failed, 2 usage error.
 /// Mapped from the layers' errors here, at the top, and nowhere else.
-struct CommandFailure: Error {
+struct CommandFailure: Error, CustomStringConvertible {
+    /// Its `<why>`: what a command wrapping it says.
+    var description: String { why }
+
     let what: String
     let why: String
     let exitCode: Int32

@@ -17,7 +17,7 @@ struct GlobalOptions: ParsableArguments {
             do {
                 return try StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile).trusted()
             } catch {
-                throw CommandFailure.failed("secretshim", error)
+                throw CommandFailure.failed("store", error)
             }
         }
     }

@@ -205,6 +205,15 @@ public struct LeaseDirectory: Sendable {
 
     static func fileName(_ pid: pid_t) -> String { ASCIIDecimal.string(UInt64(pid)) + ".lease" }
 
+    /// The pid a lease file is named by (`<pid>.lease`), or nil (a container's, or not a lease).
+    static func pid(named file: String) -> pid_t? {
+        let bytes = file.utf8
+        guard bytes.count > 6, file.hasUTF8Suffix(".lease"),
+            let value = ASCIIDecimal.value(bytes.prefix(bytes.count - 6), max: UInt64(Int32.max)), value > 0
+        else { return nil }
+        return pid_t(value)
+    }
+
     /// Records `lease` under `<pid>.lease` (or `<file>.lease`), in place, under a shared lock
     /// (see `LeaseBook`). A reader may see it half-written: a lease that does not parse while
     /// its process lives holds everything. Leases describe running processes and live on a
@@ -280,7 +289,7 @@ public struct LeaseDirectory: Sendable {
     /// everything while its pid (from its name) lives; a container's, named by its ID, holds
     /// everything until the wrapper's `delete` removes it.
     func examine(_ file: String) -> Examined {
-        let shownPID = pid_t(file.dropLast(".lease".count))
+        let shownPID = Self.pid(named: file)
         guard let opened = try? fd.openAt(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return .ignored }
         defer { opened.close() }
         guard let st = try? opened.status(), st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0 || st.st_uid == geteuid() else {
@@ -312,7 +321,7 @@ public struct LeaseDirectory: Sendable {
             index = (index + 1) % names.count
             guard file != own, file.hasUTF8Suffix(".lease"), !file.hasUTF8Prefix(".") else { continue }
             looked += 1
-            if let pid = pid_t(file.dropLast(".lease".count)), pid > 0, kill(pid, 0) != 0, errno == ESRCH {
+            if let pid = Self.pid(named: file), kill(pid, 0) != 0, errno == ESRCH {
                 _ = unlinkat(fd.rawValue, file, 0)
                 continue
             }
@@ -323,21 +332,5 @@ public struct LeaseDirectory: Sendable {
     /// Drops the lease recorded under `file`.
     public func remove(file: String) { _ = unlinkat(fd.rawValue, file + ".lease", 0) }
 
-    func entries() -> [String] {
-        // A second descriptor for readdir: fdopendir takes ownership of the one it is given.
-        guard let again = try? fd.openAt(".", O_RDONLY | O_DIRECTORY) else { return [] }
-        guard let dir = fdopendir(again.rawValue) else {
-            again.close()
-            return []
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
+    func entries() -> [String] { fd.entries() }
 }

@@ -59,37 +59,18 @@ public struct StoreLocation: Sendable, Equatable {
 
     /// The real path of `path` (of its deepest existing ancestor, with the rest appended),
     /// every existing directory on it owned by root and not writable by group or others unless
-    /// sticky.
+    /// sticky (`cl_trusted_path`).
     static func trustedPath(_ path: String) throws(StoreError) -> String {
-        var existing = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
-        var missing: [String] = []
-        var resolved: String?
-        while resolved == nil {
-            if let real = realpath(existing, nil) {
-                resolved = String(cString: real)
-                free(real)
-            } else {
-                guard errno == ENOENT, existing != "/" else { throw .untrusted(path: path, why: String(cString: strerror(errno))) }
-                if let last = Files.components(existing).last { missing.insert(last, at: 0) }
-                existing = Files.parent(of: existing)
-            }
+        let absolute = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
+        switch Files.rootOwnedRealPath(absolute) {
+        case .trusted(let real): return real
+        case .unresolved(let error): throw .untrusted(path: path, why: error.description)
+        case .notADirectory(let directory): throw .untrusted(path: path, why: "\(directory) is not a directory")
+        case .ownedBy(let directory, let uid):
+            throw .untrusted(path: path, why: "\(directory) belongs to uid \(uid), not root; as root, secretshim keeps its store, key and state only under root's own directories")
+        case .writableByOthers(let directory, let mode):
+            throw .untrusted(path: path, why: "\(directory) is writable by group or others (mode \(String(mode & 0o7777, radix: 8)))")
         }
-        var prefix = ""
-        for component in [""] + Files.components(resolved!) {
-            prefix += component.isEmpty ? "/" : (prefix == "/" ? "" : "/") + component
-            var st = stat()
-            guard lstat(prefix, &st) == 0 else { throw .untrusted(path: path, why: "\(prefix): \(String(cString: strerror(errno)))") }
-            guard st.st_mode & S_IFMT == S_IFDIR else { throw .untrusted(path: path, why: "\(prefix) is not a directory") }
-            guard st.st_uid == 0 else {
-                throw .untrusted(path: path, why: "\(prefix) belongs to uid \(st.st_uid), not root; as root, secretshim keeps its store, key and state only under root's own directories")
-            }
-            guard st.st_mode & 0o022 == 0 || st.st_mode & S_ISVTX != 0 else {
-                throw .untrusted(path: path, why: "\(prefix) is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))")
-            }
-        }
-        var result = resolved!
-        for component in missing { result += (result == "/" ? "" : "/") + component }
-        return result
     }
 
     static func currentDirectory() -> String {

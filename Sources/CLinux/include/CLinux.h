@@ -9,3 +9,4 @@
 #include "cl_default_filter.h"
 #include "cl_root.h"
 #include "cl_scan.h"
+#include "cl_trust.h"
