@@ -97,7 +97,7 @@ public enum Launcher {
             if ownNamespace && !hasRoot {
                 for path in [location.keyFile, location.root, location.stateDirectory] { try Masking.hide(path) }
             }
-            leases?.close()
+            // The state dir's descriptor is close-on-exec: the workload never holds it.
 
             for limit in plan.resourceLimits { try ResourceLimits.set(limit.name, soft: limit.soft, hard: limit.hard) }
             if let directory = plan.workingDirectory { try sys("chdir", directory) { chdir(directory) } }

@@ -319,7 +319,14 @@ public struct LeaseDirectory: Sendable {
         repeat {
             let file = names[index]
             index = (index + 1) % names.count
-            guard file != own, file.hasUTF8Suffix(".lease"), !file.hasUTF8Prefix(".") else { continue }
+            guard file != own else { continue }
+            // A rewrite that a kill -9 interrupted leaves `.<pid>.lease.new` behind.
+            if file.hasUTF8Prefix("."), file.hasUTF8Suffix(".lease.new") {
+                let named = String(file.utf8.dropFirst().dropLast(4))!
+                if let pid = Self.pid(named: named), kill(pid, 0) != 0, errno == ESRCH { _ = unlinkat(fd.rawValue, file, 0) }
+                continue
+            }
+            guard file.hasUTF8Suffix(".lease"), !file.hasUTF8Prefix(".") else { continue }
             looked += 1
             if let pid = Self.pid(named: file), kill(pid, 0) != 0, errno == ESRCH {
                 _ = unlinkat(fd.rawValue, file, 0)

@@ -5,14 +5,8 @@ import Testing
 /// back doors of the x86-64 kernel: the x32 ABI (the same calls under numbers with bit 30 set)
 /// and the i386 ABI (`int $0x80`), plus `clone3` and `clone` with namespace flags. The default
 /// filter must kill the first two outright and refuse the others.
-@Suite(.enabled(if: getuid() == 0 && SyscallABIAttacks.isX86_64, "root on x86-64"))
+@Suite(.enabled(if: getuid() == 0 && AttackShell.isX86_64, "root on x86-64"))
 struct SyscallABIAttacks {
-    static var isX86_64: Bool {
-        var name = utsname()
-        uname(&name)
-        return withUnsafeBytes(of: name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } == "x86_64"
-    }
-
     static let probeSource = #"""
         #define _GNU_SOURCE
         #include <errno.h>
@@ -76,6 +70,12 @@ struct SyscallABIAttacks {
 
 /// Runs a shell command with the built binary at hand, independent of the other suites' helpers.
 enum AttackShell {
+    static var isX86_64: Bool {
+        var name = utsname()
+        uname(&name)
+        return withUnsafeBytes(of: name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } == "x86_64"
+    }
+
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var binary: String {

@@ -87,14 +87,16 @@ struct HardeningTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "Seccomp:\t2\numount=32\nunshare=1\nv")
         // The profile's rules that depend on capabilities see what the workload holds: with
-        // CAP_SYS_ADMIN (named, or through ALL) Docker's profile allows unshare. (A user
-        // namespace: changing mounts stays forbidden by the workload's Landlock domain.)
+        // CAP_SYS_ADMIN (named, or through ALL) Docker's profile allows sethostname, tried in a
+        // UTS namespace of a user namespace of the workload's own (the host's name is never
+        // touched; changing mounts stays forbidden by the workload's Landlock domain).
+        let rename = "unshare -U -r -u hostname probe 2>/dev/null; echo sethostname=$?"
         for added in ["SYS_ADMIN", "ALL"] {
-            let widened = shim(["run", "--seccomp", profile, "--cap-add", added, "--", "sh", "-c", "unshare -U true; echo unshare=$?"])
-            #expect(widened.stdout == "unshare=0\n", "--cap-add \(added): \(widened.stderr)")
+            let widened = shim(["run", "--seccomp", profile, "--cap-add", added, "--", "sh", "-c", rename])
+            #expect(widened.stdout == "sethostname=0\n", "--cap-add \(added): \(widened.stderr)")
         }
-        let narrow = shim(["run", "--seccomp", profile, "--", "sh", "-c", "unshare -U true 2>/dev/null; echo unshare=$?"])
-        #expect(narrow.stdout == "unshare=1\n", "\(narrow.stderr)")
+        let narrow = shim(["run", "--seccomp", profile, "--", "sh", "-c", rename])
+        #expect(narrow.stdout == "sethostname=1\n", "\(narrow.stderr)")
     }
 
     static let refused: [([String], String)] = [
