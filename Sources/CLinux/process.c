@@ -53,3 +53,19 @@ int cl_supervise(pid_t child) {
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 125;
 }
+
+int cl_reset_fatal_signals(void) {
+    // The Swift runtime installs a crash handler for these that prints a backtrace with a
+    // register dump, 16 bytes of memory at each register, to stderr: part of a secret if a
+    // register points at one. With the default action the process just dies (no core: every
+    // command is made non-dumpable first).
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS};
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        if (sigaction(fatal[i], &action, NULL) != 0) return -1;
+    }
+    return 0;
+}

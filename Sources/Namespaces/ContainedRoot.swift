@@ -26,7 +26,8 @@ public struct ContainedRoot {
 
     /// Opens `path` to resolve and read inside it, without mounting anything.
     public static func open(_ path: String) throws(SysError) -> ContainedRoot {
-        ContainedRoot(fd: try FileDescriptor.open(path, CL_O_PATH | O_DIRECTORY), path: path)
+        // The host's own root shows paths inside it as they are ("/run", not "//run").
+        ContainedRoot(fd: try FileDescriptor.open(path, CL_O_PATH | O_DIRECTORY), path: path == "/" ? "" : path)
     }
 
     public enum Kind { case directory, file }

@@ -13,6 +13,12 @@ public enum System {
     public static var effectiveGroupID: gid_t { getegid() }
     public static var processID: pid_t { getpid() }
 
+    /// Takes the Swift runtime's crash handler off the fatal signals (`cl_reset_fatal_signals`):
+    /// its report prints 16 bytes of memory at each register, which may be part of a secret's
+    /// value or of the key. Called first thing by every command; a crash then just ends the
+    /// process (and, non-dumpable, leaves no core).
+    public static func resetFatalSignals() { _ = cl_reset_fatal_signals() }
+
     /// PR_SET_DUMPABLE: a non-dumpable process leaves no core dump and cannot be ptraced, nor
     /// its /proc/PID/mem read, by other processes of its user. exec resets it.
     public static func setDumpable(_ dumpable: Bool) { _ = cl_prctl_set_dumpable(dumpable ? 1 : 0) }

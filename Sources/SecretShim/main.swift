@@ -1,6 +1,9 @@
 import Glibc
 import Namespaces
 
+// Before anything holds a value or the key: no crash report (System.resetFatalSignals).
+System.resetFatalSignals()
+
 // Entry point. `run` and `runtime` are parsed by hand and dispatched before ArgumentParser is touched: it sits
 // in the start path of every workload. Everything else goes through ArgumentParser.
 //

@@ -18,3 +18,7 @@ pid_t cl_fork(void);
 /// SIGUSR2 and SIGWINCH to `child`, waits for it, and returns its exit status as a shell
 /// reports it (the code, or 128 + the signal that killed it).
 int cl_supervise(pid_t child);
+/// Gives SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT and SIGSYS their default action
+/// again, replacing the Swift runtime's crash handler (whose report dumps memory at each
+/// register to stderr).
+int cl_reset_fatal_signals(void);

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+/// A root filesystem is the attacker's: every path in it may be a symlink chosen to make the
+/// shim mount or write on the host. And a workload with a root of its own must still record
+/// its lease on the host, where `secret rm` and `ps` look.
+@Suite(.enabled(if: runningAsRoot && hasBusybox, "needs root and busybox-static"))
+struct RootfsAttacks {
+    static let env = ["PATH": "/bin"]
+
+    /// `run/secrets` a symlink that resolves to the root itself (absolute, by "..", or both):
+    /// mounting there would cover the whole tree, or, on a tmpfs root, the tmpfs itself (whose
+    /// superblock a read-only remount would also have hit). Refused in one line; nothing written.
+    @Test(arguments: ["/", "/.", "..", "../..", "../../../../../../..", "/../../.."])
+    func secretsLinkedToTheRootIsRefused(target: String) throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("root")
+        shim.create("s", value)
+        let tmpfs = try PrivateTmpfs(at: shim.path + "/t")
+        defer { tmpfs.unmount() }
+        let root = try Rootfs.make(at: tmpfs.path)
+        try FileManager.default.createDirectory(atPath: root + "/run", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/run/secrets", withDestinationPath: target)
+        let before = mountPoints(under: tmpfs.path)
+
+        let result = shim(["run", "--secret", "s", "--rootfs", root, "--", "/bin/sh", "-c", "true"], env: Self.env)
+        #expect(result.status == 125, "run/secrets -> \(target): \(result.status) \(result.stderr)")
+        expectOneLineError(result, values: [value])
+        expectNoValue(result.stdout, [value], "stdout")
+        expectNoFileHolds([value], under: tmpfs.path)
+        #expect(mountPoints(under: tmpfs.path) == before)
+        let options = tmpfs.options.split(separator: ",").map(String.init)
+        #expect(options.contains("rw") && !options.contains("ro"), "the tmpfs under the root was remounted: \(options)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/run/secrets")) == target)
+    }
+
+    /// The same without a root: a secrets dir that resolves to `/`, whatever its spelling.
+    @Test func aSecretsDirThatIsTheRootIsRefused() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("dot")
+        shim.create("s", value)
+        let tmpfs = try PrivateTmpfs(at: shim.path + "/t")
+        defer { tmpfs.unmount() }
+        try FileManager.default.createSymbolicLink(atPath: tmpfs.path + "/to-root", withDestinationPath: "/")
+        try FileManager.default.createDirectory(atPath: tmpfs.path + "/a/b", withIntermediateDirectories: true)
+        let spellings = ["/.", "/./.", "/tmp/..", tmpfs.path + "/to-root", tmpfs.path + "/to-root/.",
+                         tmpfs.path + "/a/b/../../../../../../../.."]
+        for directory in spellings {
+            let result = shim(["run", "--secret", "s", "--secrets-dir", directory, "--", "sh", "-c", "echo RAN"])
+            #expect(result.status == 125, "--secrets-dir \(directory): \(result.status) \(result.stdout) \(result.stderr)")
+            #expect(!result.stdout.contains("RAN"))
+            expectOneLineError(result, values: [value])
+        }
+        expectNoFileHolds([value], under: tmpfs.path)
+        #expect(tmpfs.options.split(separator: ",").contains("rw"))
+    }
+
+    /// `run/secrets` a symlink to another directory (`/etc`, by several spellings): the
+    /// workload gets its secrets there, inside its own root; nothing lands on the host's /etc
+    /// nor in the root's own tree as the host sees it.
+    @Test(arguments: ["/etc", "../etc", "/../../../../etc", "../../../../../../etc"])
+    func secretsLinkedElsewhereStaysInsideTheRoot(target: String) throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("etc")
+        let name = "atk" + uniqueValue().suffix(12)
+        shim.create(name, value)
+        let tmpfs = try PrivateTmpfs(at: shim.path + "/t")
+        defer { tmpfs.unmount() }
+        let root = try Rootfs.make(at: tmpfs.path)
+        try FileManager.default.createDirectory(atPath: root + "/run", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/run/secrets", withDestinationPath: target)
+        let etcBefore = try FileManager.default.contentsOfDirectory(atPath: root + "/etc").sorted()
+        let before = mountPoints(under: tmpfs.path)
+
+        let result = shim(["run", "--secret", name, "--rootfs", root, "--", "/bin/sh", "-c",
+                           "cat /run/secrets/\(name); echo; grep -c ' /etc ' /proc/self/mountinfo"], env: Self.env)
+        if result.status == 0 {
+            #expect(result.stdout == value + "\n1\n", "\(result.stdout)")
+        } else {
+            #expect(result.status == 125)
+            expectOneLineError(result, values: [value])
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/etc/" + name), "written into the host's /etc")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/etc").sorted() == etcBefore)
+        expectNoFileHolds([value], under: tmpfs.path)
+        #expect(mountPoints(under: tmpfs.path) == before)
+        #expect(!hostMountInfo().contains(" /etc "), "a mount on the host's /etc")
+    }
+
+    /// A `--rootfs` or `--bundle` workload records its lease on the host's state dir: `ps`
+    /// lists it, `secret rm` is refused while it runs, and no lease is ever written inside
+    /// the root.
+    @Test(.enabled(if: hasRunc, "needs runc (runc spec)"), arguments: ["rootfs", "bundle"])
+    func aContainedWorkloadHoldsItsSecretOnTheHost(mode: String) throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("lease")
+        shim.create("held", value)
+        let root: String
+        let arguments: [String]
+        if mode == "rootfs" {
+            root = try Rootfs.make(at: shim.folder("r"))
+            arguments = ["run", "--name", "contained", "--rootfs", root, "--secret", "held", "--", "sleep", "30"]
+        } else {
+            let bundle = try Rootfs.makeBundle(at: shim.folder("b"), args: ["sleep", "30"])
+            root = bundle + "/rootfs"
+            arguments = ["run", "--name", "contained", "--bundle", bundle, "--secret", "held"]
+        }
+        let workload = shim.start(arguments, env: Self.env)
+        defer { workload.stop() }
+        let listed = waitUntil(timeout: 15) {
+            let ps = shim(["ps", "--format", "json"])
+            return ps.stdout.contains("\"PID\":\(workload.pid)") && ps.stdout.contains("\"held\"")
+        }
+        #expect(listed, "ps never listed the \(mode) workload: \(shim(["ps"]).output) \(workload.stderr)")
+
+        let rm = shim(["secret", "rm", "held"])
+        #expect(rm.status == 1, "secret rm of a held secret: \(rm.status) \(rm.stdout)")
+        expectOneLineError(rm, contains: "in use", values: [value])
+        #expect(leaseFiles(in: shim.state).contains("\(workload.pid).lease"))
+        let inside = shell("find '\(root)' -name '*.lease' -o -path '*run/secretshim*'").output
+        #expect(inside.isEmpty, "lease files inside the root: \(inside)")
+
+        // The workload is its PID namespace's init, which SIGTERM does not stop: the shim is
+        // killed, and the kernel kills its child (parent-death signal) and the namespace.
+        let children = ((try? String(contentsOfFile: "/proc/\(workload.pid)/task/\(workload.pid)/children", encoding: .utf8)) ?? "")
+            .split(separator: " ").compactMap { pid_t($0) }
+        #expect(children.count == 1, "the shim should stay as the workload's parent: \(children)")
+        workload.signal(SIGKILL)
+        #expect(workload.wait(timeout: 15), "the \(mode) shim did not die")
+        for child in children {
+            #expect(waitUntil(timeout: 10) { commandName(child) == nil }, "the \(mode) workload outlived its shim")
+        }
+        let after = shell("find '\(root)' -name '*.lease' -o -path '*run/secretshim*'").output
+        #expect(after.isEmpty, "lease files inside the root: \(after)")
+        expectNoFileHolds([value], under: shim.path)
+        #expect(shim(["secret", "rm", "held"]).status == 0, "the finished workload still holds its secret")
+    }
+}
