@@ -28,7 +28,9 @@ let package = Package(
         .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite", "CSealing"]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CLinux"]),
-        .target(name: "ContainerRuntime", dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher"]),
+        .target(
+            name: "ContainerRuntime",
+            dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "SecretShim",
             dependencies: [

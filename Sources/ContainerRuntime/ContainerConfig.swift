@@ -1,4 +1,5 @@
 import Launcher
+import Namespaces
 
 /// What the wrapper reads from, and changes in, a bundle's `config.json`: the secrets asked for,
 /// the request variable to take out of the environment, the container's id mappings, and the
@@ -14,9 +15,11 @@ public struct ContainerConfig {
     public init(_ document: JSONValue) { self.document = document }
 
     /// Cheap first look at the raw file: a config that mentions neither the annotation nor the
-    /// variable asks for nothing, and is passed on without being parsed.
+    /// variable asks for nothing, and is passed on without being parsed. A JSON escape (`\u`)
+    /// could spell either: such a config is parsed too.
     public static func mightRequestSecrets(_ bytes: [UInt8]) -> Bool {
         contains(bytes, Array(annotation.utf8)) || contains(bytes, Array(environmentVariable.utf8))
+            || contains(bytes, Array("\\u".utf8))
     }
 
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
@@ -31,13 +34,44 @@ public struct ContainerConfig {
     }
 
     var environment: [String] {
-        document["process"]?["env"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        document.field("process")?.field("env")?.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
+    /// Annotations that Podman 4.3 makes of a request's fields when it splits an `--annotation`
+    /// value at its commas (`org.secretshim.secrets=db_pw,uid=999,mode=0400` arrives as
+    /// `db_pw` plus `uid=999` and `mode=0400`): granting what is left would grant more than was
+    /// asked (root-owned, 0444).
+    public var strayGrantFields: [String] {
+        guard case .object(let members)? = document.field("annotations") else { return [] }
+        let fields = ["source", "src", "target", "uid", "gid", "mode", "env"]
+        return members.map(\.key).filter { fields.contains($0.lowercased()) }
+    }
+
+    /// Why the secrets bind could reach the host: `linux.rootfsPropagation` shared, or a mount
+    /// at `/` or `/run` (above /run/secrets) that is shared, whose peers outside the container
+    /// (a host volume mounted `rshared`) would receive the bind. nil when none is.
+    public var sharedPropagationAboveSecrets: String? {
+        if let propagation = document.field("linux")?.field("rootfsPropagation")?.stringValue,
+            propagation == "shared" || propagation == "rshared"
+        {
+            return "linux.rootfsPropagation is \(propagation)"
+        }
+        for mount in document.field("mounts")?.arrayValue ?? [] {
+            guard let destination = mount.field("destination")?.stringValue else { continue }
+            let normalized = "/" + Files.components(destination).joined(separator: "/")
+            guard normalized == "/" || normalized == "/run" || normalized == Self.secretsDirectory else { continue }
+            let options = mount.field("options")?.arrayValue?.compactMap(\.stringValue) ?? []
+            if let shared = options.first(where: { $0 == "shared" || $0 == "rshared" }) {
+                return "the mount at \(destination) is \(shared)"
+            }
+        }
+        return nil
     }
 
     /// The `;`-separated specs asked for: the annotation's, else the variable's (engines without
     /// annotations, like Docker 20.10). nil if neither is there.
     public var requestedSpecs: String? {
-        if let specs = document["annotations"]?[Self.annotation]?.stringValue { return specs }
+        if let specs = document.field("annotations")?[Self.annotation]?.stringValue { return specs }
         let prefix = Self.environmentVariable + "="
         return environment.last { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
     }
@@ -57,18 +91,18 @@ public struct ContainerConfig {
     /// The process environment without the request variable: it is for the wrapper, not for
     /// the workload.
     public mutating func removeRequestVariable() {
-        guard var process = document["process"], let entries = process["env"]?.arrayValue else { return }
+        guard var process = document.field("process"), let entries = process.field("env")?.arrayValue else { return }
         let prefix = Self.environmentVariable + "="
         let kept = entries.filter { !($0.stringValue?.hasPrefix(prefix) ?? false) }
         guard kept.count != entries.count else { return }
-        process.set("env", .array(kept))
-        document.set("process", process)
+        process.setField("env", .array(kept))
+        document.setField("process", process)
     }
 
     /// Adds, last (so it lies over any /run tmpfs the engine mounts), a read-only bind of
     /// `source` at /run/secrets.
     public mutating func addSecretsMount(source: String) {
-        var mounts = document["mounts"]?.arrayValue ?? []
+        var mounts = document.field("mounts")?.arrayValue ?? []
         mounts.append(
             .object([
                 ("destination", .string(Self.secretsDirectory)),
@@ -76,16 +110,16 @@ public struct ContainerConfig {
                 ("source", .string(source)),
                 ("options", .array(["rbind", "ro", "nosuid", "nodev", "noexec"].map { .string($0) })),
             ]))
-        document.set("mounts", .array(mounts))
+        document.setField("mounts", .array(mounts))
     }
 
     /// The container's uid and gid mappings if it has a user namespace of its own; identity
     /// mappings otherwise.
     public var idMappings: (uid: IDMapping, gid: IDMapping) {
-        let linux = document["linux"]
-        let hasUserNamespace = linux?["namespaces"]?.arrayValue?.contains { $0["type"]?.stringValue == "user" } ?? false
+        let linux = document.field("linux")
+        let hasUserNamespace = linux?.field("namespaces")?.arrayValue?.contains { $0.field("type")?.stringValue == "user" } ?? false
         guard hasUserNamespace else { return (.identity, .identity) }
-        return (IDMapping(linux?["uidMappings"]), IDMapping(linux?["gidMappings"]))
+        return (IDMapping(linux?.field("uidMappings")), IDMapping(linux?.field("gidMappings")))
     }
 }
 
@@ -107,8 +141,8 @@ public struct IDMapping: Sendable, Equatable {
     init(_ value: JSONValue?) {
         var ranges: [Range] = []
         for item in value?.arrayValue ?? [] {
-            guard let container = item["containerID"]?.unsignedValue, let host = item["hostID"]?.unsignedValue,
-                let size = item["size"]?.unsignedValue, container <= UInt32.max, host <= UInt32.max, size <= UInt32.max
+            guard let container = item.field("containerID")?.unsignedValue, let host = item.field("hostID")?.unsignedValue,
+                let size = item.field("size")?.unsignedValue, container <= UInt32.max, host <= UInt32.max, size <= UInt32.max
             else { continue }
             ranges.append(Range(containerID: UInt32(container), hostID: UInt32(host), size: UInt32(size)))
         }

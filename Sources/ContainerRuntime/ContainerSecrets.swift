@@ -74,12 +74,14 @@ public struct ContainerSecrets: Sendable {
         }
     }
 
-    /// Records that the container's init process holds these secrets, for `secret rm` and `ps`.
-    public func recordLease(pid: pid_t, held: [Lease.Held]) throws(StoreError) {
+    /// Records that `pid` holds these secrets (the container's init, or this wrapper while it
+    /// creates the container: then `wants` names the grants not read yet), for `secret rm`
+    /// and `ps`.
+    public func recordLease(pid: pid_t, held: [Lease.Held], wants: [String] = []) throws(StoreError) {
         guard let start = System.processStartTime(pid) else { throw .system(SysError("read start time of pid \(pid)", errno: ESRCH)) }
         let lease = Lease(
             workloadID: id, name: String(id.prefix(12)), pid: pid, processStartTime: start,
-            startedAt: System.nowNanoseconds(), secrets: held)
+            startedAt: System.nowNanoseconds(), secrets: held, wants: wants)
         try LeaseBook(directory: stateDirectory).record(lease, file: leaseFile)
     }
 
@@ -87,12 +89,59 @@ public struct ContainerSecrets: Sendable {
     /// `run` on the host.
     var leaseFile: String { "container-" + id }
 
-    /// Unmounts and removes the tmpfs, its pid file and its leases. Best effort: each step is
-    /// tried whatever happened to the one before.
+    /// `<id>.intent`: which process is creating this container ("PID START"), and the bundle's
+    /// config; `<id>.config`: that config as it was. Written before anything is staged and
+    /// dropped once the container holds its lease, so a create killed in between leaves what
+    /// `sweepInterrupted` undoes.
+    var intentFile: String { containersDirectory + "/" + id + ".intent" }
+    var backupFile: String { containersDirectory + "/" + id + ".config" }
+
+    public func recordIntent(configPath: String, original: [UInt8]) throws(SysError) {
+        try Files.makeDirectories(containersDirectory, mode: 0o700)
+        guard let start = System.ownStartTime() else { throw SysError("read /proc/self/stat", errno: ESRCH) }
+        try Files.replace(backupFile, with: original, mode: 0o600, temporary: backupFile + ".new", durably: false)
+        var text: [UInt8] = []
+        ASCIIDecimal.append(UInt64(getpid()), to: &text)
+        text.append(UInt8(ascii: " "))
+        ASCIIDecimal.append(start, to: &text)
+        text.append(UInt8(ascii: "\n"))
+        text.append(contentsOf: configPath.utf8)
+        text.append(UInt8(ascii: "\n"))
+        try Files.replace(intentFile, with: text, mode: 0o600, temporary: intentFile + ".new", durably: false)
+    }
+
+    public func dropIntent() {
+        unlink(intentFile)
+        unlink(backupFile)
+    }
+
+    /// Undoes a create that was killed: its creator is gone and the runtime never made the
+    /// container (no `<runtimeState>/<id>`). The bundle's config is put back as it was, the
+    /// tmpfs unmounted, and the lease, pid file and intent removed. A create still running,
+    /// or one whose container exists (the engine deletes it), is left alone.
+    public func sweepInterrupted(runtimeState: String) {
+        guard let bytes = try? Files.read(intentFile, limit: 8192) else { return }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 2 else { return }
+        let owner = lines[0].split(separator: " ")
+        if owner.count == 2, let pid = pid_t(owner[0]), let start = UInt64(owner[1]), System.isAlive(pid: pid, startTime: start) {
+            return
+        }
+        if Files.exists(runtimeState + "/" + id) { return }
+        let configPath = String(lines[1])
+        if let original = try? Files.read(backupFile, limit: 64 << 20) {
+            try? RuntimeWrapper.replace(configPath, with: original)
+        }
+        remove()
+    }
+
+    /// Unmounts and removes the tmpfs, its pid file, its lease and intent. Best effort: each
+    /// step is tried whatever happened to the one before.
     public func remove() {
         _ = try? Tmpfs.unmount(directory)
         rmdir(directory)
         unlink(pidFile)
         LeaseBook(directory: stateDirectory).remove(file: leaseFile)
+        dropIntent()
     }
 }

@@ -45,6 +45,51 @@ public indirect enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    /// A member of a JSON object decoded into a Go struct, as runc reads its config.json with
+    /// encoding/json: a key matches the field case-insensitively (Unicode simple folding, so
+    /// "Process", "PROCESS" and "proceſs" are `process`), and of several that match, the last
+    /// one wins. (Map keys, such as annotations, are matched exactly: use the subscript.)
+    public func field(_ name: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        let folded = Self.fold(name)
+        return members.last { Self.fold($0.key) == folded }?.value
+    }
+
+    /// Sets the struct field `name` (`field`'s matching): the member runc would read is
+    /// replaced and the others that match are dropped; added at the end if none matches.
+    public mutating func setField(_ name: String, _ value: JSONValue) {
+        guard case .object(var members) = self else { return }
+        let folded = Self.fold(name)
+        guard let last = members.lastIndex(where: { Self.fold($0.key) == folded }) else {
+            members.append((name, value))
+            self = .object(members)
+            return
+        }
+        members[last].value = value
+        var index = 0
+        members.removeAll { member in
+            defer { index += 1 }
+            return index != last && Self.fold(member.key) == folded
+        }
+        self = .object(members)
+    }
+
+    /// Go's simple case folding for the keys of OCI's config: ASCII letters, and the two
+    /// characters that fold into ASCII ones (U+017F long s, U+212A Kelvin sign).
+    static func fold(_ key: String) -> String {
+        var out = ""
+        out.reserveCapacity(key.utf8.count)
+        for scalar in key.unicodeScalars {
+            switch scalar.value {
+            case 0x41...0x5A: out.unicodeScalars.append(Unicode.Scalar(scalar.value + 0x20)!)
+            case 0x17F: out += "s"
+            case 0x212A: out += "k"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
     /// Sets (or adds, at the end) `key` of an object; no-op on anything else.
     public mutating func set(_ key: String, _ value: JSONValue) {
         guard case .object(var members) = self else { return }

@@ -42,6 +42,59 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         }
     }
 
+    /// secretshim's own global flags, which runc must not see: `--secretshim-grant SPEC`
+    /// (repeatable), `--secretshim-root DIR`, `--secretshim-state-dir DIR`,
+    /// `--secretshim-key-file PATH`, each also as `--flag=value` (Podman's `--runtime-flag
+    /// secretshim-root=DIR` arrives so). Docker passes them through a runtime's `runtimeArgs`,
+    /// before runc's own flags; conmon passes no environment on, so these are how Podman
+    /// points the wrapper at a store.
+    public struct SecretshimFlags: Sendable, Equatable {
+        public var grants: [String] = []
+        public var root: String?
+        public var stateDirectory: String?
+        public var keyFile: String?
+    }
+
+    static let secretshimFlags = ["secretshim-grant", "secretshim-root", "secretshim-state-dir", "secretshim-key-file"]
+
+    /// Takes secretshim's own flags out of the global flags (those before the command word).
+    /// Throws the flag's name when it has no value.
+    public static func peelSecretshimFlags(_ arguments: [String]) throws(RuntimeError) -> (SecretshimFlags, [String]) {
+        var flags = SecretshimFlags()
+        var rest: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            guard let flag = flag(argument), argument != "--" else {
+                rest += arguments[index...]
+                break
+            }
+            guard secretshimFlags.contains(flag.name) else {
+                rest.append(argument)
+                if flag.value == nil && globalValueFlags.contains(flag.name) && index + 1 < arguments.count {
+                    index += 1
+                    rest.append(arguments[index])
+                }
+                index += 1
+                continue
+            }
+            var value = flag.value
+            if value == nil {
+                guard index + 1 < arguments.count else { throw RuntimeError("--\(flag.name) needs a value") }
+                index += 1
+                value = arguments[index]
+            }
+            switch flag.name {
+            case "secretshim-grant": flags.grants.append(value!)
+            case "secretshim-root": flags.root = value
+            case "secretshim-state-dir": flags.stateDirectory = value
+            default: flags.keyFile = value
+            }
+            index += 1
+        }
+        return (flags, rest)
+    }
+
     /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.
     static func flag(_ argument: String) -> (name: String, value: String?)? {
         guard argument.hasPrefix("-"), argument != "-" else { return nil }

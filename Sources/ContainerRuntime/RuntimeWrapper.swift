@@ -17,17 +17,22 @@ public struct RuntimeError: Error, CustomStringConvertible {
 /// staged first, and `delete` of such a container, whose tmpfs and lease are removed after.
 public enum RuntimeWrapper {
     /// Returns the status to exit with; never returns when it execs the runtime.
-    public static func main(_ arguments: [String], location: StoreLocation) throws(RuntimeError) -> Int32 {
+    /// `operatorGrants`: specs from the runtime's own `--secretshim-grant` flags (Docker's
+    /// `runtimeArgs`, Podman's `--runtime-flag`), which no image can set.
+    public static func main(
+        _ arguments: [String], location: StoreLocation, operatorGrants: [String] = []
+    ) throws(RuntimeError) -> Int32 {
         let commandLine = RuntimeCommandLine(arguments)
         let runtime = try realRuntime()
         switch commandLine.command {
         case "create", "run":
             if let call = commandLine.containerCall() {
-                return try create(call, commandLine, runtime: runtime, location: location)
+                return try create(call, commandLine, runtime: runtime, location: location, operatorGrants: operatorGrants)
             }
         case "delete":
             if let call = commandLine.containerCall(), ContainerSecrets.isValidID(call.id) {
                 let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
+                secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
                 if secrets.isStaged { return delete(secrets, commandLine, runtime: runtime) }
             }
         case "exec":
@@ -46,7 +51,7 @@ public enum RuntimeWrapper {
         else { return }
         var config = ContainerConfig(.object([("process", process)]))
         config.removeRequestVariable()
-        if let cleaned = config.document["process"] { try? replace(path, with: cleaned.serialized()) }
+        if let cleaned = config.document.field("process") { try? replace(path, with: cleaned.serialized()) }
     }
 
     /// `$SECRETSHIM_RUNTIME`, else runc, else crun, on PATH.
@@ -83,44 +88,137 @@ public enum RuntimeWrapper {
 
     // MARK: - create
 
+    static func runtimeStateRoot(_ commandLine: RuntimeCommandLine, _ runtime: String) -> String {
+        commandLine.root ?? (runtime.hasSuffix("crun") ? "/run/crun" : "/run/runc")
+    }
+
+    /// The grants a container is given: those of a request in its config only when the
+    /// operator signed it (`GrantRequest`), and those of the runtime's own flags. Anything an
+    /// image could have written, unsigned, is refused.
+    static func grants(
+        _ config: ContainerConfig, operatorGrants: [String], masterKey: () throws(StoreError) -> [UInt8]
+    ) throws(RuntimeError) -> (grants: [SecretGrant], signedIDs: [String?]) {
+        var grants: [SecretGrant] = []
+        var signedIDs: [String?] = []
+        if let requested = config.requestedSpecs {
+            let stray = config.strayGrantFields
+            if !stray.isEmpty {
+                throw RuntimeError(
+                    "\(ContainerConfig.annotation) arrived split at its commas, with the stray annotations \(stray.joined(separator: ", ")) "
+                        + "(Podman splits --annotation values): granting the rest would grant more than was asked; "
+                        + "pass the request that 'secretshim grant SPEC' prints (it has no commas)")
+            }
+            let trimmed = Substring(requested).trimmingWhitespace()
+            guard GrantRequest.isSigned(trimmed) else {
+                throw RuntimeError(
+                    "the container asks for secrets in an unsigned request (\(ContainerConfig.annotation) or \(ContainerConfig.environmentVariable)), "
+                        + "which an image can set: refused; give it the request that 'secretshim grant SPEC...' prints, "
+                        + "or grant through the runtime's --secretshim-grant")
+            }
+            let key: [UInt8]
+            do { key = try masterKey() } catch { throw RuntimeError(error.description) }
+            let request: GrantRequest
+            do { request = try GrantRequest.verify(trimmed, masterKey: key, now: System.nowNanoseconds() / 1_000_000_000) } catch {
+                throw RuntimeError(error.description)
+            }
+            for entry in request.entries {
+                do { grants.append(try SecretGrant.parse(entry.spec, secretsDirectory: ContainerConfig.secretsDirectory)) } catch {
+                    throw RuntimeError("signed request: \(error)")
+                }
+                signedIDs.append(entry.id)
+            }
+        }
+        for spec in operatorGrants {
+            do { grants.append(try SecretGrant.parse(spec, secretsDirectory: ContainerConfig.secretsDirectory)) } catch {
+                throw RuntimeError("--secretshim-grant: \(error)")
+            }
+            signedIDs.append(nil)
+        }
+        do { try SecretGrant.checkTargets(grants) } catch { throw RuntimeError("\(error)") }
+        return (grants, signedIDs)
+    }
+
     static func create(
-        _ call: RuntimeCommandLine.ContainerCall, _ commandLine: RuntimeCommandLine, runtime: String, location: StoreLocation
+        _ call: RuntimeCommandLine.ContainerCall, _ commandLine: RuntimeCommandLine, runtime: String, location: StoreLocation,
+        operatorGrants: [String]
     ) throws(RuntimeError) -> Int32 {
         let configPath = (call.bundle ?? ".") + "/config.json"
-        // Anything unreadable or malformed is the runtime's to report, in its own words.
-        guard let original = try? Files.read(configPath, limit: 64 << 20), ContainerConfig.mightRequestSecrets(original),
-            let document = try? JSONValue.parse(original)
-        else { throw RuntimeError(execute(runtime, commandLine.arguments).description) }
-        var config = ContainerConfig(document)
-        guard let specs = config.requestedSpecs else {
+        // Unreadable is the runtime's to report, in its own words.
+        guard let original = try? Files.read(configPath, limit: 64 << 20) else {
             throw RuntimeError(execute(runtime, commandLine.arguments).description)
         }
-        config.removeRequestVariable()
+        let mentionsRequest = ContainerConfig.mightRequestSecrets(original)
+        guard mentionsRequest || !operatorGrants.isEmpty else {
+            throw RuntimeError(execute(runtime, commandLine.arguments).description)
+        }
+        // A config that may hold a request but that this cannot read is refused: passed on, it
+        // would start the container with the request in its environment and nothing checked.
+        let document: JSONValue
+        do { document = try JSONValue.parse(original) } catch {
+            throw RuntimeError("\(configPath) may ask for secrets but cannot be read: \(error)")
+        }
+        var config = ContainerConfig(document)
+        guard config.requestedSpecs != nil || !operatorGrants.isEmpty else {
+            throw RuntimeError(execute(runtime, commandLine.arguments).description)
+        }
         guard ContainerSecrets.isValidID(call.id) else { throw RuntimeError("invalid container ID '\(call.id)'") }
-        let grants: [SecretGrant]
-        do { grants = try ContainerConfig.grants(specs) } catch {
-            throw RuntimeError("\(ContainerConfig.annotation): \(error)")
+        if let shared = config.sharedPropagationAboveSecrets {
+            throw RuntimeError(
+                "\(shared): the secrets mount at \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use private or rslave)")
         }
-        let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
-
         // Held only until the tmpfs is written; no core dumps or ptrace meanwhile.
-        cl_prctl_set_dumpable(0)
-        var found: [(record: SecretRecord, value: [UInt8])]
-        do { found = try SecretStore.openForReading(location).read(grants.map(\.source)) } catch {
-            throw RuntimeError(error.description)
+        System.setDumpable(false)
+        let store: SecretStore
+        do { store = try SecretStore.openForReading(location) } catch { throw RuntimeError(error.description) }
+        let (grants, signedIDs) = try grants(config, operatorGrants: operatorGrants) { () throws(StoreError) in
+            try MasterKey.load(location.keyFile, createIfMissing: false)
         }
+        config.removeRequestVariable()
+        let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
+        // What a killed create left for this ID goes first (nothing left: a no-op).
+        secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
+
+        var found: [(record: SecretRecord, value: [UInt8])] = []
         defer { for index in found.indices { wipe(&found[index].value) } }
+        // The intent (who is creating, and the config as it was) and a lease on this process
+        // come before any secret is read: a kill -9 from here on leaves what the next call of
+        // the wrapper sweeps, and no moment where `secret rm` could pull a secret unseen.
+        do {
+            try secrets.recordIntent(configPath: configPath, original: original)
+            try secrets.recordLease(pid: getpid(), held: [], wants: grants.map(\.source))
+            found = try store.read(grants.map(\.source))
+        } catch {
+            secrets.remove()
+            throw RuntimeError("\(error)")
+        }
+        for (index, id) in signedIDs.enumerated() where id != nil && found[index].record.id != id {
+            secrets.remove()
+            throw RuntimeError(
+                "the signed request for '\(grants[index].source)' was issued for another secret (it was removed and created again since): sign a new one")
+        }
+        let held = found.map { Lease.Held(id: $0.record.id, name: $0.record.name) }
         for secret in found {
             if let variable = Environment.leakingVariable(of: secret.value, in: config.environment) {
+                secrets.remove()
                 throw RuntimeError(
                     "environment variable \(variable) of the container holds the value of secret '\(secret.record.name)'; remove it")
             }
         }
-        var files = try ownedFiles(grants, found, mappings: config.idMappings)
+        var files: [ContainerSecrets.File]
+        let root: (uid: uid_t, gid: gid_t)
+        do {
+            files = try ownedFiles(grants, found, mappings: config.idMappings)
+            root = try containerRoot(config.idMappings)
+        } catch {
+            secrets.remove()
+            throw error
+        }
         defer { for index in files.indices { wipe(&files[index].value) } }
-        let root = try containerRoot(config.idMappings)
 
-        do { try secrets.stage(files, root: root) } catch { throw RuntimeError(error.description) }
+        do { try secrets.stage(files, root: root) } catch {
+            secrets.remove()
+            throw RuntimeError(error.description)
+        }
         for index in files.indices { wipe(&files[index].value) }
         config.addSecretsMount(source: secrets.directory)
         do { try replace(configPath, with: config.document.serialized()) } catch {
@@ -128,7 +226,6 @@ public enum RuntimeWrapper {
             throw RuntimeError(error.description)
         }
 
-        let held = found.map { Lease.Held(id: $0.record.id, name: $0.record.name) }
         let foreground = commandLine.command == "run" && !call.detach
         var arguments = commandLine.arguments
         if foreground {
@@ -153,7 +250,18 @@ public enum RuntimeWrapper {
         let pid = (try? Files.read(call.pidFile ?? secrets.pidFile, limit: 64)).flatMap {
             pid_t(String(decoding: $0, as: UTF8.self)[...].trimmingWhitespace())
         }
-        if let pid { try? secrets.recordLease(pid: pid, held: held) }
+        // The container holds the secrets now; without its pid, this (finished) process's lease
+        // would let `secret rm` through, so the create fails instead.
+        do {
+            guard let pid else { throw StoreError.system(SysError("read the container's pid file", errno: ENOENT)) }
+            try secrets.recordLease(pid: pid, held: held)
+        } catch {
+            _ = try? spawn(runtime, Array(commandLine.arguments[..<(commandLine.commandIndex ?? 0)]) + ["delete", "--force", call.id])
+            try? replace(configPath, with: original)
+            secrets.remove()
+            throw RuntimeError("cannot record the container's lease: \(error)")
+        }
+        secrets.dropIntent()
         return status
     }
 

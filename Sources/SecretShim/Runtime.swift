@@ -9,8 +9,10 @@ import SecretStore
 enum RuntimeCommand {
     static func main(_ arguments: [String]) -> Int32 {
         do {
-            let location = try StoreLocation.resolve(root: LeadingGlobals.root, keyFile: LeadingGlobals.keyFile).trusted()
-            return try RuntimeWrapper.main(arguments, location: location)
+            let (flags, rest) = try RuntimeCommandLine.peelSecretshimFlags(arguments)
+            var location = StoreLocation.resolve(root: flags.root ?? LeadingGlobals.root, keyFile: flags.keyFile ?? LeadingGlobals.keyFile)
+            if let state = flags.stateDirectory { location.stateDirectory = state }
+            return try RuntimeWrapper.main(rest, location: try location.trusted(), operatorGrants: flags.grants)
         } catch {
             let message = "\(error)"
             Output.error("runtime", message)

@@ -10,7 +10,7 @@ struct SecretShimCommand: ParsableCommand {
               secretshim run --secret NAME[,target=T,uid=U,gid=G,mode=M] -- COMMAND [ARG...]
             See 'secretshim run --help'.
             """,
-        subcommands: [SecretCommand.self, PsCommand.self, ScanCommand.self, InfoCommand.self])
+        subcommands: [SecretCommand.self, PsCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self])
 
     @OptionGroup var globals: GlobalOptions
 }
@@ -19,7 +19,7 @@ struct SecretCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secret",
         abstract: "Manage the encrypted secrets store.",
-        subcommands: [SecretCreate.self, SecretLs.self, SecretInspect.self, SecretRm.self])
+        subcommands: [SecretCreate.self, SecretLs.self, SecretInspect.self, SecretRm.self, SecretExport.self])
 }
 
 /// Parses with ArgumentParser and runs, mapping every error to one line and SPEC.md's exit codes

@@ -21,7 +21,7 @@ struct DockerTests {
 
         // Docker 20.10 passes no annotations: the request is the SECRETSHIM_SECRETS variable.
         let seen = dockerd.docker(
-            "\(run) --rm -e 'SECRETSHIM_SECRETS=pw;pw,target=app/pw,uid=1000,mode=0400' bb sh -c "
+            "\(run) --rm -e 'SECRETSHIM_SECRETS=\(shim.signed("pw;pw,target=app/pw,uid=1000,mode=0400")!)' bb sh -c "
                 + "'cat /run/secrets/pw; echo; stat -c \"%a %u\" /run/secrets/pw /run/secrets/app/pw; "
                 + "grep \" /run/secrets \" /proc/self/mountinfo; touch /run/secrets/x 2>&1; env; true'")
         #expect(seen.status == 0, "\(seen.output)")
@@ -32,13 +32,14 @@ struct DockerTests {
         let plain = dockerd.docker("\(run) --rm bb grep -c ' /run/secrets ' /proc/self/mountinfo")
         #expect(plain.output == "0\n", "a container asking for nothing got a tmpfs: \(plain.output)")
         let refused = dockerd.docker("\(run) --rm -e SECRETSHIM_SECRETS=missing bb true")
-        #expect(refused.status != 0 && refused.output.contains("no such secret"), "\(refused.output)")
+        #expect(refused.status != 0 && refused.output.contains("unsigned request"), "\(refused.output)")
         #expect(Engines.leftovers(shim) == [])
 
         // Running containers, committed, saved and exported: only the one that copied its
         // secret into /root leaks, and scan finds it there and only there.
-        let clean = dockerd.docker("\(run) -d -e SECRETSHIM_SECRETS=pw bb sleep 300").output.lastLine
-        let leaky = dockerd.docker("\(run) -d -e SECRETSHIM_SECRETS=pw bb sh -c 'cp /run/secrets/pw /root/copy; sleep 300'").output.lastLine
+        let request = shim.signed("pw")!
+        let clean = dockerd.docker("\(run) -d -e SECRETSHIM_SECRETS=\(request) bb sleep 300").output.lastLine
+        let leaky = dockerd.docker("\(run) -d -e SECRETSHIM_SECRETS=\(request) bb sh -c 'cp /run/secrets/pw /root/copy; sleep 300'").output.lastLine
         #expect(Engines.eventually { dockerd.docker("exec \(leaky) test -f /root/copy").status == 0 })
         #expect(shim(["ps"]).stdout.contains(String(clean.prefix(12))), "no lease for the running container")
         #expect(shim(["secret", "rm", "pw"]).status == 1, "a secret in use by a container was removed")
@@ -84,9 +85,19 @@ struct DockerTests {
         let built = dockerd.docker("build -q --build-arg BASE=bb -t wrapped -f \(context)/Containerfile \(context)")
         #expect(built.status == 0, "\(built.output)")
 
-        let store = "-v \(shim.root):/var/lib/secretshim:ro"
+        // The container gets a store of its own: only db_pw, under a key that is not the host's.
+        shim.create("other", "other-secret-value-not-granted")
+        let exported = shim.directory.appendingPathComponent("exported").path
+        #expect(shim(["secret", "export", "db_pw", "-o", exported]).status == 0)
+        let store = "-v \(exported):/var/lib/secretshim:ro"
         let ran = dockerd.docker("run --rm --network none --tmpfs /run/secrets \(store) wrapped")
         #expect(ran.status == 0 && ran.output.contains("db_pw is \(Self.value.utf8.count) bytes, mode 400"), "\(ran.output)")
+        let inside = dockerd.docker(
+            "run --rm --network none \(store) --entrypoint /usr/local/bin/secretshim wrapped secret ls --format json")
+        #expect(inside.output.contains("\"db_pw\"") && !inside.output.contains("other"), "\(inside.output)")
+        let hostKey = try Data(contentsOf: URL(fileURLWithPath: shim.root + "/master.key"))
+        let exportedKey = try Data(contentsOf: URL(fileURLWithPath: exported + "/master.key"))
+        #expect(hostKey != exportedKey, "the exported store carries the host's master key")
         let noTmpfs = dockerd.docker("run --rm --network none \(store) wrapped")
         #expect(noTmpfs.status == 125 && noTmpfs.output.contains("--tmpfs /run/secrets"), "\(noTmpfs.output)")
         #expect(!noTmpfs.output.contains(Self.value))
@@ -114,9 +125,9 @@ struct PodmanTests {
         #expect(podman.podman("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
         let run = "run --network none \(podman.ulimits)"
 
-        // Podman 4.3 splits --annotation on commas, unless the whole flag value is quoted CSV.
+        // Podman 4.3 splits --annotation values on commas: the signed request has none.
         let seen = podman.podman(
-            "\(run) --rm --annotation '\"org.secretshim.secrets=pw;pw,target=app/pw,uid=1000,mode=0400\"' bb sh -c "
+            "\(run) --rm --annotation org.secretshim.secrets=\(shim.signed("pw;pw,target=app/pw,uid=1000,mode=0400")!) bb sh -c "
                 + "'cat /run/secrets/pw; echo; stat -c \"%a %u\" /run/secrets/pw /run/secrets/app/pw; "
                 + "grep \" /run/secrets \" /proc/self/mountinfo; touch /run/secrets/x 2>&1; true'")
         #expect(seen.status == 0, "\(seen.output)")
@@ -124,14 +135,15 @@ struct PodmanTests {
         #expect(lines.prefix(3) == [Self.value, "444 0", "400 1000"], "\(seen.output)")
         #expect(lines.count > 4 && lines[3].contains(" ro,nosuid,nodev,noexec") && lines[4].contains("Read-only file system"))
         // The variable works too, and stays out of the workload's environment.
-        let variable = podman.podman("\(run) --rm -e SECRETSHIM_SECRETS=pw,mode=0400 bb sh -c 'stat -c %a /run/secrets/pw; env'")
+        let variable = podman.podman("\(run) --rm -e SECRETSHIM_SECRETS=\(shim.signed("pw,mode=0400")!) bb sh -c 'stat -c %a /run/secrets/pw; env'")
         #expect(variable.output.hasPrefix("400\n") && !variable.output.contains("SECRETSHIM_SECRETS"), "\(variable.output)")
         let plain = podman.podman("\(run) --rm bb grep -c ' /run/secrets ' /proc/self/mountinfo")
         #expect(plain.output == "0\n", "a container asking for nothing got a tmpfs: \(plain.output)")
         #expect(Engines.leftovers(shim) == [])
 
-        let clean = podman.podman("\(run) -d --annotation org.secretshim.secrets=pw bb sleep 300").output.lastLine
-        let leaky = podman.podman("\(run) -d --annotation org.secretshim.secrets=pw bb sh -c 'cp /run/secrets/pw /root/copy; sleep 300'").output.lastLine
+        let request = shim.signed("pw")!
+        let clean = podman.podman("\(run) -d --annotation org.secretshim.secrets=\(request) bb sleep 300").output.lastLine
+        let leaky = podman.podman("\(run) -d --annotation org.secretshim.secrets=\(request) bb sh -c 'cp /run/secrets/pw /root/copy; sleep 300'").output.lastLine
         #expect(Engines.eventually { podman.podman("exec \(leaky) test -f /root/copy").status == 0 })
         #expect(shim(["ps"]).stdout.contains(String(clean.prefix(12))), "no lease for the running container")
         for (name, container, leaks) in [("clean", clean, false), ("leaky", leaky, true)] {

@@ -96,6 +96,14 @@ struct Shim {
         return process.terminationStatus
     }
 
+    /// The operator's signed request (`secretshim grant`) for `;`-separated specs; nil when
+    /// `grant` refuses them (a missing secret, a bad spec).
+    func signed(_ specs: String, expires: String? = nil) -> String? {
+        let result = self(["grant"] + (expires.map { ["--expires", $0] } ?? []) + specs.split(separator: ";").map(String.init))
+        guard result.status == 0 else { return nil }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Creates a secret from bytes through stdin; returns its ID.
     @discardableResult
     func create(_ name: String, _ value: String, labels: [String] = []) -> String {

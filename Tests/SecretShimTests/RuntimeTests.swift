@@ -7,8 +7,11 @@ import Testing
     .enabled(if: Shim.isRoot && FileManager.default.fileExists(atPath: "/usr/sbin/runc"), "needs root and runc"),
     .serialized)
 struct RuntimeTests {
-    static func annotate(_ specs: String) -> (inout [String: Any]) -> Void {
-        { $0["annotations"] = ["org.secretshim.secrets": specs] }
+    /// The operator's signed request for `specs` in the annotation (the specs as they are when
+    /// `grant` refuses them, for the refusal tests).
+    static func annotate(_ shim: Shim, _ specs: String) -> (inout [String: Any]) -> Void {
+        let request = shim.signed(specs) ?? specs
+        return { $0["annotations"] = ["org.secretshim.secrets": request] }
     }
 
     static func mounts() -> String { (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "" }
@@ -22,9 +25,9 @@ struct RuntimeTests {
             args: ["sh", "-c", "cat /run/secrets/db; echo; stat -c '%a %u %g' /run/secrets/db /run/secrets/conf/db.txt; "
                 + "grep ' /run/secrets ' /proc/self/mountinfo; echo x > /run/secrets/new || echo read-only; env"]
         ) {
-            Self.annotate("db;db,target=conf/db.txt,uid=1000,gid=1000,mode=0400")(&$0)
+            Self.annotate(shim, "db;db,target=conf/db.txt,uid=1000,gid=1000,mode=0400")(&$0)
             var process = $0["process"] as! [String: Any]
-            process["env"] = (process["env"] as! [String]) + ["SECRETSHIM_SECRETS=db"]
+            process["env"] = (process["env"] as! [String]) + ["SECRETSHIM_SECRETS=" + shim.signed("db")!]
             $0["process"] = process
         }
         let config = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
@@ -44,7 +47,7 @@ struct RuntimeTests {
         let shim = Shim()
         defer { shim.cleanUp() }
         shim.create("api", "api-key-0123456789")
-        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "60"], edit: Self.annotate("api,mode=0440"))
+        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "60"], edit: Self.annotate(shim, "api,mode=0440"))
         let id = "life-\(UUID().uuidString.prefix(8))"
         // The container keeps the stdio of `create` (engines give it their own fifos).
         #expect(shim.detached(["runtime", "create", "--bundle", bundle, id]) == 0)
@@ -79,7 +82,7 @@ struct RuntimeTests {
         // The wrapper refuses: a missing secret, a malformed spec. The error also goes to the
         // engine's log, in runc's JSON shape.
         for specs in ["present;missing", "present,mode=9999", "present,type=env"] {
-            let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["true"], edit: Self.annotate(specs))
+            let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["true"], edit: Self.annotate(shim, specs))
             let config = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
             let log = bundle + "/log.json"
             let result = shim(["runtime", "--log", log, "--log-format", "json", "create", "--bundle", bundle, "bad-\(UUID().uuidString.prefix(8))"])
@@ -90,7 +93,7 @@ struct RuntimeTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json")) == config)
         }
         // runc itself fails after the tmpfs was made (no such command in the root).
-        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["/no/such/command"], edit: Self.annotate("present"))
+        let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["/no/such/command"], edit: Self.annotate(shim, "present"))
         let config = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
         let id = "fail-\(UUID().uuidString.prefix(8))"
         let result = shim(["runtime", "run", "--bundle", bundle, id])
@@ -129,7 +132,7 @@ struct RuntimeTests {
         defer { shim.cleanUp() }
         shim.create("mapped", "mapped-value-77")
         let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "60"]) {
-            Self.annotate("mapped,uid=5,gid=6,mode=0400;mapped,target=dir/m")(&$0)
+            Self.annotate(shim, "mapped,uid=5,gid=6,mode=0400;mapped,target=dir/m")(&$0)
             var linux = $0["linux"] as! [String: Any]
             var namespaces = linux["namespaces"] as! [[String: Any]]
             namespaces.append(["type": "user"])
@@ -148,7 +151,7 @@ struct RuntimeTests {
             == "100000 200000 755\n100005 200006 400\n100000 200000 755\n100000 200000 444\n")
         // A uid the namespace does not map is refused.
         let unmapped = try RootfsTests.makeBundle(in: shim.directory, args: ["true"]) {
-            Self.annotate("mapped,uid=70000")(&$0)
+            Self.annotate(shim, "mapped,uid=70000")(&$0)
             var linux = $0["linux"] as! [String: Any]
             linux["namespaces"] = (linux["namespaces"] as! [[String: Any]]) + [["type": "user"]]
             linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
