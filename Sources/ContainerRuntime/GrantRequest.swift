@@ -114,7 +114,11 @@ public struct GrantRequest: Sendable, Equatable {
         else { return nil }
         var text = String(decoding: bytes.map { $0 == UInt8(ascii: "-") ? UInt8(ascii: "+") : $0 == UInt8(ascii: "_") ? UInt8(ascii: "/") : $0 }, as: UTF8.self)
         while text.utf8.count % 4 != 0 { text += "=" }
-        return Data(base64Encoded: text).map { Array($0) }
+        guard let decoded = Data(base64Encoded: text).map({ Array($0) }) else { return nil }
+        // Only the one canonical spelling: a last character whose unused bits differ would
+        // decode to the same bytes, and an altered request must never pass.
+        guard base64url(decoded).utf8.elementsEqual(bytes) else { return nil }
+        return decoded
     }
 
     /// Durations as Docker's `--since`/`--until` and Go take them, plus days: `90s`, `10m`,
