@@ -22,10 +22,27 @@ enum Output {
         }
     }
 
-    /// The one shape of every error: `secretshim: <what>: <why>`, one line.
+    /// The one shape of every error: `secretshim: <what>: <why>`, one line, its control bytes
+    /// escaped (`\n`, `\t`, `\x1b`, as Go's %q shows them): a name or spec holding a newline
+    /// or an escape sequence can neither split the line nor drive the terminal.
     static func error(_ what: String, _ why: String) {
-        let line = "secretshim: \(what): \(why)"
-        err(String(line.map { $0 == "\n" ? " " : $0 }) + "\n")
+        err(escapingControlBytes("secretshim: \(what): \(why)") + "\n")
+    }
+
+    static func escapingControlBytes(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case 0x0A: out += Array("\\n".utf8)
+            case 0x0D: out += Array("\\r".utf8)
+            case 0x09: out += Array("\\t".utf8)
+            case 0..<0x20, 0x7F: out += Array("\\x".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
