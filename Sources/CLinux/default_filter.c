@@ -34,7 +34,10 @@ static const int denied[] = {
     __NR_kexec_file_load,
 #endif
     __NR_bpf, __NR_perf_event_open, __NR_add_key, __NR_request_key, __NR_keyctl,
-    __NR_open_by_handle_at, __NR_name_to_handle_at, __NR_reboot, __NR_swapon, __NR_swapoff,
+    // By file handle or by filesystem-wide fanotify mark, a workload reaches files its mount
+    // namespace hides (the store under its mask): the Shocker attack, and fanotify's twin.
+    __NR_open_by_handle_at, __NR_name_to_handle_at, __NR_fanotify_init,
+    __NR_reboot, __NR_swapon, __NR_swapoff,
     __NR_acct, __NR_settimeofday, __NR_clock_settime, __NR_clock_adjtime, __NR_adjtimex,
 #ifdef __NR_iopl
     __NR_iopl, __NR_ioperm,
@@ -98,6 +101,39 @@ int cl_default_filter_load(void) {
 #undef JUMP_TO
 #undef EMIT
     struct sock_fprog fprog = { .len = (unsigned short)n, .filter = program };
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return -errno;
+    return 0;
+}
+
+int cl_guard_filter_load(void) {
+    // Layered over a profile the user chose (Docker's allows open_by_handle_at with
+    // CAP_DAC_READ_SEARCH, fanotify_init with CAP_SYS_ADMIN): those two reach files under the
+    // masks whatever the mount namespace shows, so they stay refused, in every ABI the profile
+    // may allow (x86-64's x32 numbers, and i386's own).
+#define DENY EPERM & SECCOMP_RET_DATA
+    struct sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+#if defined(__x86_64__)
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 7, 0),
+#else
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 0, 5),
+#endif
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open_by_handle_at, 9, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fanotify_init, 8, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_open_by_handle_at, 7, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_fanotify_init, 6, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        // i386: open_by_handle_at is 342, fanotify_init 338.
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 342, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 338, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | DENY),
+    };
+#undef DENY
+    struct sock_fprog fprog = { .len = (unsigned short)(sizeof program / sizeof program[0]), .filter = program };
     if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return -errno;
     return 0;
 }

@@ -41,7 +41,10 @@ public struct Hardening: Sendable {
         func load() throws(SeccompFilter.Failure) {
             switch self {
             case .builtinDefault: try DefaultSeccompFilter.load()
-            case .profile(let filter): try filter.load()
+            case .profile(let filter):
+                // The guard first: a profile that denies seccomp(2) itself would refuse it after.
+                try DefaultSeccompFilter.loadGuard()
+                try filter.load()
             }
         }
     }

@@ -7,6 +7,7 @@ public enum LaunchError: Error, CustomStringConvertible {
     case store(StoreError)
     case system(SysError)
     case environmentLeak(variable: String, secret: String)
+    case argumentLeak(index: Int, secret: String)
     case noIsolation(directory: String, why: String)
     case tmpfsTooSmall(needed: UInt64, given: UInt64)
     case exec(Exec.Failure)
@@ -25,6 +26,8 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .system(let error): return error.description
         case .environmentLeak(let variable, let secret):
             return "environment variable \(variable) holds the value of secret '\(secret)'; remove it (or pass --allow-env-leak)"
+        case .argumentLeak(let index, let secret):
+            return "argument \(index) of the command holds the value of secret '\(secret)' (argv is readable by every process); read it from the file instead (or pass --allow-env-leak)"
         case .noIsolation(let directory, let why):
             return "cannot make a private tmpfs, and \(directory) is not a tmpfs or ramfs mounted there (\(why)); give the container one (docker run --tmpfs \(directory))"
         case .tmpfsTooSmall(let needed, let given):

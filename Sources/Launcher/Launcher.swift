@@ -79,14 +79,21 @@ public enum Launcher {
                 // The child: the lease is its parent's, which outlives it.
                 leaseFile = nil
                 let sizes = sizes(of: secrets)
+                // Where the store, key or state dir are inside the new root (a root of `/`, or a
+                // bundle that binds them in), they are hidden there as in the host's tree.
+                let hidden = storePathsInside(root, location: location)
                 try RootBuilder.build(
                     root, secrets: secrets, secretsDirectory: plan.secretsDirectory,
                     tmpfsSize: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
+                for path in hidden { try Masking.hide(path) }
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
             } else if let engineTmpfs {
+                // Without a mount namespace of its own nothing can be hidden from the workload:
+                // it must not be able to read a store holding more than it is given.
+                try checkStoreExposure(plan, hardening: hardening, location: location, secrets: secrets)
                 for secret in secrets {
                     let grant = secret.grant
-                    try engineTmpfs.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode), replace: true)
+                    try engineTmpfs.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
                 }
             } else if needsTmpfs {
                 try stage(secrets, plan: plan, rootless: rootless)
@@ -96,6 +103,10 @@ public enum Launcher {
             // masks paths (with `--rootfs`/`--bundle` the host's tree is gone already).
             if ownNamespace && !hasRoot {
                 for path in [location.keyFile, location.root, location.stateDirectory] { try Masking.hide(path) }
+                // In the host's tree, a root workload must not reach the kernel's knobs.
+                if !plan.hardening.privileged {
+                    for path in KernelInterfaces.readOnlyPaths { try KernelInterfaces.makeReadOnly(path) }
+                }
             }
             // The state dir's descriptor is close-on-exec: the workload never holds it.
 
@@ -105,6 +116,9 @@ public enum Launcher {
             if !plan.hardening.privileged { _ = try Landlock.enterOwnDomain() }
             // Last before exec: the files are written as root; the workload gets only what it is granted.
             do { try hardening.apply() } catch { throw LaunchError.hardening("\(error)") }
+            // A change of uid clears the parent-death signal: set again, so a workload in a PID
+            // namespace never outlives its supervisor (and the lease the supervisor holds).
+            if hasRoot { _ = cl_set_parent_death_signal(SIGKILL) }
             let failure = Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment))
             dropLease()
             return .exec(failure)
@@ -135,6 +149,9 @@ public enum Launcher {
             for secret in secrets {
                 if let variable = Environment.leakingVariable(of: secret.value, in: environment) {
                     throw LaunchError.environmentLeak(variable: variable, secret: secret.record.name)
+                }
+                if let index = Environment.leakingArgument(of: secret.value, in: plan.command) {
+                    throw LaunchError.argumentLeak(index: index, secret: secret.record.name)
                 }
             }
         }
@@ -191,6 +208,50 @@ public enum Launcher {
             secrets.append(GrantedSecret(grant: grants[secrets.count], record: record, value: value))
         }
         return secrets
+    }
+
+    /// The store root, key file and state dir as the workload will see them inside `root`:
+    /// under the root itself, or under a bind mount's source. Paths compared as real paths.
+    static func storePathsInside(_ root: RootPlan, location: StoreLocation) -> [String] {
+        func real(_ path: String) -> String? {
+            guard let resolved = realpath(path, nil) else { return nil }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        func inside(_ path: String, under base: String, at destination: String) -> String? {
+            if path == base { return destination }
+            let prefix = base == "/" ? "/" : base + "/"
+            guard path.hasUTF8Prefix(prefix) else { return nil }
+            let rest = String(path.utf8.dropFirst(prefix.utf8.count))!
+            return destination == "/" ? "/" + rest : destination + "/" + rest
+        }
+        var found: [String] = []
+        for protected in [location.keyFile, location.root, location.stateDirectory] {
+            guard let path = real(protected) else { continue }
+            if let rootPath = real(root.path), let seen = inside(path, under: rootPath, at: "/") { found.append(seen) }
+            for mount in root.mounts where mount.isBind {
+                if let source = real(mount.source), let seen = inside(path, under: source, at: mount.destination) { found.append(seen) }
+            }
+        }
+        return found
+    }
+
+    /// Where the fallback (no mount namespace) cannot hide the store, the workload must not be
+    /// able to use it for more than its grants: it runs as a user who cannot read the key file,
+    /// or the store holds nothing but what it is given (`secretshim secret export`).
+    static func checkStoreExposure(
+        _ plan: LaunchPlan, hardening: Hardening.Resolved, location: StoreLocation, secrets: [GrantedSecret]
+    ) throws {
+        var key = stat()
+        guard stat(location.keyFile, &key) == 0 else { return }
+        if let user = hardening.user, user.uid != 0, user.uid != key.st_uid { return }
+        let granted = Set(secrets.map(\.record.id))
+        let stored = try SecretStore.openForReading(location).list()
+        if let other = stored.first(where: { !granted.contains($0.id) }) {
+            throw LaunchError.noIsolation(
+                directory: plan.secretsDirectory,
+                why: "without a mount namespace of its own, the workload could read the whole store (secret '\(other.name)' among others it is not given): give it an exported store ('secretshim secret export') or a --user that cannot read the key file")
+        }
     }
 
     /// The secrets tmpfs on the host's tree (in this private namespace): made detached,

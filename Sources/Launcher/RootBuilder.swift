@@ -70,7 +70,10 @@ enum RootBuilder {
             throw SysError("mkdir", root.path + "/dev/shm", errno: errno)
         }
         // Sticky and world-writable like /tmp; set apart from mkdir, which the umask trims.
-        try sys("chmod", root.path + "/dev/shm") { fchmodat(dev.rawValue, "shm", 0o1777, 0) }
+        // Through its own descriptor: a bundle's /dev may hold `shm` as a link to a host path.
+        let shm = try dev.openAt("shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        defer { shm.close() }
+        try shm.changeMode(0o1777, path: root.path + "/dev/shm")
     }
 
     /// The secrets tmpfs inside the root: made detached, written and sealed (`SecretsMount`),

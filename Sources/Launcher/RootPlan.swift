@@ -34,12 +34,19 @@ public struct RootPlan: Sendable {
         self.mounts = mounts
     }
 
-    /// `--rootfs DIR`: what a container gets at least: a fresh /proc and a minimal /dev.
+    /// `--rootfs DIR`: what a container gets at least: a fresh /proc and a minimal /dev, with
+    /// Docker's (and `runc spec`'s) masked and read-only paths of /proc.
     public static func minimal(path: String) -> RootPlan {
-        RootPlan(path: path, mounts: [
+        var plan = RootPlan(path: path, mounts: [
             Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
             Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
         ])
+        plan.maskedPaths = [
+            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+            "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        ]
+        plan.readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        return plan
     }
 
     /// The device nodes every container gets in /dev (runc's list), bound from the host's.

@@ -71,6 +71,11 @@ extension SecretGrant {
                 guard isEnvironmentName(value) else {
                     throw GrantError("invalid env '\(value)': must be a variable name ([A-Za-z_][A-Za-z0-9_]*)")
                 }
+                // The path would be read as code or a library: bash sources $BASH_ENV (and sh
+                // $ENV) at start, printing the secret in its errors; the loader maps LD_*.
+                if value == "BASH_ENV" || value == "ENV" || value.hasUTF8Prefix("LD_") {
+                    throw GrantError("env=\(value) is refused: the shell or the dynamic loader would read the secret file as code")
+                }
                 grant.environmentVariable = value
             case "type":
                 switch value.lowercased() {

@@ -81,9 +81,13 @@ public struct ContainedRoot {
 
     /// Opens a file inside the root for reading (its /etc/passwd, say).
     public func read(_ inside: String, limit: Int) throws(SysError) -> [UInt8] {
-        let file = FileDescriptor(rawValue: try sys("open", path + inside) { cl_open_in_root(fd.rawValue, inside, O_RDONLY | O_NONBLOCK, 0) })
+        // Looked at first through O_PATH, which opens nothing: a device node put in its place
+        // (a tty, a tape) is never opened for reading.
+        let handle = FileDescriptor(rawValue: try sys("open", path + inside) { cl_open_in_root(fd.rawValue, inside, CL_O_PATH, 0) })
+        defer { handle.close() }
+        try handle.requireRegularFile(path: path + inside)
+        let file = try FileDescriptor.open(Self.procPath(handle), O_RDONLY | O_NONBLOCK | O_NOCTTY)
         defer { file.close() }
-        try file.requireRegularFile(path: path + inside)
         return try file.readAll(limit: limit, path: path + inside)
     }
 

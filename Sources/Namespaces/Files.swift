@@ -15,7 +15,7 @@ public enum Files {
     /// A whole regular file of at most `limit` bytes (EFBIG past it). Opened O_NONBLOCK, so a
     /// FIFO put in its place is refused at once instead of blocking.
     public static func read(_ path: String, limit: Int) throws(SysError) -> [UInt8] {
-        let fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
+        let fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
         defer { fd.close() }
         try fd.requireRegularFile(path: path)
         return try fd.readAll(limit: limit, path: path)

@@ -101,4 +101,11 @@ public enum DefaultSeccompFilter {
         let status = cl_default_filter_load()
         if status != 0 { throw SeccompFilter.Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
     }
+
+    /// `cl_guard_filter_load`: under a profile the user gave, what would reach the store
+    /// through its mask stays refused.
+    public static func loadGuard() throws(SeccompFilter.Failure) {
+        let status = cl_guard_filter_load()
+        if status != 0 { throw SeccompFilter.Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
+    }
 }

@@ -23,14 +23,23 @@ public struct SecretFileWriter {
     /// of a tmpfs or ramfs mounted there (`docker run --tmpfs /run/secrets`), not a folder of a
     /// shared one such as the host's /run, where the files would outlive the workload for every
     /// process to see. Opened once (no symlink at its last component) and checked on that
-    /// descriptor: EXDEV for a disk-backed one, ENOTCONN for a folder that is not a mount root.
+    /// descriptor: EXDEV for a disk-backed one, ENOTCONN for a folder that is not a mount root,
+    /// ENOTEMPTY for one that holds files already.
     public static func openMountedMemoryBacked(_ path: String) throws(SysError) -> SecretFileWriter {
         let writer = try openMemoryBacked(path)
         let isRoot = cl_is_mount_root(writer.directory.rawValue)
-        if isRoot == 1 { return writer }
-        let code = isRoot == 0 ? ENOTCONN : errno
-        writer.close()
-        throw SysError("refusing to write secrets into a folder that is not itself a mount at", path, errno: code)
+        guard isRoot == 1 else {
+            let code = isRoot == 0 ? ENOTCONN : errno
+            writer.close()
+            throw SysError("refusing to write secrets into a folder that is not itself a mount at", path, errno: code)
+        }
+        // An engine's tmpfs is new with its container; one that holds files already is shared
+        // with others (a host's /dev/shm-like mount), where ours would outlive the workload.
+        guard writer.directory.entries().isEmpty else {
+            writer.close()
+            throw SysError("refusing to write secrets into a tmpfs that other files share at", path, errno: ENOTEMPTY)
+        }
+        return writer
     }
 
     /// The same check on a directory already open (it takes ownership of `fd`).

@@ -86,6 +86,29 @@ public struct SecretsMount {
     }
 }
 
+/// Kernel interfaces of the host that a root workload could use to run code outside its
+/// sandbox, made read-only in its mount namespace (Docker's `readonlyPaths`, and its
+/// read-only /sys): `kernel.core_pattern` and `kernel.modprobe` under /proc/sys name a program
+/// the kernel runs as full root; /sys/kernel/uevent_helper the same; sysrq-trigger reboots.
+public enum KernelInterfaces {
+    public static let readOnlyPaths = ["/proc/sys", "/proc/sysrq-trigger", "/sys"]
+
+    /// A read-only copy of the tree at `path` (resolved once; its submounts too) attached over
+    /// it; a path that does not exist is skipped.
+    public static func makeReadOnly(_ path: String) throws(SysError) {
+        let target: FileDescriptor
+        do { target = try FileDescriptor.open(path, CL_O_PATH) } catch {
+            if error.errno == ENOENT || error.errno == ENOTDIR { return }
+            throw error
+        }
+        defer { target.close() }
+        let tree = FileDescriptor(rawValue: try sys("bind onto itself", path) { cl_clone_tree_fd(target.rawValue, 1) })
+        defer { tree.close() }
+        try sys("remount read-only", path) { cl_mount_fd_set_flags(tree.rawValue, UInt(MS_RDONLY), 1) }
+        try sys("mount on", path) { cl_move_mount_onto(tree.rawValue, target.rawValue) }
+    }
+}
+
 /// Hides paths of the host from a workload in its own mount namespace, as runc masks
 /// `maskedPaths`: an empty read-only tmpfs over a folder, /dev/null over a file. Each path is
 /// resolved once; a path that does not exist is skipped.

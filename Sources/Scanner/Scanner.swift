@@ -178,8 +178,21 @@ public final class Scanner {
         for (pattern, at) in sink.found { body(pattern, Int(at), 0) }
     }
 
-    /// `shown` with every stored value in it replaced by `<secret NAME>`.
+    /// `shown` with every stored value in it replaced by `<secret NAME>`; a short value (see
+    /// `minimumSearchLength`) only where it is a whole path component.
     func redacted(_ shown: String) -> String {
+        var shown = shown
+        if !shortValues.isEmpty {
+            var parts = shown.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            var changed = false
+            for index in parts.indices {
+                if let short = shortValues.first(where: { $0.value.elementsEqual(parts[index].utf8) }) {
+                    parts[index] = "<secret \(short.name)>"
+                    changed = true
+                }
+            }
+            if changed { shown = parts.joined(separator: "/") }
+        }
         guard let matcher else { return shown }
         let bytes = Array(shown.utf8)
         var cuts: [(start: Int, end: Int, name: String)] = []
@@ -234,7 +247,7 @@ public final class Scanner {
                 throw ScanError(description: "\(redacted(path)): \(String(nulTerminated: error))")
             }
             defer { cl_tar_close(tar) }
-            try scanArchive(tar, shown: shown)
+            try scanArchive(tar, shown: shown, depth: 1)
             return
         }
         try scanBytes(prefix: head, shown: shown) { Glibc.read(fd, $0, $1) }
@@ -242,7 +255,11 @@ public final class Scanner {
 
     /// Every entry of a tar; entries that are themselves archives (image layers) are opened
     /// in place, streaming, without being unpacked anywhere.
-    private func scanArchive(_ tar: OpaquePointer, shown: String) throws(ScanError) {
+    /// Archives inside archives, at most this deep: each level is a decoder's state and a
+    /// recursion, and a crafted tar of a few kilobytes nests thousands.
+    public static let maximumNesting = 64
+
+    private func scanArchive(_ tar: OpaquePointer, shown: String, depth: Int) throws(ScanError) {
         while true {
             var pathPointer: UnsafePointer<CChar>?
             var size: Int64 = 0
@@ -264,7 +281,10 @@ public final class Scanner {
                 let nested = head.withUnsafeBufferPointer { cl_tar_open_nested(tar, $0.baseAddress, $0.count, &error, error.count) }
                 guard let nested else { throw ScanError(description: "\(redacted(entryShown)): \(String(nulTerminated: error))") }
                 defer { cl_tar_close(nested) }
-                try scanArchive(nested, shown: entryShown)
+                guard depth < Self.maximumNesting else {
+                    throw ScanError(description: "\(redacted(entryShown)): archives nested more than \(Self.maximumNesting) deep: not scanned")
+                }
+                try scanArchive(nested, shown: entryShown, depth: depth + 1)
             } else {
                 try scanBytes(prefix: head, shown: entryShown) { cl_tar_read(tar, $0, $1) }
             }

@@ -9,3 +9,6 @@
 int cl_default_filter_load(void);
 /// The syscall numbers the filter refuses with EPERM on this architecture, for tests and docs.
 int cl_default_filter_denied(const int **numbers);
+/// A small filter for under a user's own profile: open_by_handle_at and fanotify_init refused
+/// (EPERM) in the native, x32 and i386 ABIs; everything else left to the profile. 0 or -errno.
+int cl_guard_filter_load(void);
