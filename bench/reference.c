@@ -10,7 +10,8 @@
 // lock, a few finished leases swept, the lease rewritten (aside, then renamed); a detached
 // tmpfs (fsopen/fsmount), each file written through its descriptor, then owner and mode,
 // sealed read-only (mount_setattr) and attached (move_mount) on /run/secrets resolved once
-// (openat2); the key file, the store and the state dir masked; a Landlock domain; then the
+// (openat2); the key file, the store and the state dir masked; /proc/sys, /proc/sysrq-trigger
+// and /sys made read-only; a Landlock domain; then the
 // default hardening: the bounding set cut to Docker's 14 capabilities, secretshim's own
 // default seccomp filter (CLinux's default_filter.c, compiled in), the same 14 as the
 // permitted and effective sets, inheritable and ambient empty; exec. `--tmpfs-only` does the
@@ -205,6 +206,21 @@ static void mask(const char *path) {
     close(target);
 }
 
+// A read-only recursive copy of the tree at `path` attached over it (run's KernelInterfaces).
+static void read_only(const char *path) {
+    int target = open(path, O_PATH | O_CLOEXEC);
+    if (target < 0) return;
+    int tree = (int)syscall(SYS_open_tree, target, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0) die("open_tree");
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) die("mount_setattr");
+    attach(tree, target);
+    close(tree);
+    close(target);
+}
+
 static void landlock(void) {
     struct { unsigned long long handled_access_fs; } attr = {1ULL << 11};
     int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
@@ -314,6 +330,9 @@ int main(int argc, char **argv) {
     mask(key);
     mask(store_root());
     mask(state_dir());
+    read_only("/proc/sys");
+    read_only("/proc/sysrq-trigger");
+    read_only("/sys");
     close(leases);
     landlock();
     harden();
