@@ -58,7 +58,7 @@ public struct ContainerConfig {
         }
         for mount in document.field("mounts")?.arrayValue ?? [] {
             guard let destination = mount.field("destination")?.stringValue else { continue }
-            let normalized = "/" + Files.components(destination).joined(separator: "/")
+            let normalized = Self.cleaned(destination)
             guard normalized == "/" || normalized == "/run" || normalized == Self.secretsDirectory else { continue }
             let options = mount.field("options")?.arrayValue?.compactMap(\.stringValue) ?? []
             if let shared = options.first(where: { $0 == "shared" || $0 == "rshared" }) {
@@ -66,6 +66,21 @@ public struct ContainerConfig {
             }
         }
         return nil
+    }
+
+    /// `path` cleaned lexically, as Go's filepath.Clean (which runc applies to a mount's
+    /// destination): `/./run/`, `//run` and `/x/../run` are `/run`.
+    static func cleaned(_ path: String) -> String {
+        var parts: [String] = []
+        for component in Files.components(path) {
+            if component == "." { continue }
+            if component == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(component)
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// The `;`-separated specs asked for: the annotation's, else the variable's (engines without

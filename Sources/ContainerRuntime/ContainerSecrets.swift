@@ -110,6 +110,29 @@ public struct ContainerSecrets: Sendable {
         try Files.replace(intentFile, with: text, mode: 0o600, temporary: intentFile + ".new", durably: false)
     }
 
+    /// Whether a create of this container began and never finished (its intent is there).
+    public var wasInterrupted: Bool { Files.exists(intentFile) }
+
+    /// Puts the bundle's config.json back as it was before a create that never finished, from
+    /// the copy its intent kept.
+    public func restoreConfig() {
+        guard let bytes = try? Files.read(intentFile, limit: 8192) else { return }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 2, let original = try? Files.read(backupFile, limit: 64 << 20) else { return }
+        try? RuntimeWrapper.replace(String(lines[1]), with: original)
+    }
+
+    /// A container whose create used another state dir than the default (the runtime's
+    /// `--secretshim-state-dir`) leaves its address in the default one, under
+    /// `elsewhere/<id>`: Podman calls `delete` without the runtime flags it gave `create`.
+    public static func pointer(id: String) -> String { StoreLocation.defaultStateDirectory() + "/elsewhere/" + id }
+
+    public func recordPointer() throws(SysError) {
+        let pointer = Self.pointer(id: id)
+        try Files.makeDirectories(Files.parent(of: pointer), mode: 0o700)
+        try Files.replace(pointer, with: Array(stateDirectory.utf8), mode: 0o600, temporary: pointer + ".new", durably: false)
+    }
+
     public func dropIntent() {
         unlink(intentFile)
         unlink(backupFile)
@@ -128,10 +151,7 @@ public struct ContainerSecrets: Sendable {
             return
         }
         if Files.exists(runtimeState + "/" + id) { return }
-        let configPath = String(lines[1])
-        if let original = try? Files.read(backupFile, limit: 64 << 20) {
-            try? RuntimeWrapper.replace(configPath, with: original)
-        }
+        restoreConfig()
         remove()
     }
 
@@ -143,5 +163,6 @@ public struct ContainerSecrets: Sendable {
         unlink(pidFile)
         LeaseBook(directory: stateDirectory).remove(file: leaseFile)
         dropIntent()
+        if stateDirectory != StoreLocation.defaultStateDirectory() { unlink(Self.pointer(id: id)) }
     }
 }

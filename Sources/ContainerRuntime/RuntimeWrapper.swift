@@ -31,7 +31,8 @@ public enum RuntimeWrapper {
             }
         case "delete":
             if let call = commandLine.containerCall(), ContainerSecrets.isValidID(call.id) {
-                let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
+                var secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
+                if !secrets.isStaged, let elsewhere = stagedElsewhere(call.id) { secrets = elsewhere }
                 secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
                 if secrets.isStaged { return delete(secrets, commandLine, runtime: runtime) }
             }
@@ -87,6 +88,18 @@ public enum RuntimeWrapper {
     }
 
     // MARK: - create
+
+    /// The container's secrets under the state dir its create was told (`ContainerSecrets.pointer`),
+    /// if that dir is still root's alone.
+    static func stagedElsewhere(_ id: String) -> ContainerSecrets? {
+        guard let bytes = try? Files.read(ContainerSecrets.pointer(id: id), limit: 4096) else { return nil }
+        let directory = String(decoding: bytes, as: UTF8.self)
+        guard directory.hasUTF8Prefix("/"), let trusted = try? StoreLocation(root: "/", stateDirectory: directory).trusted() else {
+            return nil
+        }
+        let secrets = ContainerSecrets(id: id, stateDirectory: trusted.stateDirectory)
+        return secrets.isStaged ? secrets : nil
+    }
 
     static func runtimeStateRoot(_ commandLine: RuntimeCommandLine, _ runtime: String) -> String {
         commandLine.root ?? (runtime.hasSuffix("crun") ? "/run/crun" : "/run/runc")
@@ -175,8 +188,12 @@ public enum RuntimeWrapper {
         }
         config.removeRequestVariable()
         let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
-        // What a killed create left for this ID goes first (nothing left: a no-op).
+        // What a killed create left for this ID goes first (nothing left: a no-op). What it
+        // cannot undo (its container exists, or its create still runs) is refused untouched.
         secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
+        if secrets.wasInterrupted || secrets.isStaged {
+            throw RuntimeError("container \(call.id) already has secrets staged (an earlier create did not finish): delete it first")
+        }
 
         var found: [(record: SecretRecord, value: [UInt8])] = []
         defer { for index in found.indices { wipe(&found[index].value) } }
@@ -185,6 +202,7 @@ public enum RuntimeWrapper {
         // the wrapper sweeps, and no moment where `secret rm` could pull a secret unseen.
         do {
             try secrets.recordIntent(configPath: configPath, original: original)
+            if location.stateDirectory != StoreLocation.defaultStateDirectory() { try secrets.recordPointer() }
             try secrets.recordLease(pid: getpid(), held: [], wants: grants.map(\.source))
             found = try store.read(grants.map(\.source))
         } catch {
@@ -315,7 +333,11 @@ public enum RuntimeWrapper {
         let status: Int32
         do { status = try spawn(runtime, commandLine.arguments) } catch { return 1 }
         let stateRoot = commandLine.root ?? (runtime.hasSuffix("crun") ? "/run/crun" : "/run/runc")
-        if status == 0 || !Files.exists(stateRoot + "/" + secrets.id) { secrets.remove() }
+        if status == 0 || !Files.exists(stateRoot + "/" + secrets.id) {
+            // A create that never finished left the bundle's config rewritten: put it back.
+            if secrets.wasInterrupted { secrets.restoreConfig() }
+            secrets.remove()
+        }
         return status
     }
 }

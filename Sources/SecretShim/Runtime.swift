@@ -16,7 +16,9 @@ enum RuntimeCommand {
         } catch {
             let message = "\(error)"
             Output.error("runtime", message)
-            let commandLine = RuntimeCommandLine(arguments)
+            // runc's own flags (--log among them), secretshim's taken out first: a
+            // `--secretshim-grant SPEC` before `--log` would otherwise hide it.
+            let commandLine = RuntimeCommandLine((try? RuntimeCommandLine.peelSecretshimFlags(arguments).1) ?? arguments)
             if let log = commandLine.log { appendToLog(log, json: commandLine.logFormat == "json", message: message) }
             return 1
         }

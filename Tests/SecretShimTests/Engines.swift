@@ -74,7 +74,18 @@ final class PrivateDockerd {
     let socket: String
     let process = Process()
 
-    init(shim: Shim) throws {
+    /// A runtime registered in a `daemon.json` besides `secretshim`: its `path` (the test's
+    /// wrapper script when nil) and `runtimeArgs`, which dockerd puts before runc's own flags.
+    struct Runtime {
+        var name: String
+        var path: String?
+        var arguments: [String]
+    }
+
+    /// `runtimes`: more runtimes, registered with `secretshim` in a `daemon.json` given with
+    /// `--config-file` (dockerd refuses runtimes both as flags and in the file); none: the
+    /// `--add-runtime` flag alone, as before.
+    init(shim: Shim, runtimes: [Runtime] = []) throws {
         directory = shim.directory.appendingPathComponent("dockerd")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // containerd's sockets live under the exec root: keep its path short.
@@ -86,8 +97,16 @@ final class PrivateDockerd {
             "--bridge=none", "--iptables=false", "--ip6tables=false",
             "--data-root", directory.appendingPathComponent("data").path, "--exec-root", execRoot,
             "--pidfile", directory.appendingPathComponent("docker.pid").path, "-H", "unix://" + socket,
-            "--add-runtime", "secretshim=" + runtime,
         ]
+        if runtimes.isEmpty {
+            process.arguments! += ["--add-runtime", "secretshim=" + runtime]
+        } else {
+            var registered: [String: Any] = ["secretshim": ["path": runtime]]
+            for extra in runtimes { registered[extra.name] = ["path": extra.path ?? runtime, "runtimeArgs": extra.arguments] }
+            let config = directory.appendingPathComponent("daemon.json")
+            try JSONSerialization.data(withJSONObject: ["runtimes": registered], options: [.prettyPrinted, .sortedKeys]).write(to: config)
+            process.arguments! += ["--config-file", config.path]
+        }
         let log = directory.appendingPathComponent("dockerd.log")
         #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
         let handle = try FileHandle(forWritingTo: log)
