@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #ifndef SYS_open_tree
@@ -133,6 +134,32 @@ int cl_is_mount_root(int fd) {
         return -1;
     }
     return (stx.stx_attributes & CL_STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}
+
+int cl_is_whole_filesystem_mount(int fd) {
+    struct statx stx;
+    memset(&stx, 0, sizeof stx);
+    if (statx(fd, "", CL_AT_EMPTY_PATH, 0x1000 /* STATX_MNT_ID */, &stx) != 0) return -1;
+    if (!(stx.stx_mask & 0x1000)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    FILE *table = fopen("/proc/self/mountinfo", "re");
+    if (!table) return -1;
+    char line[8192];
+    int result = -1;
+    errno = ENOENT;
+    while (fgets(line, sizeof line, table)) {
+        // "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ...": ROOT is "/" for a whole file system.
+        unsigned long long id;
+        char root[4096];
+        if (sscanf(line, "%llu %*u %*s %4095s", &id, root) == 2 && id == stx.stx_mnt_id) {
+            result = strcmp(root, "/") == 0;
+            break;
+        }
+    }
+    fclose(table);
+    return result;
 }
 
 int cl_has_move_mount_beneath(void) {

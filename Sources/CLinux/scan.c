@@ -20,10 +20,13 @@ struct cl_tar {
 static struct archive *new_reader(void) {
     struct archive *a = archive_read_new();
     if (!a) return NULL;
-    // Tar dialects only (ustar, pax, GNU, v7); the compressions images use. No other formats:
-    // they would pull libxml2 and ICU into a static build, and images are tars.
+    // Tar dialects (ustar, pax, GNU, v7) and raw; the compressions images use. No other
+    // formats: they would pull libxml2 and ICU into a static build, and images are tars.
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
+    // A single compressed file that is no tar (every Debian image's changelog.Debian.gz) is
+    // read as one entry, "data": the tar formats outbid it whenever the content is a tar.
+    archive_read_support_format_raw(a);
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_xz(a);
     archive_read_support_filter_zstd(a);

@@ -86,6 +86,11 @@ public enum Launcher {
                     root, secrets: secrets, secretsDirectory: plan.secretsDirectory,
                     tmpfsSize: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
                 for path in hidden { try Masking.hide(path) }
+                // A root that shows the host's /sys or /proc (`--rootfs /`, a bundle's binds)
+                // shows its knobs read-only, as the host's tree does (the fresh /proc's are already).
+                if !plan.hardening.privileged {
+                    for path in KernelInterfaces.readOnlyPaths { try KernelInterfaces.makeReadOnly(path) }
+                }
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
             } else if let engineTmpfs {
                 // Without a mount namespace of its own nothing can be hidden from the workload:

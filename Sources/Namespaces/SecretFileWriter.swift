@@ -33,6 +33,11 @@ public struct SecretFileWriter {
             writer.close()
             throw SysError("refusing to write secrets into a folder that is not itself a mount at", path, errno: code)
         }
+        // A bind of a folder of another tmpfs is that tmpfs: shared, outliving the workload.
+        guard cl_is_whole_filesystem_mount(writer.directory.rawValue) == 1 else {
+            writer.close()
+            throw SysError("refusing to write secrets into a folder of another file system bound at", path, errno: ENOTCONN)
+        }
         // An engine's tmpfs is new with its container; one that holds files already is shared
         // with others (a host's /dev/shm-like mount), where ours would outlive the workload.
         guard writer.directory.entries().isEmpty else {

@@ -183,15 +183,27 @@ public final class Scanner {
     func redacted(_ shown: String) -> String {
         var shown = shown
         if !shortValues.isEmpty {
-            var parts = shown.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            var changed = false
-            for index in parts.indices {
-                if let short = shortValues.first(where: { $0.value.elementsEqual(parts[index].utf8) }) {
-                    parts[index] = "<secret \(short.name)>"
-                    changed = true
+            // Components end at "/" and at "!" (an archive's entries follow its path).
+            var out: [UInt8] = []
+            var component: [UInt8] = []
+            func flush() {
+                if let short = shortValues.first(where: { $0.value == component }) {
+                    out += Array("<secret \(short.name)>".utf8)
+                } else {
+                    out += component
+                }
+                component.removeAll()
+            }
+            for byte in shown.utf8 {
+                if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "!") {
+                    flush()
+                    out.append(byte)
+                } else {
+                    component.append(byte)
                 }
             }
-            if changed { shown = parts.joined(separator: "/") }
+            flush()
+            shown = String(decoding: out, as: UTF8.self)
         }
         guard let matcher else { return shown }
         let bytes = Array(shown.utf8)

@@ -24,6 +24,10 @@ int cl_clone_tree_fd(int fd, int recursive);
 int cl_mount_fd_set_flags(int mount_fd, unsigned long ms_flags, int recursive);
 /// 1 if `fd` is the root of a mount, 0 if not, -1 (errno) if statx cannot say (Linux < 5.8).
 int cl_is_mount_root(int fd);
+/// 1 if the mount `fd` is on shows its file system from the file system's own root (a tmpfs
+/// mounted there), 0 if it shows a folder of it (a bind mount of a shared tmpfs's folder),
+/// -1 with errno if the kernel cannot say (statx's STATX_MNT_ID, Linux 5.8+).
+int cl_is_whole_filesystem_mount(int fd);
 /// 1 if the kernel offers MOVE_MOUNT_BENEATH (Linux 6.5+), 0 if not: probed with an invalid
 /// call whose error tells the flag is known.
 int cl_has_move_mount_beneath(void);
