@@ -17,6 +17,14 @@ public struct FileDescriptor: Sendable {
         FileDescriptor(rawValue: try sys("open", path) { path.withCString { Glibc.open($0, flags | O_CLOEXEC, mode) } })
     }
 
+    /// `open`, or nil where the path (or a folder on it) does not exist.
+    public static func openIfPresent(_ path: String, _ flags: Int32) throws(SysError) -> FileDescriptor? {
+        do { return try open(path, flags) } catch {
+            if error.errno == ENOENT || error.errno == ENOTDIR { return nil }
+            throw error
+        }
+    }
+
     public func openAt(
         _ name: String, _ flags: Int32, mode: mode_t = 0
     ) throws(SysError) -> FileDescriptor {

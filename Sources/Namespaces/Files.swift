@@ -148,15 +148,8 @@ public enum Files {
 
     /// Names in a directory, without "." and "..". A missing directory is empty.
     public static func list(_ directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        guard let fd = try? FileDescriptor.open(directory, O_RDONLY | O_DIRECTORY) else { return [] }
+        defer { fd.close() }
+        return fd.entries()
     }
 }

@@ -96,11 +96,7 @@ public enum KernelInterfaces {
     /// A read-only copy of the tree at `path` (resolved once; its submounts too) attached over
     /// it; a path that does not exist is skipped.
     public static func makeReadOnly(_ path: String) throws(SysError) {
-        let target: FileDescriptor
-        do { target = try FileDescriptor.open(path, CL_O_PATH) } catch {
-            if error.errno == ENOENT || error.errno == ENOTDIR { return }
-            throw error
-        }
+        guard let target = try FileDescriptor.openIfPresent(path, CL_O_PATH) else { return }
         defer { target.close() }
         let tree = FileDescriptor(rawValue: try sys("bind onto itself", path) { cl_clone_tree_fd(target.rawValue, 1) })
         defer { tree.close() }
@@ -114,11 +110,7 @@ public enum KernelInterfaces {
 /// resolved once; a path that does not exist is skipped.
 public enum Masking {
     public static func hide(_ path: String) throws(SysError) {
-        let target: FileDescriptor
-        do { target = try FileDescriptor.open(path, CL_O_PATH) } catch {
-            if error.errno == ENOENT || error.errno == ENOTDIR { return }
-            throw error
-        }
+        guard let target = try FileDescriptor.openIfPresent(path, CL_O_PATH) else { return }
         defer { target.close() }
         let st = try target.status(path: path)
         let cover: FileDescriptor

@@ -52,11 +52,11 @@ struct SyscallABIAttacks {
         let source = directory.appendingPathComponent("probe.c").path
         let probe = directory.appendingPathComponent("probe").path
         try Self.probeSource.write(toFile: source, atomically: true, encoding: .utf8)
-        let built = AttackShell.run("gcc -O0 -static -o \(probe) \(source)")
+        let built = shell("gcc -O0 -static -o \(probe) \(source)")
         try #require(built.status == 0, "gcc: \(built.output)")
         let env = "SECRETSHIM_ROOT=\(directory.path)/store SECRETSHIM_STATE_DIR=\(directory.path)/state"
         for extra in ["", "--cap-add SYS_ADMIN"] {
-            let result = AttackShell.run("env \(env) \(AttackShell.binary) run \(extra) -- \(probe) \(call)")
+            let result = shell("env \(env) \(Shim.binary) run \(extra) -- \(probe) \(call)")
             if let expected {
                 #expect(result.status == 0 && result.output == expected, "\(call) \(extra): \(result.status) \(result.output)")
             } else {
@@ -68,34 +68,10 @@ struct SyscallABIAttacks {
     }
 }
 
-/// Runs a shell command with the built binary at hand, independent of the other suites' helpers.
 enum AttackShell {
     static var isX86_64: Bool {
         var name = utsname()
         uname(&name)
         return withUnsafeBytes(of: name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } == "x86_64"
-    }
-
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static var binary: String {
-        if let explicit = ProcessInfo.processInfo.environment["SECRETSHIM_BIN"], !explicit.isEmpty { return explicit }
-        return packageRoot.appendingPathComponent(".build/debug/secretshim").path
-    }
-
-    /// Exit status (128 + signal when killed) and stdout+stderr.
-    static func run(_ command: String) -> (status: Int32, output: String) {
-        let output = NSTemporaryDirectory() + "/secretshim-attack-\(UUID().uuidString)"
-        defer { unlink(output) }
-        let script = "exec </dev/null >'\(output)' 2>&1\n" + command
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(script), nil]
-        defer { for pointer in argv { free(pointer) } }
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return (127, "posix_spawn failed") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), text)
     }
 }
