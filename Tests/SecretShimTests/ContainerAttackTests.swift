@@ -81,6 +81,75 @@ struct ContainerAttackTests {
         return "ssgrant1." + base64url(Data(changed.utf8)) + "." + parts[1]
     }
 
+    /// One engine's way of running the signed-request scenario: its calls, the flags that
+    /// carry a request (the first is used for the running container), its spellings of commit
+    /// and rm, and how it prefixes a runtime's refusal.
+    struct EngineCalls {
+        let call: (String) -> (status: Int32, output: String)
+        let run: String
+        let carriers: [(String) -> String]
+        let commit: String
+        let remove: String
+        let refusedBy: String
+    }
+
+    /// The operator's signed request honoured (and what ran scans clean); the same request
+    /// tampered, rewritten to ask for more, stripped of its expiry, truncated, expired, or kept
+    /// after its secret was removed and created again: refused, nothing left.
+    static func signedRequestScenario(_ shim: Shim, _ engine: EngineCalls) throws {
+        let request = try #require(shim.signed("pw,mode=0400"))
+        let carry = engine.carriers[0]
+        let running = engine.call("\(engine.run) -d \(carry(request)) bb sleep 300").output.lastLine
+        #expect(Engines.eventually { engine.call("exec \(running) cat /run/secrets/pw").output == value })
+        #expect(engine.call("exec \(running) stat -c %a /run/secrets/pw").output == "400\n")
+        let saved = shim.directory.appendingPathComponent("signed-save.tar").path
+        let exported = shim.directory.appendingPathComponent("signed-export.tar").path
+        #expect(engine.call("\(engine.commit) \(running) signed-image").status == 0)
+        #expect(engine.call("save -o \(saved) signed-image").status == 0)
+        #expect(engine.call("export -o \(exported) \(running)").status == 0)
+        expectScansClean(shim, [saved, exported])
+        #expect(engine.call("\(engine.remove) \(running)").status == 0)
+        #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
+
+        let expiring = try #require(shim.signed("pw", expires: "1h"))
+        let moreLenient = rewritten(request) { (payload: String) -> String in
+            payload.replacingOccurrences(of: "pw,mode=0400", with: "pw,mode=0444")
+        }
+        let neverExpiring = rewritten(expiring) { (payload: String) -> String in
+            "expires 0\n" + payload.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n"
+        }
+        let attacks: [(String, String, String)] = [
+            ("tampered tag", tampered(request), "does not match"),
+            ("payload asks for mode 0444", moreLenient, "does not match"),
+            ("expiry removed", neverExpiring, "does not match"),
+            ("truncated", String(request.dropLast(3)), "secretshim: "),
+        ]
+        for (what, attack, why) in attacks {
+            #expect(attack != request)
+            for (index, carrier) in engine.carriers.enumerated() {
+                let result = engine.call("\(engine.run) --rm \(carrier(attack)) bb cat /run/secrets/pw")
+                expectRefused(result, [engine.refusedBy, why])
+                expectNothingLeft(shim, "\(what) (carrier \(index))")
+            }
+        }
+
+        let shortLived = try #require(shim.signed("pw", expires: "1s"))
+        sleep(2)
+        let expired = engine.call("\(engine.run) --rm \(carry(shortLived)) bb cat /run/secrets/pw")
+        expectRefused(expired, [engine.refusedBy, "expired"])
+        expectNothingLeft(shim, "expired")
+
+        // Removed and created again: a new ID, which the old request was not signed for.
+        let old = try #require(shim.signed("pw"))
+        #expect(shim(["secret", "rm", "pw"]).status == 0)
+        let renewed = "renewed-value-not-for-old-requests"
+        shim.create("pw", renewed)
+        let stale = engine.call("\(engine.run) --rm \(carry(old)) bb cat /run/secrets/pw")
+        expectRefused(stale, [engine.refusedBy, "another secret", "created again"], value: renewed)
+        expectNothingLeft(shim, "re-created secret")
+        #expect(shim(["secret", "rm", "pw"]).status == 0)
+    }
+
     /// Builds `tag` from a Containerfile in a context of its own.
     static func build(
         _ engine: (String) -> (status: Int32, output: String), _ shim: Shim, tag: String, containerfile: String, flags: String = ""
@@ -168,56 +237,9 @@ extension ContainerAttackTests {
                 sweep(shim)
             }
             #expect(dockerd.docker("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
-            let request = try #require(shim.signed("pw,mode=0400"))
-
-            // Honoured, and what ran scans clean.
-            let running = dockerd.docker("\(Self.run) -d -e SECRETSHIM_SECRETS=\(request) bb sleep 300").output.lastLine
-            #expect(Engines.eventually { dockerd.docker("exec \(running) cat /run/secrets/pw").output == value })
-            #expect(dockerd.docker("exec \(running) stat -c %a /run/secrets/pw").output == "400\n")
-            let saved = shim.directory.appendingPathComponent("signed-save.tar").path
-            let exported = shim.directory.appendingPathComponent("signed-export.tar").path
-            #expect(dockerd.docker("commit \(running) signed-image").status == 0)
-            #expect(dockerd.docker("save -o \(saved) signed-image").status == 0)
-            #expect(dockerd.docker("export -o \(exported) \(running)").status == 0)
-            expectScansClean(shim, [saved, exported])
-            #expect(dockerd.docker("rm -f \(running)").status == 0)
-            #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
-
-            let expiring = try #require(shim.signed("pw", expires: "1h"))
-            let moreLenient = rewritten(request) { (payload: String) -> String in
-                payload.replacingOccurrences(of: "pw,mode=0400", with: "pw,mode=0444")
-            }
-            let neverExpiring = rewritten(expiring) { (payload: String) -> String in
-                "expires 0\n" + payload.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n"
-            }
-            let attacks: [(String, String, String)] = [
-                ("tampered tag", tampered(request), "does not match"),
-                ("payload asks for mode 0444", moreLenient, "does not match"),
-                ("expiry removed", neverExpiring, "does not match"),
-                ("truncated", String(request.dropLast(3)), "secretshim: "),
-            ]
-            for (what, attack, why) in attacks {
-                #expect(attack != request)
-                let result = dockerd.docker("\(Self.run) --rm -e SECRETSHIM_SECRETS=\(attack) bb cat /run/secrets/pw")
-                expectRefused(result, [Self.refusedBy, why])
-                expectNothingLeft(shim, what)
-            }
-
-            let shortLived = try #require(shim.signed("pw", expires: "1s"))
-            sleep(2)
-            let expired = dockerd.docker("\(Self.run) --rm -e SECRETSHIM_SECRETS=\(shortLived) bb cat /run/secrets/pw")
-            expectRefused(expired, [Self.refusedBy, "expired"])
-            expectNothingLeft(shim, "expired")
-
-            // Removed and created again: a new ID, which the old request was not signed for.
-            let old = try #require(shim.signed("pw"))
-            #expect(shim(["secret", "rm", "pw"]).status == 0)
-            let renewed = "renewed-value-not-for-old-requests"
-            shim.create("pw", renewed)
-            let stale = dockerd.docker("\(Self.run) --rm -e SECRETSHIM_SECRETS=\(old) bb cat /run/secrets/pw")
-            expectRefused(stale, [Self.refusedBy, "another secret", "created again"], value: renewed)
-            expectNothingLeft(shim, "re-created secret")
-            #expect(shim(["secret", "rm", "pw"]).status == 0)
+            try signedRequestScenario(shim, EngineCalls(
+                call: dockerd.docker, run: Self.run, carriers: [{ "-e SECRETSHIM_SECRETS=\($0)" }],
+                commit: "commit", remove: "rm -f", refusedBy: Self.refusedBy))
         }
 
         /// Grants given as the runtime's own flags (`runtimeArgs` in daemon.json): no request in
@@ -349,51 +371,10 @@ extension ContainerAttackTests {
                 sweep(shim)
             }
             #expect(podman.podman("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
-            let run = "run --network none \(podman.ulimits)"
-            let request = try #require(shim.signed("pw,mode=0400"))
-
-            let running = podman.podman("\(run) -d --annotation org.secretshim.secrets=\(request) bb sleep 300").output.lastLine
-            #expect(Engines.eventually { podman.podman("exec \(running) cat /run/secrets/pw").output == value })
-            #expect(podman.podman("exec \(running) stat -c %a /run/secrets/pw").output == "400\n")
-            let saved = shim.directory.appendingPathComponent("signed-save.tar").path
-            let exported = shim.directory.appendingPathComponent("signed-export.tar").path
-            #expect(podman.podman("commit -q \(running) signed-image").status == 0)
-            #expect(podman.podman("save -o \(saved) signed-image").status == 0)
-            #expect(podman.podman("export -o \(exported) \(running)").status == 0)
-            expectScansClean(shim, [saved, exported])
-            #expect(podman.podman("rm -f -t 0 \(running)").status == 0)
-            #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
-
-            let moreLenient = rewritten(request) { (payload: String) -> String in
-                payload.replacingOccurrences(of: "pw,mode=0400", with: "pw,mode=0444")
-            }
-            let attacks: [(String, String, String)] = [
-                ("tampered tag", tampered(request), "does not match"),
-                ("payload asks for mode 0444", moreLenient, "does not match"),
-            ]
-            for (what, attack, why) in attacks {
-                let result = podman.podman("\(run) --rm --annotation org.secretshim.secrets=\(attack) bb cat /run/secrets/pw")
-                expectRefused(result, [Self.refusedBy, why])
-                expectNothingLeft(shim, what)
-                let variable = podman.podman("\(run) --rm -e SECRETSHIM_SECRETS=\(attack) bb cat /run/secrets/pw")
-                expectRefused(variable, [Self.refusedBy, why])
-                expectNothingLeft(shim, what + " (variable)")
-            }
-
-            let shortLived = try #require(shim.signed("pw", expires: "1s"))
-            sleep(2)
-            let expired = podman.podman("\(run) --rm --annotation org.secretshim.secrets=\(shortLived) bb cat /run/secrets/pw")
-            expectRefused(expired, [Self.refusedBy, "expired"])
-            expectNothingLeft(shim, "expired")
-
-            let old = try #require(shim.signed("pw"))
-            #expect(shim(["secret", "rm", "pw"]).status == 0)
-            let renewed = "renewed-value-not-for-old-requests"
-            shim.create("pw", renewed)
-            let stale = podman.podman("\(run) --rm --annotation org.secretshim.secrets=\(old) bb cat /run/secrets/pw")
-            expectRefused(stale, [Self.refusedBy, "another secret", "created again"], value: renewed)
-            expectNothingLeft(shim, "re-created secret")
-            #expect(shim(["secret", "rm", "pw"]).status == 0)
+            try signedRequestScenario(shim, EngineCalls(
+                call: podman.podman, run: "run --network none \(podman.ulimits)",
+                carriers: [{ "--annotation org.secretshim.secrets=\($0)" }, { "-e SECRETSHIM_SECRETS=\($0)" }],
+                commit: "commit -q", remove: "rm -f -t 0", refusedBy: Self.refusedBy))
         }
 
         /// `--runtime-flag secretshim-grant=SPEC`: the runtime's own grants. And the plain
