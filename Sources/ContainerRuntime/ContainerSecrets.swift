@@ -139,7 +139,7 @@ public struct ContainerSecrets: Sendable {
     }
 
     /// Undoes a create that was killed: its creator is gone and the runtime never made the
-    /// container (no `<runtimeState>/<id>`). The bundle's config is put back as it was, the
+    /// container (no state under `<runtimeState>/<id>`). The bundle's config is put back as it was, the
     /// tmpfs unmounted, and the lease, pid file and intent removed. A create still running,
     /// or one whose container exists (the engine deletes it), is left alone.
     public func sweepInterrupted(runtimeState: String) {
@@ -150,8 +150,9 @@ public struct ContainerSecrets: Sendable {
         if owner.count == 2, let pid = pid_t(owner[0]), let start = UInt64(owner[1]), System.isAlive(pid: pid, startTime: start) {
             return
         }
-        if Files.exists(runtimeState + "/" + id) { return }
+        if RuntimeWrapper.runtimeHas(id, stateRoot: runtimeState) { return }
         restoreConfig()
+        unlink(RuntimeWrapper.replacement(of: String(lines[1])))
         remove()
     }
 

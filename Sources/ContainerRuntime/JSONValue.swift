@@ -74,6 +74,26 @@ public indirect enum JSONValue: Equatable, Sendable {
         self = .object(members)
     }
 
+    /// The first key that occurs twice in one object (after `fold`), anywhere in the document.
+    /// Go's decoder merges a repeated struct key into one struct, field by field, and keeps the
+    /// last of a repeated map key: reading such a document as runc does is not worth the risk,
+    /// and no engine writes one.
+    public var repeatedKey: String? {
+        switch self {
+        case .object(let members):
+            var seen = Set<String>()
+            for member in members {
+                if !seen.insert(Self.fold(member.key)).inserted { return member.key }
+                if let inner = member.value.repeatedKey { return inner }
+            }
+            return nil
+        case .array(let items):
+            for item in items { if let inner = item.repeatedKey { return inner } }
+            return nil
+        default: return nil
+        }
+    }
+
     /// Go's simple case folding for the keys of OCI's config: ASCII letters, and the two
     /// characters that fold into ASCII ones (U+017F long s, U+212A Kelvin sign).
     static func fold(_ key: String) -> String {

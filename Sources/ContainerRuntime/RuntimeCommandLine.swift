@@ -150,13 +150,17 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             case "bundle", "b": bundle = value
             case "pid-file": pidFile = value
             case "process", "p": processFile = value
-            case "detach", "d": detach = value.map { $0 == "true" } ?? true
+            case "detach", "d": detach = value.map(Self.goBool) ?? true
             default: break
             }
             index += 1
         }
         return nil
     }
+
+    /// A boolean flag's value as runc reads it (Go's strconv.ParseBool): 1, t, T, TRUE, true,
+    /// True are true; anything else is not.
+    static func goBool(_ value: String) -> Bool { ["1", "t", "T", "TRUE", "true", "True"].contains(value) }
 
     /// The same command line with `--pid-file PATH` added before the container ID.
     public func addingPidFile(_ path: String, before call: ContainerCall) -> [String] {

@@ -36,6 +36,14 @@ public enum RuntimeWrapper {
                 secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
                 if secrets.isStaged { return delete(secrets, commandLine, runtime: runtime) }
             }
+        case "start":
+            // A create that never finished (its wrapper was killed while runc made the
+            // container) holds secrets without a lease: it is not started, only deleted.
+            if let call = commandLine.containerCall(), ContainerSecrets.isValidID(call.id),
+                ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory).wasInterrupted
+            {
+                throw RuntimeError("container \(call.id) was not created completely (its create was interrupted): delete it")
+            }
         case "exec":
             // Docker gives `exec` the container's environment again, request variable included.
             if let file = commandLine.containerCall()?.processFile { removeRequestVariable(fromProcessFile: file) }
@@ -101,6 +109,14 @@ public enum RuntimeWrapper {
         return secrets.isStaged ? secrets : nil
     }
 
+    /// Whether the runtime made the container: it has written its state (runc's state.json,
+    /// crun's status). A runtime killed with the wrapper (its parent-death signal) may leave
+    /// just the folder.
+    static func runtimeHas(_ id: String, stateRoot: String) -> Bool {
+        let folder = stateRoot + "/" + id
+        return Files.exists(folder + "/state.json") || Files.exists(folder + "/status")
+    }
+
     static func runtimeStateRoot(_ commandLine: RuntimeCommandLine, _ runtime: String) -> String {
         commandLine.root ?? (runtime.hasSuffix("crun") ? "/run/crun" : "/run/runc")
     }
@@ -155,7 +171,17 @@ public enum RuntimeWrapper {
         _ call: RuntimeCommandLine.ContainerCall, _ commandLine: RuntimeCommandLine, runtime: String, location: StoreLocation,
         operatorGrants: [String]
     ) throws(RuntimeError) -> Int32 {
-        let configPath = (call.bundle ?? ".") + "/config.json"
+        // What a killed create left for this ID goes first, before the config is read: it may
+        // still be that create's rewritten one (nothing left: a no-op).
+        if ContainerSecrets.isValidID(call.id) {
+            ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
+                .sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
+        }
+        // Absolute: the intent records it, and a later call (a sweep) may run elsewhere.
+        let bundle = call.bundle ?? "."
+        guard let realBundle = realpath(bundle, nil) else { throw RuntimeError(execute(runtime, commandLine.arguments).description) }
+        let configPath = String(cString: realBundle) + "/config.json"
+        free(realBundle)
         // Unreadable is the runtime's to report, in its own words.
         guard let original = try? Files.read(configPath, limit: 64 << 20) else {
             throw RuntimeError(execute(runtime, commandLine.arguments).description)
@@ -169,6 +195,9 @@ public enum RuntimeWrapper {
         let document: JSONValue
         do { document = try JSONValue.parse(original) } catch {
             throw RuntimeError("\(configPath) may ask for secrets but cannot be read: \(error)")
+        }
+        if let repeated = document.repeatedKey {
+            throw RuntimeError("\(configPath) may ask for secrets but repeats the key '\(repeated)' in one object, which runc would merge: refused")
         }
         var config = ContainerConfig(document)
         guard config.requestedSpecs != nil || !operatorGrants.isEmpty else {
@@ -188,9 +217,8 @@ public enum RuntimeWrapper {
         }
         config.removeRequestVariable()
         let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
-        // What a killed create left for this ID goes first (nothing left: a no-op). What it
-        // cannot undo (its container exists, or its create still runs) is refused untouched.
-        secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
+        // What the sweep could not undo (its container exists, or its create still runs) is
+        // refused untouched.
         if secrets.wasInterrupted || secrets.isStaged {
             throw RuntimeError("container \(call.id) already has secrets staged (an earlier create did not finish): delete it first")
         }
@@ -308,12 +336,17 @@ public enum RuntimeWrapper {
         return (uid, gid)
     }
 
+    static func replacement(of path: String) -> String { path + ".secretshim-new" }
+
     /// Rewrites the bundle's config.json atomically (a new file renamed over it), keeping its mode.
     static func replace(_ path: String, with bytes: [UInt8]) throws(SysError) {
         var st = stat()
         try sys("stat", path) { stat(path, &st) }
-        let temporary = path + ".secretshim-\(getpid())"
-        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: st.st_mode & 0o777)
+        // One name per config: a create killed between this write and the rename leaves a file
+        // that the next call replaces, or its sweep removes.
+        let temporary = replacement(of: path)
+        unlink(temporary)
+        let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: st.st_mode & 0o777)
         do {
             try fd.writeAll(bytes, path: temporary)
             fd.close()
@@ -333,7 +366,7 @@ public enum RuntimeWrapper {
         let status: Int32
         do { status = try spawn(runtime, commandLine.arguments) } catch { return 1 }
         let stateRoot = commandLine.root ?? (runtime.hasSuffix("crun") ? "/run/crun" : "/run/runc")
-        if status == 0 || !Files.exists(stateRoot + "/" + secrets.id) {
+        if status == 0 || !runtimeHas(secrets.id, stateRoot: stateRoot) {
             // A create that never finished left the bundle's config rewritten: put it back.
             if secrets.wasInterrupted { secrets.restoreConfig() }
             secrets.remove()

@@ -86,11 +86,6 @@ public enum Launcher {
                     root, secrets: secrets, secretsDirectory: plan.secretsDirectory,
                     tmpfsSize: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
                 for path in hidden { try Masking.hide(path) }
-                // A root that shows the host's /sys or /proc (`--rootfs /`, a bundle's binds)
-                // shows its knobs read-only, as the host's tree does (the fresh /proc's are already).
-                if !plan.hardening.privileged {
-                    for path in KernelInterfaces.readOnlyPaths { try KernelInterfaces.makeReadOnly(path) }
-                }
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
             } else if let engineTmpfs {
                 // Without a mount namespace of its own nothing can be hidden from the workload:
@@ -108,10 +103,12 @@ public enum Launcher {
             // masks paths (with `--rootfs`/`--bundle` the host's tree is gone already).
             if ownNamespace && !hasRoot {
                 for path in [location.keyFile, location.root, location.stateDirectory] { try Masking.hide(path) }
-                // In the host's tree, a root workload must not reach the kernel's knobs.
-                if !plan.hardening.privileged {
-                    for path in KernelInterfaces.readOnlyPaths { try KernelInterfaces.makeReadOnly(path) }
-                }
+            }
+            // A root workload must not reach the kernel's knobs: in the host's tree, and in a root
+            // that shows the host's /sys or /proc (`--rootfs /`, a bundle's binds; a fresh /proc's
+            // are read-only already).
+            if ownNamespace && !plan.hardening.privileged {
+                for path in KernelInterfaces.readOnlyPaths { try KernelInterfaces.makeReadOnly(path) }
             }
             // The state dir's descriptor is close-on-exec: the workload never holds it.
 

@@ -34,7 +34,9 @@ struct GrantCommand: ParsableCommand {
             guard let seconds = GrantRequest.parseDuration(expires) else {
                 throw CommandFailure.usage(what, "invalid duration '\(expires)': use e.g. 90s, 10m, 1h30m, 7d")
             }
-            expiry = System.nowNanoseconds() / 1_000_000_000 + seconds
+            let (sum, overflow) = (System.nowNanoseconds() / 1_000_000_000).addingReportingOverflow(seconds)
+            guard !overflow else { throw CommandFailure.usage(what, "invalid duration '\(expires)': too long") }
+            expiry = sum
         }
         var grants: [SecretGrant] = []
         for spec in specs {

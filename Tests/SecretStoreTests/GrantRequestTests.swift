@@ -77,6 +77,22 @@ import Testing
         #expect(try config(#"{"Annotations":{"org.secretshim.secrets":"a"}}"#).requestedSpecs == "a")
     }
 
+    @Test func aKeyRepeatedInOneObjectIsFound() throws {
+        // Go merges {"linux":{A},"linux":{B}} field by field: reading only the last would miss A.
+        #expect(try JSONValue.parse(Array(#"{"linux":{"rootfsPropagation":"rshared"},"linux":{}}"#.utf8)).repeatedKey == "linux")
+        #expect(try JSONValue.parse(Array(#"{"a":[{"x":1,"X":2}]}"#.utf8)).repeatedKey == "X")
+        #expect(try JSONValue.parse(Array(#"{"annotations":{"k":"1","k":"2"}}"#.utf8)).repeatedKey == "k")
+        #expect(try JSONValue.parse(Array(#"{"process":{"env":[]},"linux":{"x":{"y":1}}}"#.utf8)).repeatedKey == nil)
+    }
+
+    @Test func detachIsReadAsRuncReadsABoolean() {
+        for (flag, detached) in [("--detach", true), ("--detach=1", true), ("--detach=t", true), ("-d=TRUE", true),
+                                 ("--detach=false", false), ("--detach=0", false), ("--detach=no", false)] {
+            let call = RuntimeCommandLine(["run", flag, "--bundle", "b", "id"]).containerCall()
+            #expect(call?.detach == detached, "\(flag)")
+        }
+    }
+
     @Test func aRawMentionOrAnEscapeMeansTheConfigIsRead() {
         #expect(ContainerConfig.mightRequestSecrets(Array(#"{"process":{"env":["SECRETSHIM_SECRETS=a"]}}"#.utf8)))
         #expect(ContainerConfig.mightRequestSecrets(Array(#"{"process":{"env":["SECRETSHIM\u005fSECRETS=a"]}}"#.utf8)))
