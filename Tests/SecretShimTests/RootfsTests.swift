@@ -43,11 +43,12 @@ struct RootfsTests {
     }
 
     /// The host's mount table, less what other tests running alongside mount in their own
-    /// folders (the engines' overlays, netns and shm mounts); this test's own folder is kept.
+    /// folders (the engines' overlays, netns and shm mounts, the adversarial suite's private
+    /// tmpfs mounts, all under `secretshim-*` folders); this test's own folder is kept.
     static func hostMountTable(keeping own: URL) -> [Substring] {
         let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         return table.split(separator: "\n").filter {
-            !$0.contains("/run/ss") && (!$0.contains("/secretshim-test-") || $0.contains(own.path))
+            !$0.contains("/run/ss") && (!$0.contains("/secretshim-") || $0.contains(own.path))
         }
     }
 
