@@ -219,9 +219,10 @@ public enum RuntimeWrapper {
         let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
         // What the sweep could not undo (its container exists, or its create still runs) is
         // refused untouched.
-        if secrets.wasInterrupted || secrets.isStaged {
-            throw RuntimeError("container \(call.id) already has secrets staged (an earlier create did not finish): delete it first")
+        if secrets.wasInterrupted {
+            throw RuntimeError("container \(call.id) was not created completely (an earlier create did not finish): delete it first")
         }
+        if secrets.isStaged { throw RuntimeError("container \(call.id) already exists with its secrets: delete it first") }
 
         var found: [(record: SecretRecord, value: [UInt8])] = []
         defer { for index in found.indices { wipe(&found[index].value) } }
