@@ -21,7 +21,9 @@ final class Database {
         }
         handle = db
         // Many processes may write at once; a writer waits its turn instead of failing.
-        sqlite3_busy_timeout(db, 30_000)
+        // Two minutes: with eight writers committing durably on a loaded machine (the test
+        // suite's own load), a writer was seen to wait past 30 s for its turn.
+        sqlite3_busy_timeout(db, 120_000)
     }
 
     deinit { sqlite3_close_v2(handle) }
