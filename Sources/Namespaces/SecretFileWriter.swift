@@ -63,10 +63,10 @@ public struct SecretFileWriter {
 
     /// Writes `relativePath` (components already validated: no "", ".", "..") with the owner and
     /// mode given; missing folders are made 0755, owned by `folderOwner` (root, unless a user
-    /// namespace maps the container's root elsewhere). `replace` unlinks an existing file first
-    /// (for a reused tmpfs).
+    /// namespace maps the container's root elsewhere). An existing file is never replaced:
+    /// every tmpfs written here is new or empty.
     public func write(
-        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t, replace: Bool = false,
+        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t,
         folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)
     ) throws(SysError) {
         let components = Files.components(relativePath)
@@ -87,7 +87,6 @@ public struct SecretFileWriter {
         }
         let name = components.last!
         shown += "/" + name
-        if replace { unlinkat(parent.rawValue, name, 0) }
         let file = try parent.openAt(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
         defer { file.close() }
         try file.writeAll(bytes, path: shown)
