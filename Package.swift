@@ -21,13 +21,15 @@ let package = Package(
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
-        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp", "CArchive"], path: "Sources/CLinux"),
+        .target(name: "CLinux", dependencies: ["CCap", "CSeccomp"], path: "Sources/CLinux"),
+        // scan's C: libarchive's tar walk and the multi-pattern matcher (not kernel work).
+        .target(name: "CScanning", dependencies: ["CArchive"], path: "Sources/CScanning"),
         // The store's AES-GCM in C, on the BoringSSL that swift-crypto builds and links (CSealing.h says why).
         .target(name: "CSealing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/CSealing"),
-        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp", "CArchive"]),
+        .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp"]),
         .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite", "CSealing"]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
-        .target(name: "Scanner", dependencies: ["Namespaces", "CLinux"]),
+        .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive"]),
         .target(
             name: "ContainerRuntime",
             dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher", .product(name: "Crypto", package: "swift-crypto")]),
@@ -44,6 +46,8 @@ let package = Package(
                 // Only to check that the store's sealing agrees with swift-crypto's AES.GCM.
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        // The matcher and the walk, against a naive search (in process, no root needed).
+        .testTarget(name: "ScannerTests", dependencies: ["Scanner", "Namespaces"]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
         // The adversarial suite: every attack on `run`'s promises, kept as a test (real kernel, as root).
         .testTarget(name: "AttackTests", dependencies: []),

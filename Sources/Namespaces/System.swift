@@ -101,3 +101,15 @@ public enum System {
         processStartTime(pid) == startTime
     }
 }
+
+extension System {
+    /// Raises this process's soft limit on open files to its hard limit: a tree walked by
+    /// descriptor holds one per level it is in.
+    public static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(resource, &limit)
+    }
+}

@@ -3,7 +3,9 @@ import Namespaces
 import Scanner
 import SecretStore
 
-/// `secretshim scan PATH...`: proves that nothing leaked. Exit 0 clean, 1 findings, 2 error.
+/// `secretshim scan PATH...`: proves that nothing leaked. Exit 0 clean, 1 findings, 2 when
+/// anything could not be read (as grep: an error outranks a match, since the scan then
+/// proved nothing about what it could not read) or on a usage or store error.
 struct ScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan",
@@ -14,7 +16,7 @@ struct ScanCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output format: table or json.", valueName: "format"))
     var format: String = "table"
 
-    @Argument(help: "Directories, tars (plain or compressed), `docker save` archives, OCI layouts.")
+    @Argument(help: "Directories, tars (plain or compressed), compressed files, `docker save` archives, OCI layouts.")
     var paths: [String] = []
 
     func run() throws {
@@ -22,50 +24,80 @@ struct ScanCommand: ParsableCommand {
             throw CommandFailure.usage("scan", "unknown format '\(format)': use table or json")
         }
         guard !paths.isEmpty else { throw CommandFailure.usage("scan", "no path given") }
-        var secrets: [(name: String, value: [UInt8])] = []
-        defer { for index in secrets.indices { wipe(&secrets[index].value) } }
+        let printer = FindingPrinter(json: format == "json")
+        let scanner: Scanner
         do {
+            scanner = try Scanner { report in
+                switch report {
+                case .finding(let finding): printer.print(finding)
+                case .warning(let message): Output.error("scan: warning", message)
+                case .unreadable(let message): Output.error("scan", message)
+                }
+            }
             let store = try SecretStore.openForReading(try globals.location)
-            // By ID: one prepared statement for all of them (the store's batch read).
-            for secret in try store.read(store.list().map(\.id)) { secrets.append((secret.record.name, secret.value)) }
+            // One secret at a time: the scanner keeps a window and a hash of each, never the
+            // values, so ten thousand large secrets fit in a few megabytes.
+            var failure: ScanError?
+            try store.read(store.list().map(\.id)) { record, value in
+                var value = value
+                defer { wipe(&value) }
+                guard failure == nil else { return }
+                do throws(ScanError) { try scanner.add(secret: record.name, value: value) } catch { failure = error }
+            }
+            if let failure { throw failure }
         } catch {
             throw CommandFailure(what: "scan", why: "\(error)", exitCode: 2)
         }
-        let scanner: Scanner
-        do { scanner = try Scanner(secrets: secrets) } catch { throw CommandFailure(what: "scan", why: error.description, exitCode: 2) }
-        for index in secrets.indices { wipe(&secrets[index].value) }
-        var printed = 0
-        func printWarnings() {
-            for warning in scanner.warnings.dropFirst(printed) { Output.error("scan: warning", warning) }
-            printed = scanner.warnings.count
+        for path in paths { scanner.scan(path) }
+        printer.finish()
+        if scanner.unreadableCount > 0 { throw ExitStatus(code: 2) }
+        if scanner.findingCount > 0 { throw ExitStatus(code: 1) }
+    }
+}
+
+/// Prints findings as they come: a JSON array, or a table whose path column comes last so
+/// that rows can be aligned without first holding them all. Nothing printed for no findings
+/// in a table; `[]` in JSON.
+final class FindingPrinter {
+    private let json: Bool
+    private var count = 0
+    private var pending = ""
+
+    init(json: Bool) { self.json = json }
+
+    func print(_ finding: Finding) {
+        if json {
+            pending += (count == 0 ? "[" : ",")
+                + "{\"Path\":\(Formats.json(finding.path)),\"Kind\":\(Formats.json(finding.kind.rawValue)),"
+                + "\"Secret\":\(finding.secret.map(Formats.json) ?? "null"),\"Offset\":\(finding.offset.map { String($0) } ?? "null"),"
+                + "\"Count\":\(finding.count.map { String($0) } ?? "null")}"
+        } else {
+            if count == 0 { pending += Self.row("KIND", "SECRET", "OFFSET", "PATH") }
+            let secret = finding.kind == .moreValues ? "\(finding.count ?? 0) more values" : finding.secret ?? "-"
+            pending += Self.row(finding.kind.rawValue, secret, finding.offset.map { String($0) } ?? "-", finding.path)
         }
-        printWarnings()
-        for path in paths {
-            do { try scanner.scan(path) } catch {
-                printWarnings()
-                throw CommandFailure(what: "scan", why: error.description, exitCode: 2)
-            }
+        count += 1
+        if pending.utf8.count >= 1 << 16 { flush() }
+    }
+
+    func finish() {
+        if json { pending += count == 0 ? "[]\n" : "]\n" }
+        flush()
+    }
+
+    private func flush() {
+        Output.out(pending)
+        pending = ""
+    }
+
+    /// Columns as Docker's tabwriter pads them (at least 10 wide, 3 apart); control bytes in a
+    /// name or path escaped, so an entry name cannot erase a finding on a terminal.
+    private static func row(_ kind: String, _ secret: String, _ offset: String, _ path: String) -> String {
+        func cell(_ text: String, _ width: Int) -> String {
+            let text = Output.escapingControlBytes(text)
+            return text + String(repeating: " ", count: max(3, width - text.count))
         }
-        printWarnings()
-        let findings = scanner.findings
-        if format == "json" {
-            let items = findings.map { finding in
-                "{\"Path\":\(Formats.json(finding.path)),\"Kind\":\(Formats.json(finding.kind.rawValue)),"
-                    + "\"Secret\":\(finding.secret.map(Formats.json) ?? "null"),\"Offset\":\(finding.offset.map { String($0) } ?? "null")}"
-            }
-            Output.out("[" + items.joined(separator: ",") + "]\n")
-        } else if !findings.isEmpty {
-            let rows = [["PATH", "SECRET", "OFFSET"]] + findings.map { finding in
-                switch finding.kind {
-                case .value: return [finding.path, finding.secret ?? "", finding.offset.map { String($0) } ?? "-"]
-                case .secretsEntry: return [finding.path, "(file under run/secrets)", "-"]
-                case .secretsStub: return [finding.path, "(empty stub under run/secrets, left by an engine)", "-"]
-                case .pathName: return [finding.path, (finding.secret ?? "") + " (in the path name)", "-"]
-                }
-            }
-            Output.out(Formats.table(rows))
-        }
-        if !findings.isEmpty { throw ExitStatus(code: 1) }
+        return cell(kind, 16) + cell(secret, 24) + cell(offset, 12) + Output.escapingControlBytes(path) + "\n"
     }
 }
 

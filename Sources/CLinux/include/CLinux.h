@@ -8,5 +8,5 @@
 #include "cl_security.h"
 #include "cl_default_filter.h"
 #include "cl_root.h"
-#include "cl_scan.h"
 #include "cl_trust.h"
+#include "cl_files.h"

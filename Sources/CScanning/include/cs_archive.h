@@ -1,0 +1,34 @@
+#pragma once
+// Tar archives through libarchive: every tar dialect; gzip, xz, zstd, bzip2 and lz4 detected by
+// content, not name; a single compressed file that is no tar read as one entry (libarchive's
+// raw format); archives nested inside entries read in place, streaming.
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct cs_tar cs_tar;
+
+/// An archive's entries may expand to at most this many times the bytes read from its source
+/// beyond `CS_EXPANSION_FLOOR` (gzip's best ratio is about 1,032:1; zstd and xz reach tens of
+/// thousands on zeros): past it, reading fails with a message that says so (a decompression
+/// bomb of a few kilobytes would otherwise keep `scan` busy for hours).
+#define CS_EXPANSION_RATIO 1024
+#define CS_EXPANSION_FLOOR ((uint64_t)1 << 30)
+
+/// Reads an archive from fd. NULL if libarchive cannot (after decompression); *error says why.
+cs_tar *cs_tar_open_fd(int fd, char *error, size_t error_size);
+/// An archive inside the current entry of `outer` (a layer of a saved image), whose first
+/// `prefix_size` (at most 64 KiB) bytes were already read from it into `prefix`.
+cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, char *error, size_t error_size);
+/// Advances to the next entry: 1, 0 at the end, -1 on a corrupt or truncated archive.
+/// *type is 'f' regular file, 'd' folder, 'l' link (symbolic or hard), 'o' other.
+int cs_tar_next(cs_tar *tar, const char **path, int64_t *size, char *type);
+/// The current entry's next block of data, without copying: 1 with *block, *size and the
+/// block's *offset in the entry (a sparse entry's holes are skipped: the offset jumps), 0 at
+/// the entry's end, -1 on error.
+int cs_tar_read_block(cs_tar *tar, const void **block, size_t *size, int64_t *offset);
+/// Whether the archive is a single compressed file (libarchive's raw format), known once its
+/// first entry was read: that entry ("data") is then shown as the file itself.
+int cs_tar_is_raw(cs_tar *tar);
+const char *cs_tar_error(cs_tar *tar);
+void cs_tar_close(cs_tar *tar);
