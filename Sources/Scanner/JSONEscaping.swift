@@ -4,6 +4,11 @@
 enum JSONEscaping {
     /// `value` as every encoder writes it inside a string; with `html`, as Go's does.
     static func escaped(_ value: [UInt8], html: Bool) -> [UInt8] {
+        // Most values need nothing escaped: one pass to say so.
+        let special: (UInt8) -> Bool = html
+            ? { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "&") || $0 == 0xE2 }
+            : { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        guard value.contains(where: special) else { return value }
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(value.count)
