@@ -20,21 +20,26 @@ struct cs_tar {
     char failure[160];
 };
 
-static struct archive *new_reader(void) {
+static struct archive *new_reader(int kind) {
     struct archive *a = archive_read_new();
     if (!a) return NULL;
-    // Tar dialects (ustar, pax, GNU, v7) and raw; the compressions images use. No other
-    // formats: they would pull libxml2 and ICU into a static build, and images are tars.
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    // A single compressed file that is no tar (every Debian image's changelog.Debian.gz) is
-    // read as one entry, "data": the tar formats outbid it whenever the content is a tar.
-    archive_read_support_format_raw(a);
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_xz(a);
-    archive_read_support_filter_zstd(a);
-    archive_read_support_filter_bzip2(a);
-    archive_read_support_filter_lz4(a);
+    if (kind == CS_COMPRESSED) {
+        // Decompression only: the stream's bytes become one entry, "data", and the caller
+        // looks at them as it looks at any entry (a tar inside is opened as a nested archive).
+        // Letting libarchive guess the tar format here would read a stream that starts with
+        // 1,024 zero bytes as an empty tar, and never look at the rest.
+        archive_read_support_format_raw(a);
+        archive_read_support_filter_gzip(a);
+        archive_read_support_filter_xz(a);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_filter_bzip2(a);
+        archive_read_support_filter_lz4(a);
+    } else {
+        // Tar dialects (ustar, pax, GNU). No other formats: they would pull libxml2 and ICU
+        // into a static build, and images are tars.
+        archive_read_support_format_tar(a);
+        archive_read_support_format_gnutar(a);
+    }
     return a;
 }
 
@@ -48,9 +53,9 @@ static cs_tar *finish_open(cs_tar *tar, int status, char *error, size_t error_si
     return tar;
 }
 
-cs_tar *cs_tar_open_fd(int fd, char *error, size_t error_size) {
+cs_tar *cs_tar_open_fd(int fd, int kind, char *error, size_t error_size) {
     cs_tar *tar = calloc(1, sizeof *tar);
-    if (!tar || !(tar->archive = new_reader())) { free(tar); snprintf(error, error_size, "out of memory"); return NULL; }
+    if (!tar || !(tar->archive = new_reader(kind))) { free(tar); snprintf(error, error_size, "out of memory"); return NULL; }
     return finish_open(tar, archive_read_open_fd(tar->archive, fd, 65536), error, error_size);
 }
 
@@ -92,9 +97,9 @@ static la_ssize_t nested_read(struct archive *a, void *context, const void **blo
     return (la_ssize_t)size;
 }
 
-cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, char *error, size_t error_size) {
+cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, int kind, char *error, size_t error_size) {
     cs_tar *tar = calloc(1, sizeof *tar);
-    if (!tar || !(tar->archive = new_reader())) { free(tar); snprintf(error, error_size, "out of memory"); return NULL; }
+    if (!tar || !(tar->archive = new_reader(kind))) { free(tar); snprintf(error, error_size, "out of memory"); return NULL; }
     tar->outer = outer;
     // The caller keeps `prefix` alive and unchanged while the nested archive is open.
     tar->prefix = prefix;

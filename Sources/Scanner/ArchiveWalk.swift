@@ -43,8 +43,7 @@ extension Scanner {
             }
         }
         defer { wipe(&head) }
-        let isArchive = head.withUnsafeBytes { ArchiveMagic.matches($0) }
-        if isArchive {
+        if let kind = head.withUnsafeBytes({ ArchiveMagic.kind($0) }) {
             guard depth < Self.maximumNesting else {
                 unreadable("\(redacted(shown)): archives nested more than \(Self.maximumNesting) deep: not scanned")
                 return true
@@ -57,7 +56,7 @@ extension Scanner {
             var prefix = head
             if case .data(let bytes, _) = leftover { prefix.append(contentsOf: bytes) }
             defer { wipe(&prefix) }
-            let nested = prefix.withUnsafeBufferPointer { cs_tar_open_nested(tar, $0.baseAddress, $0.count, &error, error.count) }
+            let nested = prefix.withUnsafeBufferPointer { cs_tar_open_nested(tar, $0.baseAddress, $0.count, kind, &error, error.count) }
             guard let nested else {
                 unreadable("\(redacted(shown)): not a readable archive: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
                 return true

@@ -10,7 +10,8 @@ import Namespaces
 /// not grow with the tree, the archive or its findings.
 public final class Scanner {
     /// Archives inside archives, at most this deep: each level is a decoder's state, and a
-    /// crafted tar of a few kilobytes nests thousands.
+    /// crafted tar of a few kilobytes nests thousands. A compressed tar is two levels (its
+    /// stream and its tar).
     public static let maximumNesting = 64
     /// Values listed per file; past them, one `moreValues` finding counts the rest (a value
     /// repeated millions of times in one file is one problem, not millions of lines).
@@ -242,10 +243,10 @@ public final class Scanner {
             return unreadable("\(redacted(shown)): \(error.reason)")
         }
         let head = UnsafeRawBufferPointer(rebasing: buffer[0..<first])
-        if ArchiveMagic.matches(head) {
+        if let kind = ArchiveMagic.kind(head) {
             do { try fd.rewind(path: nil) } catch { return unreadable("\(redacted(shown)): \(error.reason)") }
             var error = [CChar](repeating: 0, count: 256)
-            guard let tar = cs_tar_open_fd(fd.rawValue, &error, error.count) else {
+            guard let tar = cs_tar_open_fd(fd.rawValue, kind, &error, error.count) else {
                 return unreadable("\(redacted(shown)): not a readable archive: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
             }
             defer { cs_tar_close(tar) }

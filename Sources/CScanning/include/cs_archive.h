@@ -1,7 +1,8 @@
 #pragma once
-// Tar archives through libarchive: every tar dialect; gzip, xz, zstd, bzip2 and lz4 detected by
-// content, not name; a single compressed file that is no tar read as one entry (libarchive's
-// raw format); archives nested inside entries read in place, streaming.
+// Archives through libarchive, in two kinds of reader: a compressed stream (gzip, xz, zstd,
+// bzip2, lz4, detected by content) read as one entry holding its decompressed bytes, and a
+// tar (ustar, pax, GNU). A compressed tar is the one inside the other. Archives nested inside
+// entries are read in place, streaming.
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -15,11 +16,15 @@ typedef struct cs_tar cs_tar;
 #define CS_EXPANSION_RATIO 1024
 #define CS_EXPANSION_FLOOR ((uint64_t)1 << 30)
 
-/// Reads an archive from fd. NULL if libarchive cannot (after decompression); *error says why.
-cs_tar *cs_tar_open_fd(int fd, char *error, size_t error_size);
+/// The kinds of reader.
+#define CS_COMPRESSED 1
+#define CS_TAR 2
+
+/// Reads an archive of `kind` from fd. NULL if libarchive cannot (after decompression); *error says why.
+cs_tar *cs_tar_open_fd(int fd, int kind, char *error, size_t error_size);
 /// An archive inside the current entry of `outer` (a layer of a saved image), whose first
 /// `prefix_size` (at most 64 KiB) bytes were already read from it into `prefix`.
-cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, char *error, size_t error_size);
+cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, int kind, char *error, size_t error_size);
 /// Advances to the next entry: 1, 0 at the end, -1 on a corrupt or truncated archive.
 /// *type is 'f' regular file, 'd' folder, 'l' link (symbolic or hard), 'o' other.
 int cs_tar_next(cs_tar *tar, const char **path, int64_t *size, char *type);
@@ -27,8 +32,8 @@ int cs_tar_next(cs_tar *tar, const char **path, int64_t *size, char *type);
 /// block's *offset in the entry (a sparse entry's holes are skipped: the offset jumps), 0 at
 /// the entry's end, -1 on error.
 int cs_tar_read_block(cs_tar *tar, const void **block, size_t *size, int64_t *offset);
-/// Whether the archive is a single compressed file (libarchive's raw format), known once its
-/// first entry was read: that entry ("data") is then shown as the file itself.
+/// Whether the archive is a compressed stream (libarchive's raw format), known once its entry
+/// was read: that entry ("data") is shown as the file itself.
 int cs_tar_is_raw(cs_tar *tar);
 const char *cs_tar_error(cs_tar *tar);
 void cs_tar_close(cs_tar *tar);
