@@ -144,7 +144,8 @@ struct RunArguments {
 
         Options:
           --secret SPEC          Grant a secret: NAME, or source=NAME[,target=PATH][,uid=N][,gid=N]
-                                 [,mode=OCTAL][,env=VAR] (repeatable)
+                                 [,mode=OCTAL][,env=VAR] (repeatable); as Docker, a field in
+                                 double quotes may hold commas, "" a quote: '"target=a,b"'
           --secrets-dir DIR      Where the secrets tmpfs is mounted (default /run/secrets)
           --tmpfs-size BYTES     Size of the tmpfs (default: enough for the secrets, at least 1 MiB)
           --name NAME            Name of the workload, for 'ps' and 'secret rm'
