@@ -37,7 +37,7 @@ extension SecretGrant {
     public static func parse(_ spec: String, secretsDirectory: String) throws(GrantError) -> SecretGrant {
         guard !spec.isEmpty else { throw GrantError("empty secret spec") }
         var fields = SpecFields(spec: spec)
-        if spec.utf8.contains(UInt8(ascii: "\"")) {
+        if spec.containsUTF8(UInt8(ascii: "\"")) {
             // Quoting is rare: its own path, off the common one below.
             let quoted = try QuotedSpec.fields(spec)
             var index = 0

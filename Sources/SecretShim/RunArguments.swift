@@ -46,7 +46,7 @@ struct RunArguments {
             guard argument.hasUTF8Prefix("-"), argument != "-" else { break }
             var (option, inline) = LeadingGlobals.splitFlag(argument)
             if isFlag(option) {
-                guard inline == nil else { throw Invalid("\(option) takes no value") }
+                guard inline == nil else { throw Invalid("option '\(option)' takes no value; \(seeHelp)") }
                 switch option {
                 case "--allow-env-leak": parsed.plan.allowEnvironmentLeak = true
                 case "--no-new-privileges": parsed.plan.hardening.noNewPrivileges = true
@@ -56,9 +56,9 @@ struct RunArguments {
                 index += 1
                 continue
             }
-            guard takesValue(option) else { throw Invalid("unknown flag: \(option)") }
+            guard takesValue(option) else { throw Invalid("unknown option '\(option)'; \(seeHelp)") }
             if inline == nil {
-                guard index + 1 < arguments.endIndex else { throw Invalid("flag needs an argument: \(option)") }
+                guard index + 1 < arguments.endIndex else { throw Invalid("option '\(option)' needs a value; \(seeHelp)") }
                 inline = arguments[index + 1]
                 index += 1
             }
@@ -120,6 +120,9 @@ struct RunArguments {
         if parsed.plan.command.isEmpty && !parsed.showHelp && parsed.bundle == nil { throw Invalid("no command given (secretshim run [OPTIONS] [--] COMMAND [ARG...])") }
         return parsed
     }
+
+    /// Where a usage error points (every command points at its own help).
+    static var seeHelp: String { "see 'secretshim run --help'" }
 
     /// Bytes, with an optional k/m/g suffix (powers of 1024), as `docker run --tmpfs size=`.
     static func parseSize(_ text: String) throws(Invalid) -> UInt64 {
