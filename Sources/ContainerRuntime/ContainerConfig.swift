@@ -91,16 +91,40 @@ public struct ContainerConfig {
         return environment.last { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
     }
 
-    /// The grants, parsed as `run --secret` parses them, relative to /run/secrets.
+    /// The grants of a `;`-separated list of specs, each parsed as `run --secret` parses it,
+    /// relative to /run/secrets. A `;` inside a quoted field (`"target=a;b"`) belongs to that
+    /// spec; blank entries are skipped.
     public static func grants(_ specs: String) throws(GrantError) -> [SecretGrant] {
         var grants: [SecretGrant] = []
-        for spec in specs.split(separator: ";") {
+        for spec in splitSpecs(specs) {
             let trimmed = spec.trimmingWhitespace()
             if trimmed.isEmpty { continue }
             grants.append(try SecretGrant.parse(trimmed, secretsDirectory: secretsDirectory))
         }
         try SecretGrant.checkTargets(grants)
         return grants
+    }
+
+    /// `specs` cut at each `;` outside double quotes. A spec's quotes pair up (`""` inside a
+    /// quoted field is two of them), so counting them tells inside from outside; an unpaired
+    /// one is the spec parser's to refuse.
+    static func splitSpecs(_ specs: String) -> [Substring] {
+        var parts: [Substring] = []
+        var start = specs.utf8.startIndex
+        var quoted = false
+        var index = start
+        while index < specs.utf8.endIndex {
+            let byte = specs.utf8[index]
+            if byte == UInt8(ascii: "\"") {
+                quoted.toggle()
+            } else if byte == UInt8(ascii: ";") && !quoted {
+                parts.append(specs[start..<index])
+                start = specs.utf8.index(after: index)
+            }
+            index = specs.utf8.index(after: index)
+        }
+        parts.append(specs[start...])
+        return parts
     }
 
     /// The process environment without the request variable: it is for the wrapper, not for

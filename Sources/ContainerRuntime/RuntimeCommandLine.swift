@@ -58,7 +58,8 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     static let secretshimFlags = ["secretshim-grant", "secretshim-root", "secretshim-state-dir", "secretshim-key-file"]
 
     /// Takes secretshim's own flags out of the global flags (those before the command word).
-    /// Throws the flag's name when it has no value.
+    /// Throws for one without a value, and for a `--secretshim-` flag it does not know (passed
+    /// on, runc would refuse it in its own words, and a misspelt grant would go unnoticed).
     public static func peelSecretshimFlags(_ arguments: [String]) throws(RuntimeError) -> (SecretshimFlags, [String]) {
         var flags = SecretshimFlags()
         var rest: [String] = []
@@ -68,6 +69,9 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             guard let flag = flag(argument), argument != "--" else {
                 rest += arguments[index...]
                 break
+            }
+            if flag.name.hasPrefix("secretshim-") && !secretshimFlags.contains(flag.name) {
+                throw RuntimeError("unknown option '--\(flag.name)'; \(seeHelp)")
             }
             guard secretshimFlags.contains(flag.name) else {
                 rest.append(argument)
@@ -80,7 +84,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             }
             var value = flag.value
             if value == nil {
-                guard index + 1 < arguments.count else { throw RuntimeError("--\(flag.name) needs a value") }
+                guard index + 1 < arguments.count else { throw RuntimeError("option '--\(flag.name)' needs a value; \(seeHelp)") }
                 index += 1
                 value = arguments[index]
             }
@@ -93,6 +97,21 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             index += 1
         }
         return (flags, rest)
+    }
+
+    /// Where a usage error points.
+    public static var seeHelp: String { "see 'secretshim runtime --help'" }
+
+    /// runc's global help (`--help`, `-h`, as urfave/cli takes them, before any command word):
+    /// the wrapper shows its own, which points at runc's. A command's help (`create --help`)
+    /// is runc's.
+    public var asksForHelp: Bool {
+        guard command == nil else { return false }
+        for argument in arguments {
+            if argument == "--" { return false }
+            if let flag = Self.flag(argument), flag.name == "help" || flag.name == "h" { return true }
+        }
+        return false
     }
 
     /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.

@@ -211,7 +211,14 @@ public enum RuntimeWrapper {
         // Held only until the tmpfs is written; no core dumps or ptrace meanwhile.
         System.setDumpable(false)
         let store: SecretStore
-        do { store = try SecretStore.openForReading(location) } catch { throw RuntimeError(error.description) }
+        // A store that lost its key, or another key, is refused here in one line, before a
+        // signed request is checked against that key.
+        do {
+            store = try SecretStore.openForReading(location)
+            try store.checkKey()
+        } catch {
+            throw RuntimeError(error.description)
+        }
         let (grants, signedIDs) = try grants(config, operatorGrants: operatorGrants) { () throws(StoreError) in
             try MasterKey.load(location.keyFile, createIfMissing: false)
         }

@@ -245,7 +245,8 @@ public enum Launcher {
         _ plan: LaunchPlan, hardening: Hardening.Resolved, location: StoreLocation, secrets: [GrantedSecret]
     ) throws {
         var key = stat()
-        guard stat(location.keyFile, &key) == 0 else { return }
+        // No key, or no store: nothing the workload could read.
+        guard stat(location.keyFile, &key) == 0, Files.exists(location.databasePath) else { return }
         if let user = hardening.user, user.uid != 0, user.uid != key.st_uid { return }
         let granted = Set(secrets.map(\.record.id))
         let stored = try SecretStore.openForReading(location).list()

@@ -22,6 +22,7 @@ public struct SecretGrant: Sendable, Equatable {
     }
 }
 
+/// Why a `--secret` spec (or a set of grants) is refused: one line, naming the spec or field.
 public struct GrantError: Error, CustomStringConvertible, Equatable {
     public let description: String
     init(_ description: String) { self.description = description }
@@ -30,29 +31,52 @@ public struct GrantError: Error, CustomStringConvertible, Equatable {
 extension SecretGrant {
     /// Parses Docker's `--secret` syntax: `NAME`, or comma-separated fields where the first may
     /// be a bare name and the rest are `key=value` (keys case-insensitive): source/src, target,
-    /// uid, gid, mode (octal, at most 0777), env=VAR. `secretsDirectory` is where absolute
-    /// targets must lie.
+    /// uid, gid, mode (octal, at most 0777), env=VAR. As Docker reads it (CSV, its
+    /// opts/secret.go), a field may be double-quoted to hold commas, with `""` for a quote inside
+    /// (`QuotedSpec`). `secretsDirectory` is where absolute targets must lie.
     public static func parse(_ spec: String, secretsDirectory: String) throws(GrantError) -> SecretGrant {
         guard !spec.isEmpty else { throw GrantError("empty secret spec") }
+        var fields = SpecFields(spec: spec)
+        if spec.containsUTF8(UInt8(ascii: "\"")) {
+            // Quoting is rare: its own path, off the common one below.
+            let quoted = try QuotedSpec.fields(spec)
+            var index = 0
+            while index < quoted.count {
+                try fields.take(Substring(quoted[index]))
+                index += 1
+            }
+        } else {
+            // Fields are cut by hand, on UTF-8 bytes: `split` would cost `run`'s start-up a generic
+            // array type, and searching Characters pages in Unicode grapheme breaking.
+            var remaining: Substring? = Substring(spec)
+            while let rest = remaining {
+                let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
+                remaining = comma.map { rest[rest.utf8.index(after: $0)...] }
+                try fields.take(comma.map { rest[..<$0] } ?? rest)
+            }
+        }
+        return try fields.grant(secretsDirectory: secretsDirectory)
+    }
+
+    /// One spec's fields, taken in order, whichever way they were cut.
+    struct SpecFields {
+        let spec: String
         var source: String?
         var target: String?
         var grant = SecretGrant(source: "", target: "")
         var seen: [String] = []
-        // Fields are cut by hand, on UTF-8 bytes: `split` would cost `run`'s start-up a generic
-        // array type, and searching Characters pages in Unicode grapheme breaking.
-        var remaining: Substring? = Substring(spec)
         var index = 0
-        while let rest = remaining {
-            let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
-            let field = comma.map { rest[..<$0] } ?? rest
-            remaining = comma.map { rest[rest.utf8.index(after: $0)...] }
+
+        init(spec: String) { self.spec = spec }
+
+        mutating func take(_ field: Substring) throws(GrantError) {
             defer { index += 1 }
             guard let equals = field.utf8.firstIndex(of: UInt8(ascii: "=")) else {
                 guard index == 0, !field.isEmpty else {
                     throw GrantError("invalid field '\(field)' in '\(spec)': must be a key=value pair")
                 }
                 source = String(field)
-                continue
+                return
             }
             let key = field[..<equals].lowercased()
             let value = String(field[field.utf8.index(after: equals)...])
@@ -88,11 +112,15 @@ extension SecretGrant {
                 throw GrantError("unknown key '\(key)' in '\(spec)' (use source, target, uid, gid, mode, env)")
             }
         }
-        guard let source, !source.isEmpty else { throw GrantError("no source secret named in '\(spec)'") }
-        guard SecretRules.isValidName(source) else { throw GrantError("invalid secret name '\(source)'") }
-        grant.source = source
-        grant.target = try normalizeTarget(target ?? source, secretsDirectory: secretsDirectory)
-        return grant
+
+        func grant(secretsDirectory: String) throws(GrantError) -> SecretGrant {
+            guard let source, !source.isEmpty else { throw GrantError("no source secret named in '\(spec)'") }
+            guard SecretRules.isValidName(source) else { throw GrantError("invalid secret name '\(source)'") }
+            var grant = self.grant
+            grant.source = source
+            grant.target = try normalizeTarget(target ?? source, secretsDirectory: secretsDirectory)
+            return grant
+        }
     }
 
     /// Octal only: `400` and `0400` both mean 0400; at most 0777 (no setuid/setgid/sticky bits).

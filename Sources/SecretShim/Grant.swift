@@ -12,7 +12,8 @@ struct GrantCommand: ParsableCommand {
         commandName: "grant",
         abstract: "Print a signed request for secrets, for a container started through secretshim-runtime.",
         discussion: """
-            Each SPEC is run's --secret grammar (NAME or source=NAME,target=T,uid=U,gid=G,mode=M).
+            Each SPEC is run's --secret grammar (NAME or source=NAME,target=T,uid=U,gid=G,mode=M;
+            a field in double quotes may hold commas, as with Docker: db,"target=a,b").
             The request is signed with a key derived from the master key and bound to each
             secret's current ID: it is refused once altered, past --expires, or after the secret
             was removed and created again. It is a bearer token: keep it out of images.

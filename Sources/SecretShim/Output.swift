@@ -29,6 +29,12 @@ enum Output {
         err(escapingControlBytes("secretshim: \(what): \(why)") + "\n")
     }
 
+    /// A line that is not an error, in the same shape and on stderr (stdout is the command's
+    /// output, e.g. an ID that a script reads).
+    static func notice(_ what: String, _ text: String) {
+        error(what, text)
+    }
+
     static func escapingControlBytes(_ text: String) -> String {
         guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
         let hex = Array("0123456789abcdef".utf8)

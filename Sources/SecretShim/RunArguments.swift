@@ -46,7 +46,7 @@ struct RunArguments {
             guard argument.hasUTF8Prefix("-"), argument != "-" else { break }
             var (option, inline) = LeadingGlobals.splitFlag(argument)
             if isFlag(option) {
-                guard inline == nil else { throw Invalid("\(option) takes no value") }
+                guard inline == nil else { throw Invalid("option '\(option)' takes no value; \(seeHelp)") }
                 switch option {
                 case "--allow-env-leak": parsed.plan.allowEnvironmentLeak = true
                 case "--no-new-privileges": parsed.plan.hardening.noNewPrivileges = true
@@ -56,9 +56,9 @@ struct RunArguments {
                 index += 1
                 continue
             }
-            guard takesValue(option) else { throw Invalid("unknown flag: \(option)") }
+            guard takesValue(option) else { throw Invalid("unknown option '\(option)'; \(seeHelp)") }
             if inline == nil {
-                guard index + 1 < arguments.endIndex else { throw Invalid("flag needs an argument: \(option)") }
+                guard index + 1 < arguments.endIndex else { throw Invalid("option '\(option)' needs a value; \(seeHelp)") }
                 inline = arguments[index + 1]
                 index += 1
             }
@@ -121,6 +121,9 @@ struct RunArguments {
         return parsed
     }
 
+    /// Where a usage error points (every command points at its own help).
+    static var seeHelp: String { "see 'secretshim run --help'" }
+
     /// Bytes, with an optional k/m/g suffix (powers of 1024), as `docker run --tmpfs size=`.
     static func parseSize(_ text: String) throws(Invalid) -> UInt64 {
         let invalid = Invalid("invalid --tmpfs-size '\(text)': expected bytes (optionally with k, m or g), at most 1 TiB")
@@ -144,7 +147,8 @@ struct RunArguments {
 
         Options:
           --secret SPEC          Grant a secret: NAME, or source=NAME[,target=PATH][,uid=N][,gid=N]
-                                 [,mode=OCTAL][,env=VAR] (repeatable)
+                                 [,mode=OCTAL][,env=VAR] (repeatable); as Docker, a field in
+                                 double quotes may hold commas, "" a quote: '"target=a,b"'
           --secrets-dir DIR      Where the secrets tmpfs is mounted (default /run/secrets)
           --tmpfs-size BYTES     Size of the tmpfs (default: enough for the secrets, at least 1 MiB)
           --name NAME            Name of the workload, for 'ps' and 'secret rm'

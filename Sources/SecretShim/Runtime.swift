@@ -10,6 +10,10 @@ enum RuntimeCommand {
     static func main(_ arguments: [String]) -> Int32 {
         do {
             let (flags, rest) = try RuntimeCommandLine.peelSecretshimFlags(arguments)
+            if RuntimeCommandLine(rest).asksForHelp {
+                Output.out(help)
+                return 0
+            }
             var location = StoreLocation.resolve(root: flags.root ?? LeadingGlobals.root, keyFile: flags.keyFile ?? LeadingGlobals.keyFile)
             if let state = flags.stateDirectory { location.stateDirectory = state }
             return try RuntimeWrapper.main(rest, location: try location.trusted(), operatorGrants: flags.grants)
@@ -23,6 +27,28 @@ enum RuntimeCommand {
             return 1
         }
     }
+
+    static let help = """
+        Usage: secretshim runtime [OPTIONS] [RUNC GLOBAL OPTIONS] COMMAND [ARG...]
+               secretshim-runtime ... (the same, through a link of that name)
+
+        An OCI runtime for 'dockerd --add-runtime' and 'podman --runtime': runc's command line,
+        passed to runc (or crun, or $SECRETSHIM_RUNTIME). A container gets secrets on a read-only
+        tmpfs at /run/secrets only from the operator: a request signed by 'secretshim grant' in
+        its org.secretshim.secrets annotation or SECRETSHIM_SECRETS variable, or the flags below.
+
+        Options (before runc's command word; also as --flag=VALUE, as Podman's --runtime-flag
+        passes them; Docker passes them in the runtime's runtimeArgs):
+          --secretshim-grant SPEC      Grant a secret, in run's --secret grammar (repeatable)
+          --secretshim-root DIR        Store root (env SECRETSHIM_ROOT)
+          --secretshim-key-file PATH   Master key file (env SECRETSHIM_KEY_FILE)
+          --secretshim-state-dir DIR   Staged secrets and leases (env SECRETSHIM_STATE_DIR)
+
+        Every other flag and command is runc's: see 'runc --help'.
+        Exit status: the runtime's own; 1 when the wrapper refuses (one line on stderr, and in
+        runc's --log file).
+
+        """
 
     static func appendToLog(_ path: String, json: Bool, message: String) {
         let time = Formats.rfc3339(nanoseconds: System.nowNanoseconds())

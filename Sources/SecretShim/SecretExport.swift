@@ -27,6 +27,7 @@ struct SecretExport: ParsableCommand {
         }
         do {
             let source = try SecretStore.openForReading(try globals.location)
+            try source.checkKey()
             var secrets = try source.read(references)
             defer { for index in secrets.indices { wipe(&secrets[index].value) } }
             // The new store: its own root, its own key beside it; no state dir of ours in it.

@@ -21,7 +21,13 @@ struct SecretInspect: ParsableCommand {
     func run() throws {
         let what = "secret inspect"
         let store: SecretStore
-        do { store = try SecretStore.openForReading(try globals.location) } catch { throw CommandFailure.failed(what, error) }
+        // The key checked once, before any reference: one line, not one per reference.
+        do {
+            store = try SecretStore.openForReading(try globals.location)
+            try store.checkKey()
+        } catch {
+            throw CommandFailure.failed(what, error)
+        }
         var objects: [String] = []
         var failures: [String] = []
         for reference in references {

@@ -17,7 +17,13 @@ struct SecretRm: ParsableCommand {
         let what = "secret rm"
         let location = try globals.location
         let store: SecretStore
-        do { store = try SecretStore.openForWriting(location) } catch { throw CommandFailure.failed(what, error) }
+        // Removing makes no store; a key that is not the store's stops every removal at once.
+        do {
+            store = try SecretStore.openForWriting(location, creating: false)
+            try store.checkKey()
+        } catch {
+            throw CommandFailure.failed(what, error)
+        }
         let leases = LeaseBook(directory: location.stateDirectory)
         var failures: [String] = []
         // Each is removed or refused on its own, as `docker secret rm a b` does.

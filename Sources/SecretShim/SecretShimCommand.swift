@@ -8,7 +8,7 @@ struct SecretShimCommand: ParsableCommand {
         discussion: """
             Run a workload with secrets on a private tmpfs at /run/secrets:
               secretshim run --secret NAME[,target=T,uid=U,gid=G,mode=M] -- COMMAND [ARG...]
-            See 'secretshim run --help'.
+            See 'secretshim run --help'; for containers, 'secretshim runtime --help'.
             """,
         subcommands: [SecretCommand.self, PsCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self])
 
@@ -23,7 +23,8 @@ struct SecretCommand: ParsableCommand {
 }
 
 /// Parses with ArgumentParser and runs, mapping every error to one line and SPEC.md's exit codes
-/// (ArgumentParser's own would be 64 and several lines).
+/// (ArgumentParser's own would be 64 and several lines). A usage error names the command it
+/// belongs to and points at that command's own help.
 func runParsedCommand(_ arguments: [String]) -> Int32 {
     do {
         var command = try SecretShimCommand.parseAsRoot(arguments)
@@ -40,9 +41,44 @@ func runParsedCommand(_ arguments: [String]) -> Int32 {
             Output.out(SecretShimCommand.fullMessage(for: error) + "\n")
             return 0
         }
-        let message = SecretShimCommand.message(for: error)
-        let firstLine = message.split(separator: "\n").first.map(String.init) ?? "invalid arguments"
-        Output.error("usage", firstLine + " (see 'secretshim --help')")
+        // The message alone (ArgumentParser's usage lines are left to --help), whole: a line
+        // break that the user typed in an argument is escaped by Output.error, not cut there.
+        // The few messages ArgumentParser writes over two lines are joined.
+        var why = SecretShimCommand.message(for: error).replacing("\n   or: ", with: " or: ").replacing("\n  - ", with: " ")
+        if why.isEmpty { why = "invalid arguments" }
+        // ArgumentParser's sentences start upper-case ("Unknown option '--x'"); ours do not.
+        if let first = why.first, first.isUppercase, why.dropFirst().first?.isLowercase ?? false {
+            why = first.lowercased() + why.dropFirst()
+        }
+        let path = SecretShimCommand.commandPath(arguments).joined(separator: " ")
+        let help = path.isEmpty ? "secretshim --help" : "secretshim \(path) --help"
+        Output.error(path.isEmpty ? "usage" : path, why + "; see '\(help)'")
         return 2
+    }
+}
+
+extension SecretShimCommand {
+    /// The subcommands that `arguments` name, by their own names (`secret list` is
+    /// `["secret", "ls"]`): which command a usage error belongs to. Only the global options
+    /// (`--root`, `--key-file`) take a value before the last subcommand.
+    static func commandPath(_ arguments: [String]) -> [String] {
+        var command: any ParsableCommand.Type = SecretShimCommand.self
+        var path: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--" { break }
+            if argument.hasPrefix("-") {
+                if argument == "--root" || argument == "--key-file" { index += 1 }
+                continue
+            }
+            guard let next = command.configuration.subcommands.first(where: {
+                $0.configuration.commandName == argument || $0.configuration.aliases.contains(argument)
+            }), let name = next.configuration.commandName else { break }
+            path.append(name)
+            command = next
+        }
+        return path
     }
 }

@@ -24,6 +24,15 @@ if invokedAs == "secretshim-runtime" || invokedAs.hasUTF8Suffix("/secretshim-run
     exit(RuntimeCommand.main(arguments))
 }
 let rest = LeadingGlobals.peel(arguments[...])
+// `help run` and `help runtime` show those commands' own help: ArgumentParser, which answers
+// `help` for the others, knows neither (both are parsed by hand).
+if rest.first == "help" && rest.count >= 2 {
+    let topic = rest[rest.startIndex + 1]
+    if topic == "run" || topic == "runtime" {
+        Output.out(topic == "run" ? RunArguments.help : RuntimeCommand.help)
+        exit(0)
+    }
+}
 if rest.first == "runtime" {
     System.setDumpable(false)
     exit(RuntimeCommand.main(Array(rest.dropFirst())))

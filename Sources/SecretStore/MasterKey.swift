@@ -6,18 +6,24 @@ import Namespaces
 public enum MasterKey {
     public static let size = 32
 
-    public static func load(_ path: String, createIfMissing: Bool) throws(StoreError) -> [UInt8] {
-        if createIfMissing && !Files.exists(path) {
-            do {
-                try Files.makeDirectories(Files.parent(of: path), mode: 0o700)
-                var fresh = System.randomBytes(size)
-                defer { wipe(&fresh) }
-                // A concurrent first use may win the race; then its key is the key.
-                _ = try Files.createExclusively(path, fresh, mode: 0o400)
-            } catch {
-                throw .keyFile(path: path, why: "cannot create: \(error.reason)")
-            }
+    /// Writes a fresh random key at `path` (0400, its folder made 0700) unless a file is there.
+    /// True if this call wrote it: a concurrent first use may win the race, and then its key is
+    /// the key. The store decides when a new key is allowed (`SecretStore.create`).
+    public static func create(_ path: String) throws(StoreError) -> Bool {
+        do {
+            try Files.makeDirectories(Files.parent(of: path), mode: 0o700)
+            var fresh = System.randomBytes(size)
+            defer { wipe(&fresh) }
+            return try Files.createExclusively(path, fresh, mode: 0o400)
+        } catch {
+            throw .keyFile(path: path, why: "cannot create: \(error.reason)")
         }
+    }
+
+    /// The key at `path`, refused unless it is a regular file of exactly 32 bytes that only its
+    /// owner (this user or root) can read. `createIfMissing`: `create` it first if it is not there.
+    public static func load(_ path: String, createIfMissing: Bool) throws(StoreError) -> [UInt8] {
+        if createIfMissing && !Files.exists(path) { _ = try create(path) }
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)

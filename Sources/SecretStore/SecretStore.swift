@@ -17,6 +17,11 @@ public final class SecretStore {
     private var database: Database?
     private let index: LaunchIndex
     private var cachedKey: [UInt8]?
+    /// Whether the key was checked against the store (`KeyCheck`) and found to be its own.
+    private var keyChecked = false
+    /// Whether this store made its key file (a `create` on a store that had none): the command
+    /// says once where the key is, since it needs a backup of its own.
+    public private(set) var createdKey = false
 
     static let schemaVersion: Int64 = 1
 
@@ -31,11 +36,18 @@ public final class SecretStore {
     }
 
     /// Opens the store for changes, creating its root (0700), database and key on first use.
-    public static func openForWriting(_ location: StoreLocation) throws(StoreError) -> SecretStore {
-        do {
-            try Files.makeDirectories(location.root, mode: 0o700)
-        } catch {
-            throw .system(error)
+    /// With `creating` false (`secret rm`), a root that does not exist is `.noStore` and a
+    /// missing database an empty store: removing makes nothing.
+    public static func openForWriting(_ location: StoreLocation, creating: Bool = true) throws(StoreError) -> SecretStore {
+        if creating {
+            do {
+                try Files.makeDirectories(location.root, mode: 0o700)
+            } catch {
+                throw .system(error)
+            }
+        } else {
+            guard Files.exists(location.root) else { throw .noStore(location.root) }
+            guard Files.exists(location.databasePath) else { return SecretStore(location: location, database: nil) }
         }
         let previousMask = umask(0o077)
         defer { umask(previousMask) }
@@ -49,21 +61,74 @@ public final class SecretStore {
     }
 
     /// Opens the store only to read: never creates anything, and works on a read-only mount
-    /// (e.g. a store bind-mounted into a container). A store that does not exist yet is empty.
+    /// (e.g. a store bind-mounted into a container). Nothing is opened yet (`run` usually reads
+    /// only `launch/`); the first read fails with `.noStore` if the root does not exist, and
+    /// finds an empty store if the root has no database yet.
     public static func openForReading(_ location: StoreLocation) throws(StoreError) -> SecretStore {
         SecretStore(location: location, database: nil)
     }
 
-    /// The database, opened read-only on first use; nil if the store does not exist yet. With
-    /// the rollback journal a read-only mount needs nothing more (a shared lock works on a
-    /// read-only descriptor).
+    /// Opens the database, if there is one, and refuses a key that is not the store's
+    /// (`.keyMissing`, `.keyMismatch`; `KeyCheck`) or a root that does not exist (`.noStore`).
+    /// What every command but `run` calls first, so that its refusal is one line.
+    public func checkKey() throws(StoreError) {
+        _ = try connection()
+    }
+
+    /// The database, opened read-only on first use, its key checked; nil if the root has no
+    /// database yet. With the rollback journal a read-only mount needs nothing more (a shared
+    /// lock works on a read-only descriptor).
     private func connection() throws(StoreError) -> Database? {
-        if let database { return database }
-        guard Files.exists(location.databasePath) else { return nil }
+        if let database {
+            try checkKeyOnce(database)
+            return database
+        }
+        guard Files.exists(location.databasePath) else {
+            guard Files.exists(location.root) else { throw .noStore(location.root) }
+            return nil
+        }
         try Self.requireRegularDatabase(location.databasePath)
         let opened = try Database(path: location.databasePath, readOnly: true)
         database = opened
+        try checkKeyOnce(opened)
         return opened
+    }
+
+    /// Reading: a store with secrets needs its own key; an empty one needs none.
+    private func checkKeyOnce(_ database: Database) throws(StoreError) {
+        if keyChecked { return }
+        guard Files.exists(location.keyFile) else {
+            if try KeyCheck.hasRows(database) { throw .keyMissing(store: location.root, keyFile: location.keyFile) }
+            return
+        }
+        guard try KeyCheck.accepts(try key(create: false), in: database) else {
+            throw .keyMismatch(store: location.root, keyFile: location.keyFile)
+        }
+        keyChecked = true
+    }
+
+    /// The key for a change, checked before anything is written: refused when the store holds
+    /// secrets and the key file is missing or not its own. A store without secrets gets a new
+    /// key if it has none and `mayCreate` (`createdKey`).
+    private func keyForChange(_ database: Database, mayCreate: Bool) throws(StoreError) -> [UInt8] {
+        if !Files.exists(location.keyFile) {
+            if try KeyCheck.hasRows(database) { throw .keyMissing(store: location.root, keyFile: location.keyFile) }
+            if mayCreate, try MasterKey.create(location.keyFile) { createdKey = true }
+        }
+        let key = try key(create: false)
+        guard try KeyCheck.accepts(key, in: database) else {
+            throw .keyMismatch(store: location.root, keyFile: location.keyFile)
+        }
+        return key
+    }
+
+    /// Inside a change's write transaction: the key checked again (another process may have
+    /// changed the store since `keyForChange`), and the store's key check written if it needs one.
+    private func recordKeyCheck(_ key: [UInt8], in database: Database) throws(StoreError) {
+        guard try KeyCheck.accepts(key, in: database) else {
+            throw .keyMismatch(store: location.root, keyFile: location.keyFile)
+        }
+        try KeyCheck.record(key, in: database)
     }
 
     // MARK: - Reading
@@ -88,7 +153,7 @@ public final class SecretStore {
 
     /// Finds a secret as Docker does: by full ID, then by exact name, then by unique ID prefix.
     public func find(_ reference: String) throws(StoreError) -> SecretRecord {
-        guard !reference.isEmpty, let database = try connection() else { throw .notFound(reference) }
+        guard let database = try connection(), !reference.isEmpty else { throw notFound(reference) }
         let columns = "SELECT id, name, version, created_ns, updated_ns FROM secrets"
         for sql in ["\(columns) WHERE id = ?1", "\(columns) WHERE name = ?1"] {
             let query = try database.prepare(sql)
@@ -104,15 +169,17 @@ public final class SecretStore {
                 return found
             }
         }
-        throw .notFound(reference)
+        throw notFound(reference)
     }
+
+    private func notFound(_ reference: String) -> StoreError { .notFound(reference, store: location.root) }
 
     /// The decrypted value. The caller owns the bytes and should `wipe` them when done.
     public func value(of record: SecretRecord) throws(StoreError) -> [UInt8] {
-        guard let database = try connection() else { throw .notFound(record.name) }
+        guard let database = try connection() else { throw notFound(record.name) }
         let query = try database.prepare("SELECT sealed FROM secrets WHERE id = ?1")
         try query.bind([.text(record.id)])
-        guard try query.step() else { throw .notFound(record.name) }
+        guard try query.step() else { throw notFound(record.name) }
         return try Self.open(query, column: 0, of: record, key: try key(create: false))
     }
 
@@ -144,17 +211,23 @@ public final class SecretStore {
         do {
             key = try self.key(create: false)
         } catch {
-            // No store yet: no key either, and the reference is simply not there.
-            if !Files.exists(location.databasePath) { throw .notFound(references[0]) }
+            // Without its key file, say what the store says: no store, a store that lost its
+            // key, or one with no secrets (and so not this one).
+            guard Files.exists(location.keyFile) else {
+                _ = try connection()
+                throw notFound(references[0])
+            }
             throw error
         }
         let indexed = index.isCurrent()
         var lookup: BatchedLookup?
         defer { lookup?.finish() }
         for reference in references {
+            // A key that opens a record is the store's; a key that is not is refused when SQLite
+            // is opened (`connection`), so `run`'s usual path checks nothing more.
             if indexed, index.read(reference, key: key, found: found) { continue }
             if lookup == nil {
-                guard let database = try connection() else { throw .notFound(reference) }
+                guard let database = try connection() else { throw notFound(reference) }
                 lookup = try BatchedLookup(database, batched: references.count > 1)
             }
             if try !lookup!.find(reference, key: key, found: found) {
@@ -214,13 +287,15 @@ public final class SecretStore {
         try SecretRules.validateName(name)
         try SecretRules.validateSize(value.count)
         guard let database else { throw .database("store is open read-only") }
-        let key = try key(create: true)
+        // Before anything is written, `launch/` included.
+        let key = try keyForChange(database, mayCreate: true)
         let writer = try LaunchIndexWriter(index)
         defer { writer.close() }
         var before: LaunchIndex.Stamp?
         var sealed: [UInt8] = []
         let record = try database.writeTransaction { () throws(StoreError) -> SecretRecord in
             before = try writer.stampBeforeChange(database)
+            try recordKeyCheck(key, in: database)
             let existing = try database.prepare("SELECT 1 FROM secrets WHERE name = ?1")
             try existing.bind([.text(name)])
             if try existing.step() { throw .duplicateName(name) }
@@ -255,6 +330,8 @@ public final class SecretStore {
     /// `run` takes (shared) to record its lease before it reads: no workload can get the value
     /// between the check and the delete.
     public func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError) {
+        guard let database else { throw notFound(record.name) }
+        let key = try keyForChange(database, mayCreate: false)
         let directory = try leases.open(create: true)!
         defer { directory.close() }
         try directory.withExclusiveLock { () throws(StoreError) in
@@ -262,18 +339,18 @@ public final class SecretStore {
             if !holders.isEmpty {
                 throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
             }
-            try delete(record)
+            try delete(record, from: database, key: key)
         }
     }
 
-    private func delete(_ record: SecretRecord) throws(StoreError) {
-        guard let database else { throw .notFound(record.name) }
+    private func delete(_ record: SecretRecord, from database: Database, key: [UInt8]) throws(StoreError) {
         let writer = try LaunchIndexWriter(index)
         defer { writer.close() }
         try writer.removeEntry(record.name)
         var before: LaunchIndex.Stamp?
         try database.writeTransaction { () throws(StoreError) in
             before = try writer.stampBeforeChange(database)
+            try recordKeyCheck(key, in: database)
             try database.prepare("DELETE FROM labels WHERE secret_id = ?1").run([.text(record.id)])
             try database.prepare("DELETE FROM secrets WHERE id = ?1").run([.text(record.id)])
         }
@@ -338,6 +415,7 @@ public final class SecretStore {
                     PRIMARY KEY (secret_id, key)
                 );
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS key_check (sealed BLOB NOT NULL);
                 INSERT OR IGNORE INTO meta (key, value) VALUES ('index', 0);
                 PRAGMA user_version = \(schemaVersion);
                 """)

@@ -7,10 +7,17 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case invalidSize(Int)
     case invalidLabel(String)
     case duplicateName(String)
-    case notFound(String)
+    /// A reference that names no secret, and the root of the store searched.
+    case notFound(String, store: String)
     case ambiguous(String)
     case inUse(secret: String, holders: [String])
     case keyFile(path: String, why: String)
+    /// The store holds secrets and its key file is not there.
+    case keyMissing(store: String, keyFile: String)
+    /// The key file is not the store's own (`KeyCheck`).
+    case keyMismatch(store: String, keyFile: String)
+    /// A command that reads was pointed at a store root that does not exist.
+    case noStore(String)
     case undecryptable(name: String)
     case corrupt(String)
     case database(String)
@@ -29,8 +36,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "invalid label '\(label)': expected KEY=VALUE with a non-empty KEY"
         case .duplicateName(let name):
             return "secret '\(name)' already exists"
-        case .notFound(let reference):
-            return "no such secret: \(reference)"
+        case .notFound(let reference, let store):
+            return "no such secret: \(reference) (in the store at \(store))"
         case .ambiguous(let reference):
             return "secret reference '\(reference)' is ambiguous: it is the prefix of several IDs"
         case .inUse(let secret, let holders):
@@ -38,6 +45,12 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "secret '\(secret)' is in use by the following \(noun): \(holders.joined(separator: ", "))"
         case .keyFile(let path, let why):
             return "key file \(path): \(why)"
+        case .keyMissing(let store, let keyFile):
+            return "the store at \(store) holds secrets, but its key file \(keyFile) is missing: restore the key from its backup, or give its path with --key-file (a new key could not decrypt them)"
+        case .keyMismatch(let store, let keyFile):
+            return "the key file \(keyFile) is not the key of the store at \(store): its secrets cannot be decrypted with it; use the store's own key (restore it from its backup, or give its path with --key-file)"
+        case .noStore(let root):
+            return "no store at \(root): the folder does not exist (check --root or SECRETSHIM_ROOT; 'secret create' makes a store)"
         case .undecryptable(let name):
             return "secret '\(name)' cannot be decrypted: the record was altered or the master key is not the one it was sealed with"
         case .corrupt(let why):

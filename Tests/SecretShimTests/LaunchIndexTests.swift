@@ -83,17 +83,26 @@ import Testing
     }
 
     /// A database copied in from another store (its own token) is not vouched for by this
-    /// store's index, even at the same change counter.
+    /// store's index, even at the same change counter. The other store shares this one's key:
+    /// under a key of its own, the store's key check refuses it first (as the second part shows).
     @Test func aDatabaseFromAnotherStoreIsNotMatchedToThisIndex() throws {
-        let mine = Shim(), theirs = Shim()
-        defer { mine.cleanUp(); theirs.cleanUp() }
+        let mine = Shim(), theirs = Shim(), stranger = Shim()
+        defer { mine.cleanUp(); theirs.cleanUp(); stranger.cleanUp() }
         mine.create("s-a", "mine")
-        theirs.create("other", "theirs")
+        let created = theirs(["--key-file", mine.root + "/master.key", "secret", "create", "other", "-"], stdin: Data("theirs".utf8))
+        #expect(created.status == 0, "\(created.stderr)")
         try FileManager.default.removeItem(atPath: mine.root + "/secrets.db")
         try FileManager.default.copyItem(atPath: theirs.root + "/secrets.db", toPath: mine.root + "/secrets.db")
         let run = cat(mine, "s-a")
         #expect(run.status == 125)
         expectOneLineError(run, contains: "no such secret: s-a")
+
+        stranger.create("other", "strange")
+        try FileManager.default.removeItem(atPath: mine.root + "/secrets.db")
+        try FileManager.default.copyItem(atPath: stranger.root + "/secrets.db", toPath: mine.root + "/secrets.db")
+        let refused = cat(mine, "s-a")
+        #expect(refused.status == 125)
+        expectOneLineError(refused, contains: "is not the key of the store")
     }
 
     @Test func aRenamedOrEditedIndexFileIsNeverServed() throws {

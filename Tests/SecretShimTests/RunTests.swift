@@ -112,6 +112,23 @@ struct RunTests {
         #expect(shim(["run", "--", "true"]).status == 0)
     }
 
+    /// Docker's CSV quoting, end to end: a target holding a comma, and one holding a quote.
+    @Test func quotedTargetsHoldCommasAndQuotes() {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", "comma-value")
+        shim.create("other", "quote-value")
+        let result = shim([
+            "run", "--secret", #""source=pw","target=app/a,b",mode=0400"#, "--secret", #"other,"target=say ""hi""""#,
+            "--", "sh", "-c", #"cat '/run/secrets/app/a,b'; echo; cat '/run/secrets/say "hi"'; echo; stat -c %a '/run/secrets/app/a,b'"#,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "comma-value\nquote-value\n400\n")
+        let unclosed = shim(["run", "--secret", #"pw,"target=a,b"#, "--", "true"])
+        #expect(unclosed.status == 125)
+        expectOneLineError(unclosed, contains: "is not closed")
+    }
+
     static let malformed: [[String]] = [
         ["--secret", "pw,mode=999"], ["--secret", "pw,mode=0x1"], ["--secret", "pw,target=../x"],
         ["--secret", "pw,target=/etc/x"], ["--secret", "pw,target="], ["--secret", "pw,type=env"],

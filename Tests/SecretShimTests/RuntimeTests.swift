@@ -133,6 +133,25 @@ struct RuntimeTests {
         #expect(shim(["--version"], executable: link).stdout == shell("runc --version").output)
     }
 
+    /// Docker's quoting reaches containers too: a signed request (`grant`) and the runtime's
+    /// own `--secretshim-grant` each give a file at a target holding a comma.
+    @Test func quotedSpecsReachTheContainer() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("db", "quoted-db-value")
+        shim.create("tls", "quoted-tls-value")
+        let bundle = try RootfsTests.makeBundle(
+            in: shim.directory, args: ["sh", "-c", "cat '/run/secrets/conf/a,b'; echo; cat '/run/secrets/say \"hi\",x'"]
+        ) { Self.annotate(shim, #"db,"target=conf/a,b",mode=0400"#)(&$0) }
+        let result = shim([
+            "runtime", "--secretshim-grant", #""source=tls","target=say ""hi"",x""#, "run", "--bundle", bundle,
+            "quoted-\(UUID().uuidString.prefix(8))",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "quoted-db-value\nquoted-tls-value")
+        #expect(Engines.leftovers(shim) == [])
+    }
+
     @Test func ownersAreMappedThroughTheContainersUserNamespace() throws {
         let shim = Shim()
         defer { shim.cleanUp() }

@@ -162,6 +162,83 @@ import Testing
         #expect(st.st_mode & 0o777 == 0o400)
     }
 
+    /// A root that does not exist is an error for every command that only reads (it names the
+    /// path, and makes nothing there), not an empty store; `run` without secrets needs no store.
+    @Test func aRootThatDoesNotExistIsAnErrorForReads() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let missing = shim.directory.appendingPathComponent("no-such-store").path
+        let exported = shim.directory.appendingPathComponent("exported").path
+        var commands: [([String], Int32)] = [
+            (["secret", "ls"], 1), (["secret", "ls", "-q"], 1), (["secret", "inspect", "x"], 1), (["secret", "rm", "x"], 1),
+            (["scan", shim.directory.path], 2), (["secret", "export", "x", "-o", exported], 1), (["grant", "x"], 1),
+        ]
+        if Shim.isRoot { commands.append((["run", "--secret", "x", "--", "true"], 125)) }
+        for (arguments, status) in commands {
+            for given in [["--root", missing], ["--root=\(missing)"]] {
+                let result = shim(given + arguments)
+                #expect(result.status == status, "\(arguments): \(result.status) \(result.stderr)")
+                expectOneLineError(result, contains: "no store at \(missing): the folder does not exist")
+            }
+            let viaEnvironment = shim(arguments, env: ["SECRETSHIM_ROOT": missing])
+            expectOneLineError(viaEnvironment, contains: "no store at \(missing)")
+            #expect(!FileManager.default.fileExists(atPath: missing), "\(arguments) made the store")
+        }
+        #expect(!FileManager.default.fileExists(atPath: exported + "/secrets.db"))
+        if Shim.isRoot { #expect(shim(["--root", missing, "run", "--", "true"]).status == 0) }
+        // A root that exists but holds no database yet is an empty store.
+        try FileManager.default.createDirectory(atPath: missing, withIntermediateDirectories: false)
+        let empty = shim(["--root", missing, "secret", "ls", "-q"])
+        #expect(empty.status == 0 && empty.stdout.isEmpty && empty.stderr.isEmpty, "\(empty.stderr)")
+    }
+
+    /// The command that makes the key says once, on stderr, where it is and that it needs a
+    /// backup of its own; stdout stays the ID alone, and no later command says it again.
+    @Test func theFirstCreateSaysOnceWhereTheKeyIs() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let first = shim(["secret", "create", "one", "-"], stdin: Data("1".utf8))
+        #expect(first.status == 0)
+        #expect(first.stdout.trimmingCharacters(in: .newlines).count == 25)
+        let lines = first.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(first.stderr)")
+        #expect(first.stderr.hasPrefix("secretshim: secret create: created the store's key "))
+        #expect(first.stderr.contains("/master.key: keep a backup of it apart from secrets.db"))
+        for later in [["secret", "create", "two", "-"], ["secret", "ls"], ["secret", "rm", "two"], ["secret", "create", "three", "-"]] {
+            let result = shim(later, stdin: Data("2".utf8))
+            #expect(result.status == 0)
+            #expect(result.stderr.isEmpty, "\(later): \(result.stderr)")
+        }
+        // A key the user made: nothing to say.
+        let own = shim.directory.appendingPathComponent("own.key").path
+        #expect(FileManager.default.createFile(atPath: own, contents: Data(repeating: 3, count: 32), attributes: [.posixPermissions: 0o400]))
+        let other = shim.directory.appendingPathComponent("other").path
+        let given = shim(["--root", other, "--key-file", own, "secret", "create", "x", "-"], stdin: Data("v".utf8))
+        #expect(given.status == 0 && given.stderr.isEmpty, "\(given.stderr)")
+    }
+
+    /// "no such secret" says which store was searched, as `info` and the other errors name it.
+    @Test func noSuchSecretNamesTheStore() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("here", "v")
+        let root = try #require(realpath(shim.root, nil).map { pointer in
+            defer { free(pointer) }
+            return String(cString: pointer)
+        })
+        var commands: [([String], Int32)] = [
+            (["secret", "inspect", "gone"], 1), (["secret", "rm", "gone"], 1), (["grant", "gone"], 1),
+            (["secret", "export", "gone", "-o", shim.directory.appendingPathComponent("x").path], 1),
+        ]
+        if Shim.isRoot { commands.append((["run", "--secret", "gone", "--", "true"], 125)) }
+        for (arguments, status) in commands {
+            let result = shim(arguments)
+            #expect(result.status == status, "\(arguments)")
+            expectOneLineError(result, contains: "no such secret: gone (in the store at \(root))")
+        }
+        #expect(shim(["info", "--format", "json"]).stdout.contains("\"Root\":\"\(root)\""))
+    }
+
     @Test func noCommandPrintsAValueExceptShowSecret() {
         let shim = Shim()
         defer { shim.cleanUp() }

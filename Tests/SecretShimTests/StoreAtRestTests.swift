@@ -97,6 +97,153 @@ import Testing
         #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty)
     }
 
+    // MARK: The store and its key belong together
+
+    /// Every file and folder under `directory`, with its mode and bytes: what "nothing was
+    /// written" compares.
+    func snapshot(_ directory: String) -> [String] {
+        var entries: [String] = []
+        let enumerator = FileManager.default.enumerator(atPath: directory)!
+        for case let path as String in enumerator {
+            var st = stat()
+            lstat(directory + "/" + path, &st)
+            let bytes = FileManager.default.contents(atPath: directory + "/" + path).map { $0.base64EncodedString() } ?? "-"
+            entries.append("\(path) \(String(st.st_mode, radix: 8)) \(st.st_size) \(bytes)")
+        }
+        return entries.sorted()
+    }
+
+    /// Every command that touches the store, each with the exit status it fails with. `runtime`
+    /// is given `/bin/true` as its runc: had it gone on, it would have succeeded.
+    func storeCommands(_ shim: Shim) throws -> [(arguments: [String], status: Int32)] {
+        let scanned = shim.directory.appendingPathComponent("scanned").path
+        let bundle = shim.directory.appendingPathComponent("bundle").path
+        try FileManager.default.createDirectory(atPath: scanned, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        try #"{"ociVersion":"1.0.2","process":{"args":["true"],"env":[]},"root":{"path":"rootfs"}}"#
+            .write(toFile: bundle + "/config.json", atomically: true, encoding: .utf8)
+        var commands: [(arguments: [String], status: Int32)] = [
+            (["secret", "create", "c", "-"], 1), (["secret", "ls"], 1), (["secret", "ls", "-q"], 1),
+            (["secret", "inspect", "a", "b"], 1), (["secret", "inspect", "--show-secret", "a"], 1), (["secret", "rm", "a", "b"], 1),
+            (["scan", scanned], 2), (["secret", "export", "a", "-o", shim.directory.appendingPathComponent("exported").path], 1),
+            (["grant", "a"], 1), (["runtime", "--secretshim-grant", "a", "create", "--bundle", bundle, "c1"], 1),
+        ]
+        if Shim.isRoot {
+            commands.append((["run", "--secret", "a", "--", "cat", "/run/secrets/a"], 125))
+            commands.append((["run", "--secret", "a", "--secret", "b", "--", "true"], 125))
+        }
+        return commands
+    }
+
+    /// Runs every store command, expecting each to refuse in one line that contains `fragments`,
+    /// and to leave the store exactly as it was.
+    func expectEveryCommandRefuses(_ shim: Shim, containing fragments: [String], env: [String: String] = [:]) throws {
+        let before = snapshot(shim.root)
+        for (arguments, status) in try storeCommands(shim) {
+            var environment = env
+            environment["SECRETSHIM_RUNTIME"] = "/bin/true"
+            let result = shim(arguments, stdin: Data("new-value".utf8), env: environment)
+            #expect(result.status == status, "\(arguments): \(result.status) \(result.stderr)")
+            #expect(result.stdout.isEmpty, "\(arguments) printed \(result.stdout)")
+            for fragment in fragments { expectOneLineError(result, contains: fragment) }
+            #expect(!result.stderr.contains("value-a") && !result.stderr.contains("value-b"))
+        }
+        #expect(snapshot(shim.root) == before, "a refused command changed the store")
+        #expect(!FileManager.default.fileExists(atPath: shim.directory.appendingPathComponent("exported").path + "/secrets.db"))
+    }
+
+    /// The store as the test made it, by its real path (as root, paths are resolved).
+    func realRoot(_ shim: Shim) -> String {
+        guard let real = realpath(shim.root, nil) else { return shim.root }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
+    /// Restoring `secrets.db` without its `master.key` used to make `create` take a new key:
+    /// every older secret lost. Now every command refuses, names the store and the key, and
+    /// writes nothing: no key file, no row, no `launch/` entry.
+    @Test func aStoreRestoredWithoutItsKeyRefusesEveryCommandAndWritesNothing() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let root = realRoot(shim)
+        let key = shim.root + "/master.key"
+        let saved = shim.directory.appendingPathComponent("saved.key").path
+        try FileManager.default.moveItem(atPath: key, toPath: saved)
+
+        try expectEveryCommandRefuses(shim, containing: ["the store at \(root) holds secrets", "key file \(root)/master.key is missing"])
+        #expect(!FileManager.default.fileExists(atPath: key), "a new key was made")
+
+        // The key back: everything as before.
+        try FileManager.default.moveItem(atPath: saved, toPath: key)
+        #expect(shim(["secret", "ls", "-q"]).stdout.split(separator: "\n").count == 2)
+        #expect(shim(["secret", "inspect", "--show-secret", "a"]).stdout.contains("value-a"))
+    }
+
+    /// Another well-formed key, in the key file's place or given by `--key-file` or
+    /// `SECRETSHIM_KEY_FILE`: refused by every command, nothing written; the rows stay under one key.
+    @Test func aWrongKeyIsRefusedByEveryCommandAndWritesNothing() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let root = realRoot(shim)
+        let other = shim.directory.appendingPathComponent("other.key").path
+        #expect(FileManager.default.createFile(atPath: other, contents: Data((0..<32).map { UInt8($0 * 7 % 256) }), attributes: [.posixPermissions: 0o400]))
+        try expectEveryCommandRefuses(shim, containing: ["is not the key of the store at \(root)", other], env: ["SECRETSHIM_KEY_FILE": other])
+
+        // In the key file's own place.
+        let key = shim.root + "/master.key"
+        let saved = shim.directory.appendingPathComponent("saved.key").path
+        try FileManager.default.moveItem(atPath: key, toPath: saved)
+        try FileManager.default.copyItem(atPath: other, toPath: key)
+        try expectEveryCommandRefuses(shim, containing: ["the key file \(root)/master.key is not the key of the store at \(root)"])
+        try FileManager.default.removeItem(atPath: key)
+        try FileManager.default.moveItem(atPath: saved, toPath: key)
+        #expect(shim(["secret", "ls", "-q"]).stdout.split(separator: "\n").count == 2)
+        #expect(shim(["secret", "create", "c", "-"], stdin: Data("value-c".utf8)).status == 0)
+    }
+
+    /// A store made before key checks: taken by a key that opens its rows, which the first
+    /// change then records; never by another key.
+    @Test func aStoreWithoutAKeyCheckIsAdoptedOnlyByItsOwnKey() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let db = shim.root + "/secrets.db"
+        #expect(shell("sqlite3 \(db) 'DROP TABLE key_check'").status == 0)
+        let other = shim.directory.appendingPathComponent("other.key").path
+        #expect(FileManager.default.createFile(atPath: other, contents: Data(repeating: 9, count: 32), attributes: [.posixPermissions: 0o400]))
+
+        try expectEveryCommandRefuses(shim, containing: ["is not the key of the store"], env: ["SECRETSHIM_KEY_FILE": other])
+        #expect(!shell("sqlite3 \(db) .tables").output.contains("key_check"))
+
+        #expect(shim(["secret", "inspect", "--show-secret", "a"]).stdout.contains("value-a"))
+        #expect(!shell("sqlite3 \(db) .tables").output.contains("key_check"), "a read wrote the check")
+        #expect(shim(["secret", "create", "c", "-"], stdin: Data("value-c".utf8)).status == 0)
+        #expect(shell("sqlite3 \(db) 'SELECT count(*) FROM key_check'").output == "1\n")
+        let refused = shim(["secret", "create", "d", "-"], stdin: Data("value-d".utf8), env: ["SECRETSHIM_KEY_FILE": other])
+        #expect(refused.status == 1)
+        expectOneLineError(refused, contains: "is not the key of the store")
+    }
+
+    /// A store whose secrets are all gone has nothing a new key could lose: its lost key is
+    /// replaced, and its check with it.
+    @Test func anEmptiedStoreTakesANewKey() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        #expect(shim(["secret", "rm", "a"]).status == 0)
+        try FileManager.default.removeItem(atPath: shim.root + "/master.key")
+        #expect(shim(["secret", "ls", "-q"]).status == 0)
+        let created = shim(["secret", "create", "b", "-"], stdin: Data("value-b".utf8))
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stderr.contains("created the store's key"))
+        #expect(shim(["secret", "inspect", "--show-secret", "b"]).stdout.contains("value-b"))
+    }
+
     @Test func concurrentCreatorsLoseNothing() {
         let shim = Shim()
         defer { shim.cleanUp() }

@@ -83,6 +83,56 @@ import Testing
         }
     }
 
+    /// Docker reads a spec as one CSV record (Go's encoding/csv): a quoted field may hold
+    /// commas, and `""` inside it is one quote.
+    static let quoted: [(String, SecretGrant)] = [
+        (#""source=v","target=x,y""#, SecretGrant(source: "v", target: "x,y")),
+        (#"db,"target=a,b""#, SecretGrant(source: "db", target: "a,b")),
+        (#""db""#, SecretGrant(source: "db", target: "db")),
+        (#""db",target=t"#, SecretGrant(source: "db", target: "t")),
+        (#"db,"target=sub/a,b/c",uid=5,"mode=0400""#, SecretGrant(source: "db", target: "sub/a,b/c", uid: 5, mode: 0o400)),
+        (#"db,"target=say ""hi""""#, SecretGrant(source: "db", target: #"say "hi""#)),
+        (#"db,"target=""""#, SecretGrant(source: "db", target: #"""#)),
+        (#"db,"TARGET=ключ,x""#, SecretGrant(source: "db", target: "ключ,x")),
+        (#""src=db","target=/run/secrets/a,b""#, SecretGrant(source: "db", target: "a,b")),
+        (#""db","target=a;b""#, SecretGrant(source: "db", target: "a;b")),
+    ]
+
+    @Test(arguments: quoted)
+    func acceptsDockersQuoting(spec: String, expected: SecretGrant) throws {
+        #expect(try SecretGrant.parse(spec, secretsDirectory: "/run/secrets") == expected)
+    }
+
+    static let badlyQuoted: [(String, String)] = [
+        // Go's ErrBareQuote: a quote in a field that does not start with one.
+        (#"db,target="a,b""#, "bare quote in an unquoted field of 'db,target=\"a,b\"' (byte 11)"),
+        (#"db,target=a"b"#, "bare quote"),
+        (#"db, "target=a""#, "bare quote"),
+        // Go's ErrQuote: a quoted field that does not end at its closing quote, or never closes.
+        (#""db"x,target=y"#, "closes at byte 4 without ending there"),
+        (#""db" ,target=y"#, "without ending there"),
+        (#""db"#, "the quoted field opened at byte 1 of '\"db' is not closed"),
+        (#"db,"target=a"""#, "is not closed"),
+        (#"db,""#, "is not closed"),
+        // Quoting changes how fields are cut, not what a field may say.
+        (#""db,x""#, "invalid secret name 'db,x'"),
+        (#"db,"""#, "must be a key=value pair"),
+        (#""target=x",db"#, "must be a key=value pair"),
+        (#"db,"target=a,b","target=c""#, "given twice"),
+        (#"db,"target=../a,b""#, "'..'"),
+        (#"db,"colour=a,b""#, "unknown key"),
+        (#""",db"#, "must be a key=value pair"),
+    ]
+
+    @Test(arguments: badlyQuoted)
+    func refusesMalformedQuoting(spec: String, message: String) {
+        #expect {
+            try SecretGrant.parse(spec, secretsDirectory: "/run/secrets")
+        } throws: { error in
+            "\(error)".contains(message) && !"\(error)".contains("\n")
+        }
+    }
+
     @Test func duplicateAndConflictingTargetsAreRefused() throws {
         let a = try SecretGrant.parse("x,target=a", secretsDirectory: "/run/secrets")
         let a2 = try SecretGrant.parse("y,target=/run/secrets/a", secretsDirectory: "/run/secrets")

@@ -20,6 +20,19 @@ import Testing
         #expect(try GrantRequest.verify(try forever.signed(masterKey: Self.key), masterKey: Self.key, now: .max - 1) == forever)
     }
 
+    /// A spec with Docker's quoting (a comma inside a target, a space, `""`) is signed as typed
+    /// and reads back as the same grant: the request keeps it whole and free of commas.
+    @Test func aQuotedSpecSurvivesSigning() throws {
+        let spec = #"db_pw,"target=conf/a,b c ""x""",mode=0400"#
+        let request = GrantRequest(entries: [.init(id: "es62ibgvpcp8gnq56m77m835d", spec: spec)], expires: nil)
+        let text = try request.signed(masterKey: Self.key)
+        #expect(!text.contains(","))
+        let read = try GrantRequest.verify(text, masterKey: Self.key, now: 1)
+        #expect(read.entries.map(\.spec) == [spec])
+        let grant = try SecretGrant.parse(read.entries[0].spec, secretsDirectory: "/run/secrets")
+        #expect(grant == SecretGrant(source: "db_pw", target: #"conf/a,b c "x""#, mode: 0o400))
+    }
+
     @Test func everyAlteredCharacterIsRefused() throws {
         let text = Array(try Self.request.signed(masterKey: Self.key).utf8)
         for index in "ssgrant1.".utf8.count..<text.count {

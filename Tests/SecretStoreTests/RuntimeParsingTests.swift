@@ -82,6 +82,14 @@ import Testing
         #expect(throws: GrantError.self) { try ContainerConfig.grants("a,type=env") }
     }
 
+    /// A `;` inside a quoted field is part of that spec, not a separator.
+    @Test func aQuotedSemicolonStaysInItsSpec() throws {
+        let grants = try ContainerConfig.grants(#"a,"target=x;y,z" ; "src=b","target=say ""hi;"""; c"#)
+        #expect(grants.map(\.source) == ["a", "b", "c"])
+        #expect(grants.map(\.target) == ["x;y,z", #"say "hi;""#, "c"])
+        #expect(throws: GrantError.self) { try ContainerConfig.grants(#"a,"target=x;b"#) }
+    }
+
     @Test func theMountGoesLastReadOnly() throws {
         var config = try config(#"{"mounts":[{"destination":"/run","type":"tmpfs"}]}"#)
         config.addSecretsMount(source: "/run/secretshim/containers/c1")
