@@ -43,18 +43,19 @@ public final class Scanner {
         if let warning = try patterns.add(name: name, value: value) { report(.warning(warning)) }
     }
 
-    /// Scans a directory (recursively, symbolic links not followed), an archive, or any other
-    /// file as bytes. Never throws: what could not be read is reported as `unreadable`.
+    /// Scans a directory (recursively, symbolic links in it not followed), an archive, or any
+    /// other file as bytes. `path` itself is followed if it is a link (as `grep -r` follows the
+    /// paths it is given). Never throws: what could not be read is reported as `unreadable`.
     public func scan(_ path: String) {
         do { try patterns.compile() } catch { return unreadable(error.description) }
         noteName(Array(path.utf8), shown: path)
         var st = stat()
-        guard lstat(path, &st) == 0 else { return unreadable("\(redacted(path)): \(String(cString: strerror(errno)))") }
+        guard stat(path, &st) == 0 else { return unreadable("\(redacted(path)): \(String(cString: strerror(errno)))") }
         switch st.st_mode & S_IFMT {
         case S_IFDIR: walk(path)
         case S_IFREG:
             do {
-                let fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+                let fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
                 defer { fd.close() }
                 try fd.requireRegularFile(path: path)
                 scanFile(fd, shown: path)
