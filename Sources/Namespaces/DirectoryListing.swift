@@ -78,6 +78,9 @@ public struct DirectoryListing {
 }
 
 extension FileDescriptor {
+    /// Whether /proc/self/fd can reopen an O_PATH descriptor (it cannot where /proc is not mounted).
+    private static let procFileDescriptors = Glibc.access("/proc/self/fd", F_OK) == 0
+
     /// Opens `name` in this directory (not following a symbolic link) for reading, only if it
     /// is a regular file; otherwise nil, with the file's status either way. The file is
     /// looked at through an `O_PATH` descriptor and reopened through /proc/self/fd: a device
@@ -89,8 +92,19 @@ extension FileDescriptor {
         var st = stat()
         try sys("stat", path) { Glibc.fstat(handle, &st) }
         guard st.st_mode & S_IFMT == S_IFREG else { return (nil, st) }
-        let fd = try sys("open", path) {
-            "/proc/self/fd/\(handle)".withCString { Glibc.open($0, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
+        if Self.procFileDescriptors {
+            let fd = try sys("open", path) {
+                "/proc/self/fd/\(handle)".withCString { Glibc.open($0, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
+            }
+            return (FileDescriptor(rawValue: fd), st)
+        }
+        // Without /proc (a minimal container): opened by name, and read only if it is still
+        // the regular file looked at.
+        let fd = try sys("open", path) { Glibc.openat(rawValue, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
+        var again = stat()
+        guard Glibc.fstat(fd, &again) == 0, again.st_dev == st.st_dev, again.st_ino == st.st_ino else {
+            Glibc.close(fd)
+            throw SysError("open", path, errno: ESTALE)
         }
         return (FileDescriptor(rawValue: fd), st)
     }
