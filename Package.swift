@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "ScannerTests", dependencies: ["Scanner", "Namespaces"]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
         // The adversarial suite: every attack on `run`'s promises, kept as a test (real kernel, as root).
-        .testTarget(name: "AttackTests", dependencies: []),
+        .testTarget(name: "AttackTests", dependencies: [], exclude: ["Fixtures"]),
     ]
 )

@@ -10,9 +10,19 @@
 struct cs_tar {
     struct archive *archive;
     cs_tar *outer;
+    // The outer entry's next offset, for the zeros of its holes (nested readers).
+    int64_t expected;
+    // Bytes read from the source already counted in the scan's budget (outermost readers).
+    uint64_t source_counted;
     // Bytes of entries handed out (to the caller, or to an archive nested inside): checked
     // against the bytes read from the source (CS_EXPANSION_RATIO).
     uint64_t expanded;
+    // A nested reader's block still to hand out, after `zeros_left` zeros of a hole.
+    const void *pending;
+    size_t pending_size;
+    uint64_t zeros_left;
+    // The current entry's declared size (for a hole at its end).
+    int64_t entry_size;
     // The first bytes of a nested archive, already read from the outer one to sniff its type.
     const uint8_t *prefix;
     size_t prefix_size;
@@ -59,15 +69,48 @@ cs_tar *cs_tar_open_fd(int fd, int kind, char *error, size_t error_size) {
     return finish_open(tar, archive_read_open_fd(tar->archive, fd, 65536), error, error_size);
 }
 
-// False (with the reason kept) once `tar` handed out more than its source allows.
+// The scan's budget, over every archive it opens: what all of them hand out may exceed what
+// was read from the files they came from only by CS_EXPANSION_RATIO times, past a floor. One
+// budget, not one per archive: 200 nested bombs of 1 GiB each in a file of 3 KB stay bounded,
+// and so do 30,000 small bombs in a folder.
+static uint64_t budget_expanded, budget_source;
+
+// False (with the reason kept) once the scan's archives handed out more than their sources allow.
 static int within_expansion(cs_tar *tar, size_t more) {
-    tar->expanded += more;
-    uint64_t source = (uint64_t)archive_filter_bytes(tar->archive, -1);
-    if (tar->expanded <= CS_EXPANSION_FLOOR || tar->expanded / CS_EXPANSION_RATIO <= source) return 1;
+    cs_tar *root = tar;
+    while (root->outer) root = root->outer;
+    uint64_t source = (uint64_t)archive_filter_bytes(root->archive, -1);
+    if (source > root->source_counted) {
+        budget_source += source - root->source_counted;
+        root->source_counted = source;
+    }
+    budget_expanded += more;
+    if (budget_expanded <= CS_EXPANSION_FLOOR || budget_expanded / CS_EXPANSION_RATIO <= budget_source) return 1;
     snprintf(tar->failure, sizeof tar->failure,
-             "expands more than %d times its compressed size (a decompression bomb?): not read past %llu bytes",
-             CS_EXPANSION_RATIO, (unsigned long long)tar->expanded);
+             "the scan's archives expand more than %d times their compressed size (a decompression bomb?): not read further",
+             CS_EXPANSION_RATIO);
     return 0;
+}
+
+static const uint8_t zeros[65536];
+
+// The next block for a nested reader: zeros of a hole first, then the pending data.
+static la_ssize_t hand_out(struct archive *a, cs_tar *tar, const void **block) {
+    size_t size;
+    if (tar->zeros_left) {
+        size = tar->zeros_left < sizeof zeros ? (size_t)tar->zeros_left : sizeof zeros;
+        tar->zeros_left -= size;
+        *block = zeros;
+    } else {
+        size = tar->pending_size;
+        *block = tar->pending;
+        tar->pending_size = 0;
+    }
+    if (!within_expansion(tar->outer, size)) {
+        archive_set_error(a, EFBIG, "%s", tar->outer->failure);
+        return -1;
+    }
+    return (la_ssize_t)size;
 }
 
 static la_ssize_t nested_read(struct archive *a, void *context, const void **block) {
@@ -76,25 +119,36 @@ static la_ssize_t nested_read(struct archive *a, void *context, const void **blo
         tar->prefix_given = 1;
         if (tar->prefix_size) { *block = tar->prefix; return (la_ssize_t)tar->prefix_size; }
     }
-    // The outer entry's blocks as they are; its holes (if sparse) as zeros, since a nested
-    // archive is read as a byte stream.
+    // The outer entry's blocks as they are, and its holes (if sparse) as the zeros they read
+    // as: a nested archive is a byte stream, and a hole dropped would shift it (Go's tar
+    // reader, and so `docker load`, fills holes with zeros too).
     cs_tar *outer = tar->outer;
+    if (tar->pending_size) return hand_out(a, tar, block);
     const void *data;
     size_t size;
     la_int64_t offset;
     int status = archive_read_data_block(outer->archive, &data, &size, &offset);
-    if (status == ARCHIVE_EOF) return 0;
+    if (status == ARCHIVE_EOF) {
+        // A hole at the end: zeros up to the entry's size.
+        int64_t end = outer->entry_size;
+        if (end > tar->expected) {
+            tar->pending = NULL;
+            tar->pending_size = 0;
+            tar->zeros_left = (uint64_t)(end - tar->expected);
+            tar->expected = end;
+            return hand_out(a, tar, block);
+        }
+        return 0;
+    }
     if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
         archive_set_error(a, EIO, "%s", cs_tar_error(outer));
         return -1;
     }
-    if (!within_expansion(outer, size)) {
-        archive_set_error(a, EFBIG, "%s", outer->failure);
-        return -1;
-    }
-    (void)offset;
-    *block = data;
-    return (la_ssize_t)size;
+    tar->zeros_left = offset > tar->expected ? (uint64_t)(offset - tar->expected) : 0;
+    tar->pending = data;
+    tar->pending_size = size;
+    tar->expected = offset + (int64_t)size;
+    return hand_out(a, tar, block);
 }
 
 cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, int kind, char *error, size_t error_size) {
@@ -104,10 +158,12 @@ cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_s
     // The caller keeps `prefix` alive and unchanged while the nested archive is open.
     tar->prefix = prefix;
     tar->prefix_size = prefix_size;
+    // The prefix came in contiguous blocks from the entry's start (the caller's sniffing).
+    tar->expected = (int64_t)prefix_size;
     return finish_open(tar, archive_read_open(tar->archive, tar, NULL, nested_read, NULL), error, error_size);
 }
 
-int cs_tar_next(cs_tar *tar, const char **path, int64_t *size, char *type) {
+int cs_tar_next(cs_tar *tar, const char **path, const char **link, int64_t *size, char *type) {
     struct archive_entry *entry;
     int status = archive_read_next_header(tar->archive, &entry);
     if (status == ARCHIVE_EOF) return 0;
@@ -115,6 +171,9 @@ int cs_tar_next(cs_tar *tar, const char **path, int64_t *size, char *type) {
     *path = archive_entry_pathname(entry);
     if (!*path) *path = "";
     *size = archive_entry_size(entry);
+    tar->entry_size = *size;
+    *link = archive_entry_symlink(entry);
+    if (!*link) *link = archive_entry_hardlink(entry);
     switch (archive_entry_filetype(entry)) {
     case AE_IFREG: *type = archive_entry_hardlink(entry) ? 'l' : 'f'; break;
     case AE_IFDIR: *type = 'd'; break;

@@ -87,7 +87,18 @@ extension FileDescriptor {
     /// node renamed into its place in between is never opened (opening one can act: a
     /// watchdog starts its timer), and a FIFO never blocks.
     public func openRegularFile(at name: UnsafePointer<CChar>, path: String?) throws(SysError) -> (FileDescriptor?, stat) {
-        let handle = try sys("open", path) { Glibc.openat(rawValue, name, CL_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+        try Self.openRegularFile(in: rawValue, name, follow: false, path: path)
+    }
+
+    /// `openRegularFile(at:)` for a path given whole, following a link there (as a command
+    /// line's path is followed).
+    public static func openRegularFile(atPath path: String) throws(SysError) -> (FileDescriptor?, stat) {
+        // withCString rethrows untyped: the error comes back as a Result.
+        try path.withCString { name in Result { () throws(SysError) in try openRegularFile(in: AT_FDCWD, name, follow: true, path: path) } }.get()
+    }
+
+    private static func openRegularFile(in directory: Int32, _ name: UnsafePointer<CChar>, follow: Bool, path: String?) throws(SysError) -> (FileDescriptor?, stat) {
+        let handle = try sys("open", path) { Glibc.openat(directory, name, CL_O_PATH | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC) }
         defer { Glibc.close(handle) }
         var st = stat()
         try sys("stat", path) { Glibc.fstat(handle, &st) }
@@ -100,7 +111,7 @@ extension FileDescriptor {
         }
         // Without /proc (a minimal container): opened by name, and read only if it is still
         // the regular file looked at.
-        let fd = try sys("open", path) { Glibc.openat(rawValue, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
+        let fd = try sys("open", path) { Glibc.openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
         var again = stat()
         guard Glibc.fstat(fd, &again) == 0, again.st_dev == st.st_dev, again.st_ino == st.st_ino else {
             Glibc.close(fd)
@@ -121,6 +132,17 @@ extension FileDescriptor {
         var st = stat()
         try sys("stat", path) { Glibc.fstatat(rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }
         return st
+    }
+
+    /// The target of the symbolic link `name` in this directory, as bytes.
+    public func linkTarget(at name: UnsafePointer<CChar>, path: String?) throws(SysError) -> [UInt8] {
+        var target = [UInt8](repeating: 0, count: Int(PATH_MAX))
+        let count = try target.withUnsafeMutableBytes { raw in
+            Result { () throws(SysError) -> Int in
+                try sys("readlink", path) { Glibc.readlinkat(rawValue, name, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count) }
+            }
+        }.get()
+        return Array(target[0..<count])
     }
 
     /// One read(2) into `buffer`: the count, 0 at the end.

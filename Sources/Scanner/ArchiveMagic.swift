@@ -11,8 +11,11 @@ enum ArchiveMagic {
         func at(_ offset: Int, _ magic: [UInt8]) -> Bool {
             head.count >= offset + magic.count && zip(head[offset..<(offset + magic.count)], magic).allSatisfy { $0 == $1 }
         }
+        // zstd and lz4 frames may follow a skippable frame (0x184D2A50-5F, zstd:chunked
+        // layers start with one); lz4's legacy frame has a magic of its own.
+        let skippable = head.count >= 4 && head[0] & 0xF0 == 0x50 && at(1, [0x2A, 0x4D, 0x18])
         if at(0, [0x1F, 0x8B, 0x08]) || at(0, [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) || at(0, [0x28, 0xB5, 0x2F, 0xFD])
-            || at(0, [0x04, 0x22, 0x4D, 0x18])
+            || at(0, [0x04, 0x22, 0x4D, 0x18]) || at(0, [0x02, 0x21, 0x4C, 0x18]) || skippable
         {
             return CS_COMPRESSED
         }
@@ -21,8 +24,35 @@ enum ArchiveMagic {
         {
             return CS_COMPRESSED
         }
-        // Every tar an image holds (ustar, pax, GNU) carries it; a v7 tar without it is read
-        // as plain bytes, which still finds any value in it.
-        return at(257, Array("ustar".utf8)) ? CS_TAR : nil
+        // ustar, pax and GNU tars carry "ustar"; a v7 tar only a header checksum that adds up.
+        return at(257, Array("ustar".utf8)) || isTarHeader(head) ? CS_TAR : nil
+    }
+
+    /// A 512-byte tar header whose checksum (field at 148, 8 bytes of octal) is the sum of its
+    /// bytes with that field read as spaces (POSIX; GNU tar also accepts a signed sum). An
+    /// all-zero block (an end marker) is none.
+    static func isTarHeader(_ head: UnsafeRawBufferPointer) -> Bool {
+        guard head.count >= 512, head[0] != 0 else { return false }
+        var stored = 0
+        var digits = 0
+        for index in 148..<156 {
+            let byte = head[index]
+            if byte == 0 || byte == UInt8(ascii: " ") {
+                if digits > 0 { break }
+                continue
+            }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(byte) else { return false }
+            stored = stored * 8 + Int(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        guard digits > 0 else { return false }
+        var unsigned = 0
+        var signed = 0
+        for index in 0..<512 {
+            let byte = (148..<156).contains(index) ? UInt8(ascii: " ") : head[index]
+            unsigned += Int(byte)
+            signed += Int(Int8(bitPattern: byte))
+        }
+        return stored == unsigned || stored == signed
     }
 }

@@ -1,34 +1,41 @@
 import CScanning
+import Glibc
 import Namespaces
 
 extension Scanner {
     /// Every entry of an archive; entries that are themselves archives (image layers) are
     /// opened in place, streaming, without being unpacked anywhere. A damaged archive is
     /// reported as unreadable and the rest of it skipped; the scan goes on.
-    func scanArchive(_ tar: OpaquePointer, shown: String, depth: Int) {
+    func scanArchive(_ tar: OpaquePointer, shown: [UInt8], depth: Int) {
         while true {
             var pathPointer: UnsafePointer<CChar>?
+            var linkPointer: UnsafePointer<CChar>?
             var size: Int64 = 0
             var type: CChar = 0
-            let status = cs_tar_next(tar, &pathPointer, &size, &type)
+            let status = cs_tar_next(tar, &pathPointer, &linkPointer, &size, &type)
             if status == 0 { return }
             if status < 0 {
                 return unreadable("\(redacted(shown)): \(String(cString: cs_tar_error(tar))): the rest of it not scanned")
             }
-            let inside = EntryPath.normalized(pathPointer.map { String(cString: $0) } ?? "")
-            let entryShown = cs_tar_is_raw(tar) != 0 ? shown : shown + "!" + inside
-            noteName(inside.utf8, shown: entryShown)
+            let raw = pathPointer.map { Array(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self), count: strlen($0))) } ?? []
+            let inside = EntryPath.normalized(raw)
+            let entryShown = cs_tar_is_raw(tar) != 0 ? shown : shown + [UInt8(ascii: "!")] + inside
+            noteName(inside, shown: entryShown)
+            if let linkPointer {
+                // A link's target is a name on the extracted tree too.
+                noteName(UnsafeBufferPointer(start: UnsafeRawPointer(linkPointer).assumingMemoryBound(to: UInt8.self), count: strlen(linkPointer)), shown: entryShown)
+            }
             if type != CChar(UInt8(ascii: "d")) && EntryPath.isUnderRunSecrets(inside) {
                 found(Finding(path: redacted(entryShown), kind: size == 0 ? .secretsStub : .secretsEntry))
             }
             guard type == CChar(UInt8(ascii: "f")) else { continue }
-            guard scanEntry(tar, shown: entryShown, depth: depth) else { return }
+            guard scanEntry(tar, shown: entryShown, size: UInt64(max(0, size)), depth: depth) else { return }
         }
     }
 
     /// One regular entry: a nested archive or content. False if reading it failed (reported,
     /// and the archive around it is then not to be trusted further).
-    private func scanEntry(_ tar: OpaquePointer, shown: String, depth: Int) -> Bool {
+    private func scanEntry(_ tar: OpaquePointer, shown: [UInt8], size: UInt64, depth: Int) -> Bool {
         // The entry's first bytes, for its magic: copied while they come in small contiguous
         // blocks, up to a tar header's size.
         var head: [UInt8] = []
@@ -68,7 +75,7 @@ extension Scanner {
         }
         return head.withUnsafeBytes { first in
             var pending = leftover
-            return scanContent(first: first, shown: shown) {
+            return scanContent(first: first, shown: shown, size: size) {
                 if let block = pending {
                     pending = nil
                     return block

@@ -24,7 +24,7 @@ extension Scanner {
         if rootPath == [UInt8(ascii: "/")] { rootPath = [] }
         var path = rootPath
         var stack: [Frame] = []
-        func shown() -> String { String(decoding: path, as: UTF8.self) }
+        func shown() -> [UInt8] { path }
         func enter(_ fd: FileDescriptor, place: Place) {
             do {
                 stack.append(Frame(fd: fd, listing: try DirectoryListing(reading: fd, path: nil), pathLength: path.count, place: place))
@@ -36,7 +36,7 @@ extension Scanner {
         do {
             enter(try FileDescriptor.open(root, O_RDONLY | O_DIRECTORY), place: .root)
         } catch {
-            return unreadable("\(redacted(root)): \(error.reason)")
+            return unreadable("\(redacted(Array(root.utf8))): \(error.reason)")
         }
         while !stack.isEmpty {
             let top = stack.count - 1
@@ -100,7 +100,11 @@ extension Scanner {
                 } catch {
                     unreadable("\(redacted(shown())): \(error.reason)")
                 }
-            case .symbolicLink: break
+            case .symbolicLink:
+                // A link's target is a name on the tree too (`ln -s /etc/VALUE link`).
+                if let target = try? frame.listing.withName(index, { name throws(SysError) in try frame.fd.linkTarget(at: name, path: nil) }) {
+                    noteName(target, shown: shown())
+                }
             case .other, .unknown:
                 do {
                     let st = try frame.listing.withName(index) { name throws(SysError) in try frame.fd.status(at: name, path: nil) }

@@ -1,22 +1,24 @@
 /// An archive entry's path as a tar extractor would place it: empty and `.` components
 /// dropped, `..` taking one back (never above the root), no leading `/`. So that
 /// `run//secrets/a`, `./run/./secrets/b` and `x/../run/secrets/c` are all under run/secrets.
+/// On bytes: a name need not be UTF-8, and a value in it must still be found.
 enum EntryPath {
-    static func normalized(_ raw: String) -> String {
-        var components: [Substring] = []
-        for component in raw.split(separator: "/", omittingEmptySubsequences: true) {
-            if component == "." { continue }
-            if component == ".." {
+    static func normalized(_ raw: [UInt8]) -> [UInt8] {
+        var components: [ArraySlice<UInt8>] = []
+        for component in raw.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            if component.elementsEqual(".".utf8) { continue }
+            if component.elementsEqual("..".utf8) {
                 if !components.isEmpty { components.removeLast() }
                 continue
             }
             components.append(component)
         }
-        return components.joined(separator: "/")
+        return Array(components.joined(separator: [UInt8(ascii: "/")]))
     }
 
     /// A file (not a folder) below run/secrets/ of the scanned root.
-    static func isUnderRunSecrets(_ normalized: String) -> Bool {
-        normalized.hasPrefix("run/secrets/") && normalized.utf8.count > "run/secrets/".utf8.count
+    static func isUnderRunSecrets(_ normalized: [UInt8]) -> Bool {
+        let prefix = Array("run/secrets/".utf8)
+        return normalized.count > prefix.count && normalized.starts(with: prefix)
     }
 }

@@ -45,8 +45,8 @@ final class PatternSet {
         let id = UInt32(names.count)
         names.append(name)
         var forms = [value]
-        for html in [false, true] {
-            let escaped = JSONEscaping.escaped(value, html: html)
+        for style in JSONEscaping.Style.allCases {
+            let escaped = JSONEscaping.escaped(value, style)
             if !forms.contains(escaped) { forms.append(escaped) }
         }
         defer { for index in forms.indices { wipe(&forms[index]) } }

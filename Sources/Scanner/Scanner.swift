@@ -48,21 +48,23 @@ public final class Scanner {
     /// paths it is given). Never throws: what could not be read is reported as `unreadable`.
     public func scan(_ path: String) {
         do { try patterns.compile() } catch { return unreadable(error.description) }
-        noteName(Array(path.utf8), shown: path)
+        let shown = Array(path.utf8)
+        noteName(shown, shown: shown)
         var st = stat()
-        guard stat(path, &st) == 0 else { return unreadable("\(redacted(path)): \(String(cString: strerror(errno)))") }
+        guard stat(path, &st) == 0 else { return unreadable("\(redacted(shown)): \(String(cString: strerror(errno)))") }
         switch st.st_mode & S_IFMT {
         case S_IFDIR: walk(path)
         case S_IFREG:
             do {
-                let fd = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+                // Looked at and opened as the walk opens files: a device swapped in is not opened.
+                let (opened, st) = try FileDescriptor.openRegularFile(atPath: path)
+                guard let fd = opened else { return skip(shown, mode: st.st_mode) }
                 defer { fd.close() }
-                try fd.requireRegularFile(path: path)
-                scanFile(fd, shown: path)
+                scanFile(fd, shown: shown)
             } catch {
-                unreadable("\(redacted(path)): \(error.reason)")
+                unreadable("\(redacted(shown)): \(error.reason)")
             }
-        default: skip(path, mode: st.st_mode)
+        default: skip(shown, mode: st.st_mode)
         }
     }
 
@@ -80,7 +82,7 @@ public final class Scanner {
 
     /// FIFOs, devices and sockets hold no content an image could carry; reading one could
     /// block for ever (a FIFO) or never end (/dev/zero).
-    func skip(_ shown: String, mode: mode_t) {
+    func skip(_ shown: [UInt8], mode: mode_t) {
         let kind: String
         switch mode & S_IFMT {
         case S_IFIFO: kind = "a FIFO"
@@ -91,9 +93,9 @@ public final class Scanner {
         report(.warning("\(redacted(shown)): skipped, \(kind)"))
     }
 
-    /// Reports a stored value that appears in `name` (a file or folder name, or an archive
-    /// entry's path), by secret name, once per secret.
-    func noteName(_ name: some Collection<UInt8>, shown: @autoclosure () -> String) {
+    /// Reports a stored value that appears in `name` (a file or folder name, a link's target,
+    /// or an archive entry's path), by secret name, once per secret.
+    func noteName(_ name: some Collection<UInt8>, shown: @autoclosure () -> [UInt8]) {
         var seen: [Int] = []
         for match in patterns.matches(in: name) where !seen.contains(match.id) {
             seen.append(match.id)
@@ -101,44 +103,57 @@ public final class Scanner {
         }
     }
 
-    /// `shown` with every stored value in it replaced by `<secret NAME>`; a short value (see
-    /// `PatternSet.minimumSearchLength`) only where it is a whole path component.
-    func redacted(_ shown: String) -> String {
-        var shown = shown
-        if !patterns.shortValues.isEmpty {
-            // Components end at "/" and at "!" (an archive's entries follow its path).
-            var out: [UInt8] = []
-            var component: [UInt8] = []
-            func flush() {
-                if let short = patterns.shortValues.first(where: { $0.value == component }) {
-                    out += Array("<secret \(short.name)>".utf8)
-                } else {
-                    out += component
-                }
-                component.removeAll()
+    /// `shown` (a path's bytes) as it may be printed: every stored value in it replaced by
+    /// `<secret NAME>`, short values (see `PatternSet.minimumSearchLength`) wherever they
+    /// occur, and bytes that are not UTF-8 written `\xNN`. Matched on the bytes, before any
+    /// decoding, so a value that is not UTF-8 is found too.
+    func redacted(_ shown: [UInt8]) -> String {
+        var cuts = patterns.matches(in: shown).map { (start: $0.start, end: $0.start + $0.length, name: patterns.names[$0.id]) }
+        for short in patterns.shortValues where short.value.count <= shown.count {
+            for start in 0...(shown.count - short.value.count)
+            where shown[start..<(start + short.value.count)].elementsEqual(short.value) {
+                cuts.append((start, start + short.value.count, short.name))
             }
-            for byte in shown.utf8 {
-                if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "!") {
-                    flush()
-                    out.append(byte)
-                } else {
-                    component.append(byte)
-                }
-            }
-            flush()
-            shown = String(decoding: out, as: UTF8.self)
         }
-        let bytes = Array(shown.utf8)
-        let cuts = patterns.matches(in: bytes).sorted { $0.start < $1.start }
-        guard !cuts.isEmpty else { return shown }
-        var out: [UInt8] = []
+        cuts.sort { $0.start < $1.start }
+        var out = ""
         var index = 0
         for cut in cuts {
-            if cut.start >= index { out += bytes[index..<cut.start] + Array("<secret \(patterns.names[cut.id])>".utf8) }
-            index = max(index, cut.start + cut.length)
+            if cut.start >= index {
+                out += Self.decoded(shown[index..<cut.start]) + "<secret \(cut.name)>"
+            } else if cut.end > index {
+                out += "<secret \(cut.name)>"
+            }
+            index = max(index, cut.end)
         }
-        out += bytes[min(index, bytes.count)...]
-        return String(decoding: out, as: UTF8.self)
+        return out + Self.decoded(shown[min(index, shown.count)...])
+    }
+
+    func redacted(_ shown: String) -> String { redacted(Array(shown.utf8)) }
+
+    /// UTF-8 as it is; any other byte as `\xNN`.
+    static func decoded(_ bytes: ArraySlice<UInt8>) -> String {
+        var out = ""
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            // The longest valid UTF-8 sequence starting here, if any.
+            var length = 0
+            let lead = bytes[index]
+            let expected = lead < 0x80 ? 1 : lead >= 0xC2 && lead < 0xE0 ? 2 : lead >= 0xE0 && lead < 0xF0 ? 3 : lead >= 0xF0 && lead < 0xF5 ? 4 : 0
+            if expected > 0 && index + expected <= bytes.endIndex {
+                let sequence = Array(bytes[index..<(index + expected)])
+                if String(validating: sequence, as: UTF8.self) != nil { length = expected }
+            }
+            if length > 0 {
+                out += String(decoding: bytes[index..<(index + length)], as: UTF8.self)
+                index += length
+            } else {
+                let hex = Array("0123456789abcdef")
+                out += "\\x" + String(hex[Int(lead >> 4)]) + String(hex[Int(lead & 0xF)])
+                index += 1
+            }
+        }
+        return out
     }
 
     // MARK: - Content
@@ -155,7 +170,9 @@ public final class Scanner {
     /// Searches one file's content, given as blocks. Value findings are reported once the
     /// file is done (the first `valuesReportedPerFile`, then a count). False if the content
     /// could not be read to its end (reported).
-    func scanContent(first: UnsafeRawBufferPointer, shown: String, next: () -> Block) -> Bool {
+    /// `size`, where known (an archive entry's declared size): a hole at the end of a sparse
+    /// entry is zeros up to it.
+    func scanContent(first: UnsafeRawBufferPointer, shown: [UInt8], size: UInt64? = nil, next: () -> Block) -> Bool {
         content.reset(at: 0)
         var listed: [Finding] = []
         var more: UInt64 = 0
@@ -193,6 +210,9 @@ public final class Scanner {
                 complete = false
                 break reading
             }
+        }
+        if complete, let size, size > expected {
+            skipHole(upTo: size, from: expected, whole: &whole, hit: hit, verified: &verified)
         }
         content.finish(found: hit)
         if var whole, !whole.isEmpty {
@@ -238,7 +258,7 @@ public final class Scanner {
     }
 
     /// A regular file open at `fd`: an archive (by its first bytes) or content.
-    func scanFile(_ fd: FileDescriptor, shown: String) {
+    func scanFile(_ fd: FileDescriptor, shown: [UInt8]) {
         let first: Int
         do { first = try fd.read(into: buffer, path: nil) } catch {
             return unreadable("\(redacted(shown)): \(error.reason)")
@@ -250,17 +270,25 @@ public final class Scanner {
             guard let tar = cs_tar_open_fd(fd.rawValue, kind, &error, error.count) else {
                 return unreadable("\(redacted(shown)): not a readable archive: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
             }
-            defer { cs_tar_close(tar) }
             scanArchive(tar, shown: shown, depth: 1)
+            cs_tar_close(tar)
+            guard kind == CS_COMPRESSED else { return }
+            // The compressed bytes themselves too: what lies outside the decoded stream (data
+            // after it, a gzip comment or extra field, a skippable frame) is in the file all
+            // the same, and `cat` shows it.
+            do { try fd.rewind(path: nil) } catch { return unreadable("\(redacted(shown)): \(error.reason)") }
+            _ = scanContent(first: UnsafeRawBufferPointer(start: nil, count: 0), shown: shown) { readBlock(fd) }
             return
         }
-        _ = scanContent(first: head, shown: shown) {
-            do throws(SysError) {
-                let n = try fd.read(into: buffer, path: nil)
-                return n == 0 ? .end : .data(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), offset: nil)
-            } catch {
-                return .failed(error.reason)
-            }
+        _ = scanContent(first: head, shown: shown) { readBlock(fd) }
+    }
+
+    private func readBlock(_ fd: FileDescriptor) -> Block {
+        do throws(SysError) {
+            let n = try fd.read(into: buffer, path: nil)
+            return n == 0 ? .end : .data(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), offset: nil)
+        } catch {
+            return .failed(error.reason)
         }
     }
 }

@@ -9,10 +9,11 @@
 
 typedef struct cs_tar cs_tar;
 
-/// An archive's entries may expand to at most this many times the bytes read from its source
-/// beyond `CS_EXPANSION_FLOOR` (gzip's best ratio is about 1,032:1; zstd and xz reach tens of
-/// thousands on zeros): past it, reading fails with a message that says so (a decompression
-/// bomb of a few kilobytes would otherwise keep `scan` busy for hours).
+/// The archives of one scan, all together, may hand out at most this many times the bytes read
+/// from their files beyond `CS_EXPANSION_FLOOR` (gzip's best ratio is about 1,032:1; zstd and
+/// xz reach tens of thousands on zeros): past it, reading fails with a message that says so (a
+/// decompression bomb of a few kilobytes would otherwise keep `scan` busy for hours). A
+/// nested archive's bytes count at each level they pass through.
 #define CS_EXPANSION_RATIO 1024
 #define CS_EXPANSION_FLOOR ((uint64_t)1 << 30)
 
@@ -26,8 +27,9 @@ cs_tar *cs_tar_open_fd(int fd, int kind, char *error, size_t error_size);
 /// `prefix_size` (at most 64 KiB) bytes were already read from it into `prefix`.
 cs_tar *cs_tar_open_nested(cs_tar *outer, const uint8_t *prefix, size_t prefix_size, int kind, char *error, size_t error_size);
 /// Advances to the next entry: 1, 0 at the end, -1 on a corrupt or truncated archive.
-/// *type is 'f' regular file, 'd' folder, 'l' link (symbolic or hard), 'o' other.
-int cs_tar_next(cs_tar *tar, const char **path, int64_t *size, char *type);
+/// *type is 'f' regular file, 'd' folder, 'l' link (symbolic or hard), 'o' other; *link the
+/// target of a link, else NULL.
+int cs_tar_next(cs_tar *tar, const char **path, const char **link, int64_t *size, char *type);
 /// The current entry's next block of data, without copying: 1 with *block, *size and the
 /// block's *offset in the entry (a sparse entry's holes are skipped: the offset jumps), 0 at
 /// the entry's end, -1 on error.
