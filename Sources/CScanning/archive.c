@@ -21,6 +21,7 @@ struct cs_tar {
     const void *pending;
     size_t pending_size;
     uint64_t zeros_left;
+    struct archive_entry *entry; // the current one
     // The current entry's declared size (for a hole at its end).
     int64_t entry_size;
     // The first bytes of a nested archive, already read from the outer one to sniff its type.
@@ -168,6 +169,7 @@ int cs_tar_next(cs_tar *tar, const char **path, const char **link, int64_t *size
     int status = archive_read_next_header(tar->archive, &entry);
     if (status == ARCHIVE_EOF) return 0;
     if (status != ARCHIVE_OK && status != ARCHIVE_WARN) return -1;
+    tar->entry = entry;
     *path = archive_entry_pathname(entry);
     if (!*path) *path = "";
     *size = archive_entry_size(entry);
@@ -191,6 +193,13 @@ int cs_tar_read_block(cs_tar *tar, const void **block, size_t *size, int64_t *of
     if (!within_expansion(tar, *size)) return -1;
     *offset = at;
     return 1;
+}
+
+int cs_tar_xattr(cs_tar *tar, int first, const char **name, const void **value, size_t *size) {
+    struct archive_entry *entry = tar->entry;
+    if (!entry) return 0;
+    if (first) archive_entry_xattr_reset(entry);
+    return archive_entry_xattr_next(entry, name, value, size) == ARCHIVE_OK;
 }
 
 int cs_tar_is_raw(cs_tar *tar) {

@@ -145,6 +145,26 @@ extension FileDescriptor {
         return Array(target[0..<count])
     }
 
+    /// The values of this file's extended attributes (at most 64 KiB each, as the kernel
+    /// allows); none where the file system has none or refuses to list them.
+    public func attributeValues() -> [[UInt8]] {
+        var names = [CChar](repeating: 0, count: 65536)
+        let length = cl_flistxattr(rawValue, &names, names.count)
+        guard length > 0 else { return [] }
+        var values: [[UInt8]] = []
+        var value = [UInt8](repeating: 0, count: 65536)
+        var start = 0
+        while start < length {
+            let count = names.withUnsafeBufferPointer { buffer in
+                value.withUnsafeMutableBytes { cl_fgetxattr(rawValue, buffer.baseAddress! + start, $0.baseAddress, $0.count) }
+            }
+            if count > 0 { values.append(Array(value[0..<count])) }
+            while start < length && names[start] != 0 { start += 1 }
+            start += 1
+        }
+        return values
+    }
+
     /// One read(2) into `buffer`: the count, 0 at the end.
     public func read(into buffer: UnsafeMutableRawBufferPointer, path: String?) throws(SysError) -> Int {
         try sys("read", path) { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }

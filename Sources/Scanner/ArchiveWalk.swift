@@ -25,6 +25,14 @@ extension Scanner {
                 // A link's target is a name on the extracted tree too.
                 noteName(UnsafeBufferPointer(start: UnsafeRawPointer(linkPointer).assumingMemoryBound(to: UInt8.self), count: strlen(linkPointer)), shown: entryShown)
             }
+            var name: UnsafePointer<CChar>?
+            var attribute: UnsafeRawPointer?
+            var attributeSize = 0
+            var first: Int32 = 1
+            while cs_tar_xattr(tar, first, &name, &attribute, &attributeSize) == 1 {
+                first = 0
+                noteAttribute(UnsafeRawBufferPointer(start: attribute, count: attributeSize), shown: entryShown)
+            }
             if type != CChar(UInt8(ascii: "d")) && EntryPath.isUnderRunSecrets(inside) {
                 found(Finding(path: redacted(entryShown), kind: size == 0 ? .secretsStub : .secretsEntry))
             }

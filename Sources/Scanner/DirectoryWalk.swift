@@ -3,7 +3,7 @@ import Namespaces
 
 extension Scanner {
     /// Where a folder lies relative to the scanned root, for entries under run/secrets.
-    private enum Place { case root, run, secrets, elsewhere }
+    private enum Place { case root, `var`, run, secrets, elsewhere }
 
     private struct Frame {
         let fd: FileDescriptor
@@ -55,7 +55,9 @@ extension Scanner {
             noteName(name, shown: shown())
             let place: Place
             switch frame.place {
-            case .root: place = name.elementsEqual("run".utf8) ? .run : .elsewhere
+            // run/secrets, or var/run/secrets (an older layout's /run links to /var/run).
+            case .root: place = name.elementsEqual("run".utf8) ? .run : name.elementsEqual("var".utf8) ? .var : .elsewhere
+            case .var: place = name.elementsEqual("run".utf8) ? .run : .elsewhere
             case .run: place = name.elementsEqual("secrets".utf8) ? .secrets : .elsewhere
             case .secrets: place = .secrets
             case .elsewhere: place = .elsewhere
@@ -84,6 +86,7 @@ extension Scanner {
             case .directory:
                 do {
                     let child = try frame.listing.withName(index) { name throws(SysError) in try frame.fd.openDirectory(at: name, path: nil) }
+                    for value in child.attributeValues() { noteAttribute(value, shown: shown()) }
                     enter(child, place: place)
                 } catch {
                     unreadable("\(redacted(shown())): \(error.reason)")
@@ -96,6 +99,7 @@ extension Scanner {
                         continue
                     }
                     defer { fd.close() }
+                    for value in fd.attributeValues() { noteAttribute(value, shown: shown()) }
                     scanFile(fd, shown: shown())
                 } catch {
                     unreadable("\(redacted(shown())): \(error.reason)")

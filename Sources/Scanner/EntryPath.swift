@@ -16,9 +16,13 @@ enum EntryPath {
         return Array(components.joined(separator: [UInt8(ascii: "/")]))
     }
 
-    /// A file (not a folder) below run/secrets/ of the scanned root.
+    /// A file (not a folder) below run/secrets/ of the scanned root, or var/run/secrets/ (an
+    /// older layout's /run is a link to /var/run, and the secrets are then there).
     static func isUnderRunSecrets(_ normalized: [UInt8]) -> Bool {
-        let prefix = Array("run/secrets/".utf8)
-        return normalized.count > prefix.count && normalized.starts(with: prefix)
+        for prefix in [Array("run/secrets/".utf8), Array("var/run/secrets/".utf8)]
+        where normalized.count > prefix.count && normalized.starts(with: prefix) {
+            return true
+        }
+        return false
     }
 }

@@ -3,8 +3,10 @@
 public struct Finding: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case value
-        /// The value is (part of) a file or folder name on the path.
+        /// The value is (part of) a file or folder name on the path, or a link's target.
         case pathName = "path-name"
+        /// The value is in an extended attribute of the file (`user.*`, `trusted.*`, ...).
+        case attribute = "xattr"
         case secretsEntry = "secrets-entry"
         case secretsStub = "secrets-stub"
         /// More values in the same file than `Scanner.valuesReportedPerFile`: `count` of them.

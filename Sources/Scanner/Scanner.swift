@@ -103,6 +103,19 @@ public final class Scanner {
         }
     }
 
+    /// Reports a stored value in an extended attribute's value, by secret name, once per secret.
+    func noteAttribute(_ value: some Collection<UInt8>, shown: @autoclosure () -> [UInt8]) {
+        var seen: [Int] = []
+        for match in patterns.matches(in: value) where !seen.contains(match.id) {
+            seen.append(match.id)
+            found(Finding(path: redacted(shown()), kind: .attribute, secret: patterns.names[match.id]))
+        }
+        let whole = Array(value)
+        for short in patterns.shortValues where short.value == whole {
+            found(Finding(path: redacted(shown()), kind: .attribute, secret: short.name))
+        }
+    }
+
     /// `shown` (a path's bytes) as it may be printed: every stored value in it replaced by
     /// `<secret NAME>`, short values (see `PatternSet.minimumSearchLength`) wherever they
     /// occur, and bytes that are not UTF-8 written `\xNN`. Matched on the bytes, before any

@@ -32,12 +32,18 @@ struct ScanFreshEyesAttacks {
         defer { shim.cleanUp() }
         store(shim)
         #expect(shell("""
-            set -e; cd \(shim.path); mkdir -p r/run/secrets; echo x > r/run/secrets/tok
+            set -e; cd \(shim.path); mkdir -p r/run/secrets o/var/run/secrets; echo x > r/run/secrets/tok; echo x > o/var/run/secrets/db
+            tar cf old.tar -C o var
             printf 'KEY=%s\\n' '\(Self.value)' | gzip > conf.gz
             tar --format=v7 -cf a.tar -C r run; tar --format=v7 -cf b.tar conf.gz
             """).status == 0)
         let a = scan(shim, [shim.path + "/a.tar"])
         #expect(a.status == 1 && a.stdout.contains("a.tar!run/secrets/tok"), "\(a.stdout)")
+        // An older layout: /run links to /var/run, where the secrets then are.
+        for target in ["o", "old.tar"] {
+            let old = scan(shim, [shim.path + "/" + target])
+            #expect(old.status == 1 && old.stdout.contains("var/run/secrets/db"), "\(target): \(old.stdout)")
+        }
         let b = scan(shim, [shim.path + "/b.tar"])
         #expect(b.status == 1 && b.stdout.contains("b.tar!conf.gz"), "\(b.stdout)")
     }
@@ -146,5 +152,23 @@ struct ScanFreshEyesAttacks {
         let result = scan(shim, [shim.path + "/bombs.tar.zst"])
         #expect(Date().timeIntervalSince(started) < 30, "\(Date().timeIntervalSince(started)) s")
         #expect(result.status == 2 && result.stderr.contains("decompression bomb"), "\(result.stderr)")
+    }
+
+    /// A value in an extended attribute (a folder's file, and a tar made with --xattrs, whose
+    /// pax records Docker's extraction applies): found, by secret name.
+    @Test func valuesInExtendedAttributes() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        store(shim)
+        let made = shell("""
+            set -e; cd \(shim.path); mkdir x; echo plain > x/f
+            python3 -c "import os,sys; os.setxattr('x/f', 'user.k', sys.argv[1].encode())" '\(Self.value)'
+            tar --xattrs --xattrs-include='*' -cf x.tar -C x .
+            """)
+        try #require(made.status == 0, "\(made.output)")
+        for target in ["x", "x.tar"] {
+            let result = scan(shim, ["--format", "json", shim.path + "/" + target])
+            #expect(result.status == 1 && result.stdout.contains(#""Kind":"xattr","Secret":"long""#), "\(target): \(result.stdout)")
+        }
     }
 }

@@ -34,6 +34,9 @@ int cs_tar_next(cs_tar *tar, const char **path, const char **link, int64_t *size
 /// block's *offset in the entry (a sparse entry's holes are skipped: the offset jumps), 0 at
 /// the entry's end, -1 on error.
 int cs_tar_read_block(cs_tar *tar, const void **block, size_t *size, int64_t *offset);
+/// The current entry's extended attributes (pax SCHILY.xattr.*, which Docker's extraction
+/// applies), one per call, from the first with `first`: 1 with name and value, 0 after the last.
+int cs_tar_xattr(cs_tar *tar, int first, const char **name, const void **value, size_t *size);
 /// Whether the archive is a compressed stream (libarchive's raw format), known once its entry
 /// was read: that entry ("data") is shown as the file itself.
 int cs_tar_is_raw(cs_tar *tar);
