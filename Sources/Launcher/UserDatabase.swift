@@ -18,11 +18,19 @@ struct UserDatabase {
     /// `USER[:GROUP]`, each a name or a number. As Docker: a numeric user absent from passwd
     /// runs with gid 0 unless a group is given; a name must exist.
     func resolve(_ spec: String) throws(Invalid) -> ResolvedUser {
+        try Self.resolve(spec, passwd: { entries("/etc/passwd") }, group: { entries("/etc/group") })
+    }
+
+    /// `resolve` over the entries of passwd and group (`entries(in:)`), each read only when
+    /// needed. Apart from the file reads, so fuzz/ can give it any bytes.
+    static func resolve(
+        _ spec: String, passwd readPasswd: () -> [[String]], group readGroup: () -> [[String]]
+    ) throws(Invalid) -> ResolvedUser {
         let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
             throw Invalid(description: "invalid --user '\(spec)': expected USER[:GROUP]")
         }
-        let passwd = entries("/etc/passwd")
+        let passwd = readPasswd()
         var uid: UInt32
         var gid: UInt32 = 0
         if let number = Self.id(parts[0]) {
@@ -41,7 +49,7 @@ struct UserDatabase {
             if let number = Self.id(parts[1]) {
                 gid = number
             } else {
-                guard let entry = entries("/etc/group").first(where: { $0.count > 2 && $0[0] == parts[1] }),
+                guard let entry = readGroup().first(where: { $0.count > 2 && $0[0] == parts[1] }),
                     let number = Self.id(entry[2])
                 else { throw Invalid(description: "unable to find group \(parts[1]): no matching entries in group file") }
                 gid = number
@@ -70,7 +78,12 @@ struct UserDatabase {
             bytes = nil
         }
         guard let bytes else { return [] }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
+        return Self.entries(in: bytes)
+    }
+
+    /// The colon-separated fields of each line of a passwd or group file.
+    static func entries(in bytes: [UInt8]) -> [[String]] {
+        String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
             $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         }
     }
