@@ -115,6 +115,9 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         public var detach = false
         /// `exec --process FILE`: the process to start, as JSON.
         public var processFile: String?
+        /// Where the flags end: the `--` that ends them, or else the ID. A flag added here is
+        /// still read as one (after a `--` it would be read as the ID).
+        public var flagsEnd: Int
     }
 
     /// Flags of `create`, `run`, `delete` and `exec` that take a value (none of these commands
@@ -139,7 +142,8 @@ public struct RuntimeCommandLine: Sendable, Equatable {
                 let idIndex = argument == "--" ? index + 1 : index
                 guard idIndex < arguments.count else { return nil }
                 return ContainerCall(
-                    id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach, processFile: processFile)
+                    id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach, processFile: processFile,
+                    flagsEnd: index)
             }
             var value = flag.value
             if value == nil && Self.containerValueFlags.contains(flag.name) && index + 1 < arguments.count {
@@ -162,10 +166,11 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     /// True are true; anything else is not.
     static func goBool(_ value: String) -> Bool { ["1", "t", "T", "TRUE", "true", "True"].contains(value) }
 
-    /// The same command line with `--pid-file PATH` added before the container ID.
+    /// The same command line with `--pid-file PATH` added last among the flags: before the
+    /// container ID, or before the `--` that precedes it.
     public func addingPidFile(_ path: String, before call: ContainerCall) -> [String] {
         var changed = arguments
-        changed.insert(contentsOf: ["--pid-file", path], at: call.idIndex)
+        changed.insert(contentsOf: ["--pid-file", path], at: call.flagsEnd)
         return changed
     }
 }

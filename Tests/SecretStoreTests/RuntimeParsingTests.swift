@@ -58,6 +58,24 @@ import Testing
         #expect(RuntimeCommandLine(["exec", "-t", "id3", "mkdir", "-p", "x"]).containerCall()?.processFile == nil)
     }
 
+    /// Found by fuzz/ (runtime-command-line): after a `--` that ends the flags, the added
+    /// `--pid-file` was read as the container ID. It goes before the `--`; a `--` that is a
+    /// flag's value is no end of the flags.
+    @Test func thePidFileGoesBeforeTheFlagsEnd() {
+        let line = RuntimeCommandLine(["create", "--bundle", "/b", "--", "id1"])
+        let call = line.containerCall()!
+        let changed = line.addingPidFile("/p", before: call)
+        #expect(changed == ["create", "--bundle", "/b", "--pid-file", "/p", "--", "id1"])
+        #expect(RuntimeCommandLine(changed).containerCall()?.id == "id1" && RuntimeCommandLine(changed).containerCall()?.pidFile == "/p")
+        let fuzzed = RuntimeCommandLine(["", "--", "-(-", "", "-(-"])
+        let fuzzedCall = fuzzed.containerCall()!
+        #expect(RuntimeCommandLine(fuzzed.addingPidFile("/p", before: fuzzedCall)).containerCall()?.id == "-(-")
+        let valued = RuntimeCommandLine(["create", "--bundle", "--", "id2"])
+        let valuedCall = valued.containerCall()!
+        #expect(valuedCall.bundle == "--" && valuedCall.id == "id2")
+        #expect(valued.addingPidFile("/p", before: valuedCall) == ["create", "--bundle", "--", "--pid-file", "/p", "id2"])
+    }
+
     // MARK: config.json
 
     func config(_ text: String) throws -> ContainerConfig { ContainerConfig(try JSONValue.parse(Array(text.utf8))) }
