@@ -2,9 +2,9 @@
 import PackageDescription
 
 // libFuzzer targets for the parsers that read untrusted input (README: Fuzzing). A package of
-// its own, so the product's build and its start-up-tuned binary are untouched: `fuzz/run` and
-// `fuzz/regress` build it with `--sanitize=fuzzer --sanitize=address`, which instruments the
-// product's modules too (their coverage is what guides libFuzzer).
+// its own, so the product's build and its start-up-tuned binary are untouched: `fuzz/build`
+// builds it with `-sanitize=fuzzer,address` for every module, the product's too (their
+// coverage is what guides libFuzzer).
 let root = "secretshim"
 
 /// One fuzz target: an executable whose `LLVMFuzzerTestOneInput` libFuzzer's `main` calls.
@@ -13,10 +13,8 @@ func fuzzTarget(_ name: String, _ products: [String], crypto: Bool = false) -> T
     if crypto { dependencies.append(.product(name: "Crypto", package: "swift-crypto")) }
     return .executableTarget(
         name: name, dependencies: dependencies,
-        // No top-level code: libFuzzer provides main. lld, as scripts/build uses (gold warns
-        // about every ASan symbol).
-        swiftSettings: [.unsafeFlags(["-parse-as-library"])],
-        linkerSettings: [.unsafeFlags(["-use-ld=lld"])])
+        // No top-level code: libFuzzer provides main.
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])])
 }
 
 let package = Package(
