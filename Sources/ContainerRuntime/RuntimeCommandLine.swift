@@ -95,14 +95,17 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         return (flags, rest)
     }
 
-    /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.
+    /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value. On bytes, as Go's
+    /// flag package reads them: as Characters, a '-' or '=' with a combining mark on it was
+    /// none, and such a flag was read as the command or as a flag of another name than runc's.
     static func flag(_ argument: String) -> (name: String, value: String?)? {
-        guard argument.hasPrefix("-"), argument != "-" else { return nil }
-        let body = argument.hasPrefix("--") ? argument.dropFirst(2) : argument.dropFirst()
-        if let equals = body.firstIndex(of: "=") {
-            return (String(body[..<equals]), String(body[body.index(after: equals)...]))
+        let bytes = argument.utf8
+        guard bytes.first == UInt8(ascii: "-"), bytes.count > 1 else { return nil }
+        let body = bytes.dropFirst(bytes.starts(with: "--".utf8) ? 2 : 1)
+        if let equals = body.firstIndex(of: UInt8(ascii: "=")) {
+            return (String(decoding: body[..<equals], as: UTF8.self), String(decoding: body[body.index(after: equals)...], as: UTF8.self))
         }
-        return (String(body), nil)
+        return (String(decoding: body, as: UTF8.self), nil)
     }
 
     /// The arguments of `create`, `run`, `delete` or `exec`: flags, then the container ID.

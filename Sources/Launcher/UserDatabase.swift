@@ -26,7 +26,9 @@ struct UserDatabase {
     static func resolve(
         _ spec: String, passwd readPasswd: () -> [[String]], group readGroup: () -> [[String]]
     ) throws(Invalid) -> ResolvedUser {
-        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let parts = spec.utf8.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
             throw Invalid(description: "invalid --user '\(spec)': expected USER[:GROUP]")
         }
@@ -81,10 +83,12 @@ struct UserDatabase {
         return Self.entries(in: bytes)
     }
 
-    /// The colon-separated fields of each line of a passwd or group file.
+    /// The colon-separated fields of each line of a passwd or group file, cut on bytes as
+    /// glibc cuts them (as Characters, a ':' with a combining mark on it was no separator, and
+    /// the fields after it shifted).
     static func entries(in bytes: [UInt8]) -> [[String]] {
-        String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
-            $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        bytes.split(separator: 0x0A).map {
+            $0.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         }
     }
 }

@@ -2,6 +2,7 @@
 // and as `run --bundle` reads it (OCIBundle, Foundation's JSONDecoder).
 import FuzzSupport
 import Launcher
+import Namespaces
 
 @testable import ContainerRuntime
 
@@ -38,7 +39,8 @@ public func fuzzOCIConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let hadAnnotation = document.field("annotations")?[ContainerConfig.annotation]?.stringValue
     config.removeRequestVariable()
     let prefix = ContainerConfig.environmentVariable + "="
-    require(!config.environment.contains { $0.hasPrefix(prefix) }, "the request variable survives its removal")
+    // On bytes, as runc hands the environment to the kernel.
+    require(!config.environment.contains { $0.hasUTF8Prefix(prefix) }, "the request variable survives its removal")
     require(config.requestedSpecs == hadAnnotation, "removing the variable changed the annotation's request")
     config.addSecretsMount(source: "/run/secretshim/containers/fuzz")
     guard case .object(let last)? = config.document.field("mounts")?.arrayValue?.last else {
@@ -63,6 +65,6 @@ func checkBundle(_ bytes: [UInt8]) {
     guard (try? OCIBundle.apply(bundle, to: &plan)) != nil else { return }
     require(plan.root != nil && !plan.command.isEmpty, "a bundle without a root or command accepted")
     for mount in plan.root?.mounts ?? [] {
-        require(mount.destination.hasPrefix("/"), "a relative mount destination accepted: \(mount.destination.debugDescription)")
+        require(mount.destination.hasUTF8Prefix("/"), "a relative mount destination accepted: \(mount.destination.debugDescription)")
     }
 }

@@ -2,6 +2,7 @@
 // the executable's own files, linked here (the executable target itself cannot be imported).
 import FuzzSupport
 import Launcher
+import Namespaces
 import SecretStore
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -19,10 +20,12 @@ public func fuzzRunArguments(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     require(arguments.suffix(plan.command.count).elementsEqual(plan.command), "command is not the arguments' tail: \(context)")
     require(!plan.command.isEmpty || parsed.showHelp || parsed.bundle != nil, "no command accepted: \(context)")
     require(!(parsed.bundle != nil && plan.root != nil), "--rootfs with --bundle accepted: \(context)")
-    // The secrets dir is absolute, not the root, and clean at its end.
+    // The secrets dir is absolute, not the root, and clean at its end: on bytes, as the kernel
+    // will read it.
     let directory = plan.secretsDirectory
-    require(directory.hasPrefix("/") && directory != "/" && !directory.hasSuffix("/"), "secrets dir \(directory.debugDescription): \(context)")
-    require(!directory.split(separator: "/").contains(".."), "secrets dir with '..': \(context)")
+    require(directory.hasUTF8Prefix("/") && !directory.hasUTF8Suffix("/"), "secrets dir \(directory.debugDescription): \(context)")
+    require(!Files.components(directory).isEmpty, "secrets dir is the root: \(context)")
+    require(!Files.components(directory).contains(".."), "secrets dir with '..': \(context)")
     if let size = plan.tmpfsSize {
         require(size > 0 && size <= 1 << 40, "tmpfs size \(size): \(context)")
         require((try? RunArguments.parseSize(String(size))) == size, "tmpfs size \(size) does not read back: \(context)")

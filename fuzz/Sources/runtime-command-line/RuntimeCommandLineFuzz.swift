@@ -1,6 +1,7 @@
 // The runtime wrapper's view of runc's command line: RuntimeCommandLine (global flags, command
 // word, the container call) and peelSecretshimFlags.
 import FuzzSupport
+import Namespaces
 
 @testable import ContainerRuntime
 
@@ -11,6 +12,16 @@ public func fuzzRuntimeCommandLine(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     let context = arguments.debugDescription
     checkPeel(arguments, context: context)
 
+    // A flag is cut at its first '=' byte, as Go's flag package cuts it.
+    for argument in arguments {
+        guard let flag = RuntimeCommandLine.flag(argument) else {
+            require(!argument.hasUTF8Prefix("-") || argument == "-", "\(argument.debugDescription) not read as a flag")
+            continue
+        }
+        require(!flag.name.utf8.contains(UInt8(ascii: "=")), "flag \(argument.debugDescription) not cut at its '='")
+        require(flag.name.utf8.count + (flag.value.map { $0.utf8.count + 1 } ?? 0) + (argument.hasUTF8Prefix("--") ? 2 : 1) == argument.utf8.count,
+                "flag \(argument.debugDescription) loses bytes")
+    }
     let line = RuntimeCommandLine(arguments)
     require(line.arguments == arguments, "arguments changed: \(context)")
     if let index = line.commandIndex {
@@ -43,7 +54,7 @@ func checkPeel(_ arguments: [String], context: String) {
     require(remaining.isEmpty, "peeling reordered or invented arguments: \(context)")
     let values = [flags.root, flags.stateDirectory, flags.keyFile].compactMap { $0 } + flags.grants
     for value in values {
-        require(arguments.contains { $0 == value || $0.hasSuffix("=" + value) }, "value \(value.debugDescription) from nowhere: \(context)")
+        require(arguments.contains { $0 == value || $0.hasUTF8Suffix("=" + value) }, "value \(value.debugDescription) from nowhere: \(context)")
     }
     // Peeling again finds nothing more: runc never sees one of ours.
     guard let (again, restAgain) = try? RuntimeCommandLine.peelSecretshimFlags(rest) else {

@@ -2,6 +2,7 @@
 // config asks for: SecretGrant.parse, ContainerConfig.grants, SecretGrant.checkTargets.
 import ContainerRuntime
 import FuzzSupport
+import Namespaces
 import SecretStore
 
 @testable import Launcher
@@ -37,17 +38,18 @@ func check(_ grant: SecretGrant, secretsDirectory: String, spec: String) {
         require(variable != "BASH_ENV" && variable != "ENV" && !variable.hasPrefix("LD_"), "refused env name accepted: \(context)")
     }
     // The target is the path under the secrets dir: relative, clean, each component a name.
-    require(!grant.target.isEmpty && !grant.target.hasPrefix("/"), "target not relative: \(context)")
-    for component in grant.target.split(separator: "/", omittingEmptySubsequences: false) {
-        require(!component.isEmpty && component != "." && component != "..", "target not normalized: \(context)")
-        require(component.utf8.count <= 255, "target component over 255 bytes: \(context)")
+    // On bytes, as the kernel will read it.
+    require(!grant.target.isEmpty && !grant.target.hasUTF8Prefix("/"), "target not relative: \(context)")
+    for component in grant.target.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+        require(!component.isEmpty && !component.elementsEqual(".".utf8) && !component.elementsEqual("..".utf8), "target not normalized: \(context)")
+        require(component.count <= 255, "target component over 255 bytes: \(context)")
     }
     // Written back out, relative and then absolute, it parses to the same grant.
     var canonical = "source=\(grant.source),target=\(grant.target),uid=\(grant.uid),gid=\(grant.gid),mode=0\(String(grant.mode, radix: 8))"
     if let variable = grant.environmentVariable { canonical += ",env=\(variable)" }
     let again = try? SecretGrant.parse(canonical, secretsDirectory: secretsDirectory)
     require(again == grant, "\(canonical.debugDescription) reads back as \(String(describing: again)): \(context)")
-    let base = secretsDirectory.hasSuffix("/") ? secretsDirectory : secretsDirectory + "/"
+    let base = secretsDirectory.hasUTF8Suffix("/") ? secretsDirectory : secretsDirectory + "/"
     let absolute = "src=\(grant.source),TARGET=\(base)\(grant.target),Mode=\(String(grant.mode, radix: 8)),uid=\(grant.uid),gid=\(grant.gid)"
         + (grant.environmentVariable.map { ",env=\($0)" } ?? "")
     let fromAbsolute = try? SecretGrant.parse(absolute, secretsDirectory: secretsDirectory)

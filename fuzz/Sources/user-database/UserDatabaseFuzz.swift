@@ -10,9 +10,12 @@ public func fuzzUserDatabase(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     let spec = input.string(until: 0)
     let passwd = UserDatabase.entries(in: input.field(until: 0))
     let group = UserDatabase.entries(in: input.rest())
-    for entry in passwd + group { require(!entry.isEmpty && !entry.contains { $0.contains("\n") || $0.contains(":") }, "entry \(entry) not cut") }
+    // Lines and fields cut on bytes, as glibc cuts them.
+    for entry in passwd + group {
+        require(!entry.isEmpty && !entry.contains { $0.utf8.contains(0x0A) || $0.utf8.contains(UInt8(ascii: ":")) }, "entry \(entry) not cut")
+    }
     guard let user = try? UserDatabase.resolve(spec, passwd: { passwd }, group: { group }) else { return 0 }
-    let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    let parts = spec.utf8.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
     let context = "\(spec.debugDescription) -> \(user)"
     // Numbers are taken as given; -1 (4294967295) never resolves, as it means "unchanged" to setresuid.
     require(user.uid != UInt32.max && user.gid != UInt32.max, "id -1 resolved: \(context)")
