@@ -11,6 +11,12 @@ let package = Package(
     name: "secretshim",
     products: [
         .executable(name: "secretshim", targets: ["SecretShim"]),
+        // Libraries only for fuzz/Package.swift, whose targets link the parsers under
+        // libFuzzer and ASan without touching this package's build.
+        .library(name: "Namespaces", targets: ["Namespaces"]),
+        .library(name: "SecretStore", targets: ["SecretStore"]),
+        .library(name: "Launcher", targets: ["Launcher"]),
+        .library(name: "ContainerRuntime", targets: ["ContainerRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),

@@ -88,7 +88,9 @@ public struct ContainerConfig {
     public var requestedSpecs: String? {
         if let specs = document.field("annotations")?[Self.annotation]?.stringValue { return specs }
         let prefix = Self.environmentVariable + "="
-        return environment.last { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        // On bytes, as the kernel hands the environment over: as Characters, a value that
+        // starts with a combining mark hid the whole variable from the wrapper.
+        return environment.last { $0.hasUTF8Prefix(prefix) }.map { String(decoding: $0.utf8.dropFirst(prefix.utf8.count), as: UTF8.self) }
     }
 
     /// The grants of a `;`-separated list of specs, each parsed as `run --secret` parses it,
@@ -132,7 +134,7 @@ public struct ContainerConfig {
     public mutating func removeRequestVariable() {
         guard var process = document.field("process"), let entries = process.field("env")?.arrayValue else { return }
         let prefix = Self.environmentVariable + "="
-        let kept = entries.filter { !($0.stringValue?.hasPrefix(prefix) ?? false) }
+        let kept = entries.filter { !($0.stringValue?.hasUTF8Prefix(prefix) ?? false) }
         guard kept.count != entries.count else { return }
         process.setField("env", .array(kept))
         document.setField("process", process)

@@ -114,14 +114,17 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         return false
     }
 
-    /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value.
+    /// `-x`, `--x`, `--x=v`: the name without dashes and the inline value. On bytes, as Go's
+    /// flag package reads them: as Characters, a '-' or '=' with a combining mark on it was
+    /// none, and such a flag was read as the command or as a flag of another name than runc's.
     static func flag(_ argument: String) -> (name: String, value: String?)? {
-        guard argument.hasPrefix("-"), argument != "-" else { return nil }
-        let body = argument.hasPrefix("--") ? argument.dropFirst(2) : argument.dropFirst()
-        if let equals = body.firstIndex(of: "=") {
-            return (String(body[..<equals]), String(body[body.index(after: equals)...]))
+        let bytes = argument.utf8
+        guard bytes.first == UInt8(ascii: "-"), bytes.count > 1 else { return nil }
+        let body = bytes.dropFirst(bytes.starts(with: "--".utf8) ? 2 : 1)
+        if let equals = body.firstIndex(of: UInt8(ascii: "=")) {
+            return (String(decoding: body[..<equals], as: UTF8.self), String(decoding: body[body.index(after: equals)...], as: UTF8.self))
         }
-        return (String(body), nil)
+        return (String(decoding: body, as: UTF8.self), nil)
     }
 
     /// The arguments of `create`, `run`, `delete` or `exec`: flags, then the container ID.
@@ -134,6 +137,9 @@ public struct RuntimeCommandLine: Sendable, Equatable {
         public var detach = false
         /// `exec --process FILE`: the process to start, as JSON.
         public var processFile: String?
+        /// Where the flags end: the `--` that ends them, or else the ID. A flag added here is
+        /// still read as one (after a `--` it would be read as the ID).
+        public var flagsEnd: Int
     }
 
     /// Flags of `create`, `run`, `delete` and `exec` that take a value (none of these commands
@@ -158,7 +164,8 @@ public struct RuntimeCommandLine: Sendable, Equatable {
                 let idIndex = argument == "--" ? index + 1 : index
                 guard idIndex < arguments.count else { return nil }
                 return ContainerCall(
-                    id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach, processFile: processFile)
+                    id: arguments[idIndex], idIndex: idIndex, bundle: bundle, pidFile: pidFile, detach: detach, processFile: processFile,
+                    flagsEnd: index)
             }
             var value = flag.value
             if value == nil && Self.containerValueFlags.contains(flag.name) && index + 1 < arguments.count {
@@ -181,10 +188,11 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     /// True are true; anything else is not.
     static func goBool(_ value: String) -> Bool { ["1", "t", "T", "TRUE", "true", "True"].contains(value) }
 
-    /// The same command line with `--pid-file PATH` added before the container ID.
+    /// The same command line with `--pid-file PATH` added last among the flags: before the
+    /// container ID, or before the `--` that precedes it.
     public func addingPidFile(_ path: String, before call: ContainerCall) -> [String] {
         var changed = arguments
-        changed.insert(contentsOf: ["--pid-file", path], at: call.idIndex)
+        changed.insert(contentsOf: ["--pid-file", path], at: call.flagsEnd)
         return changed
     }
 }

@@ -82,19 +82,20 @@ public enum OCIBundle {
             throw Invalid(description: "bundle \(configPath): not a valid OCI config: \(SeccompProfile.summary(of: error))")
         }
         guard let root = config.root, !root.path.isEmpty else { throw Invalid(description: "bundle \(configPath): no root.path") }
-        let rootPath = root.path.hasPrefix("/") ? root.path : bundle + "/" + root.path
+        // Paths tested on bytes, as runc and the kernel read them.
+        let rootPath = root.path.hasUTF8Prefix("/") ? root.path : bundle + "/" + root.path
 
         var rootPlan = RootPlan(path: rootPath, mounts: [])
         rootPlan.readOnly = root.readonly ?? false
         rootPlan.hostname = config.hostname
         for mount in config.mounts ?? [] {
-            guard mount.destination.hasPrefix("/") else {
+            guard mount.destination.hasUTF8Prefix("/") else {
                 throw Invalid(description: "bundle: mount destination must be absolute: \(mount.destination)")
             }
             var entry = RootPlan.Mount(
                 destination: mount.destination, type: mount.type ?? "bind", source: mount.source ?? mount.type ?? "none",
                 options: mount.options ?? [])
-            if entry.isBind && !entry.source.hasPrefix("/") { entry.source = bundle + "/" + entry.source }
+            if entry.isBind && !entry.source.hasUTF8Prefix("/") { entry.source = bundle + "/" + entry.source }
             rootPlan.mounts.append(entry)
         }
         rootPlan.maskedPaths = config.linux?.maskedPaths ?? []

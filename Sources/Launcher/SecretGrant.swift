@@ -146,13 +146,18 @@ extension SecretGrant {
     static func normalizeTarget(_ target: String, secretsDirectory: String) throws(GrantError) -> String {
         if isPlainFileName(target) { return target }
         var path = target
-        if path.hasPrefix("/") {
-            let base = secretsDirectory.hasSuffix("/") ? secretsDirectory : secretsDirectory + "/"
-            if path + "/" == base || path == base { throw GrantError("target '\(target)' names no file") }
-            guard path.hasPrefix(base) else {
+        // On bytes, as the kernel reads a path: as Characters, a '/' followed by a combining
+        // mark is no '/' (an absolute target was taken as relative, or one under the secrets
+        // dir refused), and equal Strings may be different bytes.
+        if path.hasUTF8Prefix("/") {
+            let base = secretsDirectory.hasUTF8Suffix("/") ? secretsDirectory : secretsDirectory + "/"
+            if (path + "/").utf8.elementsEqual(base.utf8) || path.utf8.elementsEqual(base.utf8) {
+                throw GrantError("target '\(target)' names no file")
+            }
+            guard path.hasUTF8Prefix(base) else {
                 throw GrantError("target '\(target)' is outside the secrets dir \(secretsDirectory)")
             }
-            path.removeFirst(base.count)
+            path = String(decoding: path.utf8.dropFirst(base.utf8.count), as: UTF8.self)
         }
         var components: [String] = []
         for component in Files.components(path) {

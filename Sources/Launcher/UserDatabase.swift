@@ -18,11 +18,21 @@ struct UserDatabase {
     /// `USER[:GROUP]`, each a name or a number. As Docker: a numeric user absent from passwd
     /// runs with gid 0 unless a group is given; a name must exist.
     func resolve(_ spec: String) throws(Invalid) -> ResolvedUser {
-        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        try Self.resolve(spec, passwd: { entries("/etc/passwd") }, group: { entries("/etc/group") })
+    }
+
+    /// `resolve` over the entries of passwd and group (`entries(in:)`), each read only when
+    /// needed. Apart from the file reads, so fuzz/ can give it any bytes.
+    static func resolve(
+        _ spec: String, passwd readPasswd: () -> [[String]], group readGroup: () -> [[String]]
+    ) throws(Invalid) -> ResolvedUser {
+        let parts = spec.utf8.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
             throw Invalid(description: "invalid --user '\(spec)': expected USER[:GROUP]")
         }
-        let passwd = entries("/etc/passwd")
+        let passwd = readPasswd()
         var uid: UInt32
         var gid: UInt32 = 0
         if let number = Self.id(parts[0]) {
@@ -41,7 +51,7 @@ struct UserDatabase {
             if let number = Self.id(parts[1]) {
                 gid = number
             } else {
-                guard let entry = entries("/etc/group").first(where: { $0.count > 2 && $0[0] == parts[1] }),
+                guard let entry = readGroup().first(where: { $0.count > 2 && $0[0] == parts[1] }),
                     let number = Self.id(entry[2])
                 else { throw Invalid(description: "unable to find group \(parts[1]): no matching entries in group file") }
                 gid = number
@@ -70,8 +80,15 @@ struct UserDatabase {
             bytes = nil
         }
         guard let bytes else { return [] }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
-            $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        return Self.entries(in: bytes)
+    }
+
+    /// The colon-separated fields of each line of a passwd or group file, cut on bytes as
+    /// glibc cuts them (as Characters, a ':' with a combining mark on it was no separator, and
+    /// the fields after it shifted).
+    static func entries(in bytes: [UInt8]) -> [[String]] {
+        bytes.split(separator: 0x0A).map {
+            $0.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         }
     }
 }

@@ -22,39 +22,3 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 }
-
-/// The global options given before the command name, peeled off by `main` before dispatch
-/// (so the hand-parsed `run` sees them too).
-enum LeadingGlobals {
-    nonisolated(unsafe) static var root: String?
-    nonisolated(unsafe) static var keyFile: String?
-
-    /// Consumes leading `--root X`, `--root=X`, `--key-file X`, `--key-file=X`; returns the rest.
-    /// A flag with no value is left in place for the parser to report.
-    static func peel(_ arguments: ArraySlice<String>) -> ArraySlice<String> {
-        var rest = arguments
-        while let first = rest.first {
-            let (flag, inline) = splitFlag(first)
-            guard flag == "--root" || flag == "--key-file" else { break }
-            let value: String
-            if let inline {
-                value = inline
-                rest = rest.dropFirst()
-            } else {
-                guard rest.count >= 2 else { break }
-                value = rest[rest.startIndex + 1]
-                rest = rest.dropFirst(2)
-            }
-            if flag == "--root" { root = value } else { keyFile = value }
-        }
-        return rest
-    }
-
-    static func splitFlag(_ argument: String) -> (String, String?) {
-        // On UTF-8 bytes: a Character search would page in grapheme breaking on `run`'s path.
-        guard argument.hasUTF8Prefix("--"), let equals = argument.utf8.firstIndex(of: UInt8(ascii: "=")) else {
-            return (argument, nil)
-        }
-        return (String(argument[..<equals]), String(argument[argument.utf8.index(after: equals)...]))
-    }
-}

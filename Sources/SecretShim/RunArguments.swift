@@ -67,12 +67,16 @@ struct RunArguments {
             switch option {
             case "--secret": specs.append(value)
             case "--secrets-dir":
-                guard value.hasPrefix("/"), value != "/", !value.split(separator: "/").contains("..") else {
+                // On bytes, as the kernel reads the path: as Characters, `//` passed as other
+                // than / (and was then cleaned to /), and a '..' before a '/' with a combining
+                // mark on it was no component.
+                let components = Files.components(value)
+                guard value.hasUTF8Prefix("/"), !components.isEmpty, !components.contains("..") else {
                     throw Invalid("--secrets-dir must be an absolute path other than / without '..': \(value)")
                 }
-                var cleaned = value
-                while cleaned.count > 1 && cleaned.hasSuffix("/") { cleaned.removeLast() }
-                parsed.plan.secretsDirectory = cleaned
+                var cleaned = value.utf8[...]
+                while cleaned.last == UInt8(ascii: "/") { cleaned = cleaned.dropLast() }
+                parsed.plan.secretsDirectory = String(decoding: cleaned, as: UTF8.self)
             case "--tmpfs-size": parsed.plan.tmpfsSize = try parseSize(value)
             case "--name":
                 guard LaunchPlan.isValidWorkloadName(value) else {
@@ -80,8 +84,11 @@ struct RunArguments {
                 }
                 parsed.plan.name = value
             case "--env", "-e":
-                let key = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
-                guard value.contains("="), SecretGrant.isEnvironmentName(String(key)) else {
+                // Cut at the first '=' byte, as the kernel's environment is read: as
+                // Characters, an '=' with a combining mark on it is none.
+                let equals = value.utf8.firstIndex(of: UInt8(ascii: "="))
+                let key = String(decoding: value.utf8[..<(equals ?? value.utf8.endIndex)], as: UTF8.self)
+                guard equals != nil, SecretGrant.isEnvironmentName(key) else {
                     throw Invalid("invalid --env '\(key)': expected VAR=VALUE")
                 }
                 parsed.plan.extraEnvironment.append(value)
@@ -96,7 +103,7 @@ struct RunArguments {
                 default: parsed.plan.hardening.seccomp = .profile(value)
                 }
             case "--rootfs":
-                guard value.hasPrefix("/") else { throw Invalid("--rootfs must be an absolute path: \(value)") }
+                guard value.hasUTF8Prefix("/") else { throw Invalid("--rootfs must be an absolute path: \(value)") }
                 parsed.plan.root = RootPlan.minimal(path: value)
             case "--bundle":
                 guard !value.isEmpty else { throw Invalid("--bundle needs a directory") }

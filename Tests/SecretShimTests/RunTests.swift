@@ -138,6 +138,8 @@ struct RunTests {
         ["--secret", "missing"], ["--secret", "pw", "--tmpfs-size", "100"],
         ["--tmpfs-size", "k"], ["--tmpfs-size", "-1m"], ["--tmpfs-size", "1.5m"], ["--tmpfs-size", "2t"],
         ["--tmpfs-size", "1025g"], ["--tmpfs-size", "99999999999999999999999"], ["--tmpfs-size", ""],
+        // Found by fuzz/ (run-arguments): the secrets dir is judged on bytes.
+        ["--secrets-dir", "//"], ["--secrets-dir", "/run/../\u{301}x"],
     ]
 
     @Test(arguments: malformed)

@@ -58,6 +58,35 @@ import Testing
         #expect(RuntimeCommandLine(["exec", "-t", "id3", "mkdir", "-p", "x"]).containerCall()?.processFile == nil)
     }
 
+    /// Found by fuzz/ (runtime-command-line): after a `--` that ends the flags, the added
+    /// `--pid-file` was read as the container ID. It goes before the `--`; a `--` that is a
+    /// flag's value is no end of the flags.
+    @Test func thePidFileGoesBeforeTheFlagsEnd() {
+        let line = RuntimeCommandLine(["create", "--bundle", "/b", "--", "id1"])
+        let call = line.containerCall()!
+        let changed = line.addingPidFile("/p", before: call)
+        #expect(changed == ["create", "--bundle", "/b", "--pid-file", "/p", "--", "id1"])
+        #expect(RuntimeCommandLine(changed).containerCall()?.id == "id1" && RuntimeCommandLine(changed).containerCall()?.pidFile == "/p")
+        let fuzzed = RuntimeCommandLine(["", "--", "-(-", "", "-(-"])
+        let fuzzedCall = fuzzed.containerCall()!
+        #expect(RuntimeCommandLine(fuzzed.addingPidFile("/p", before: fuzzedCall)).containerCall()?.id == "-(-")
+        let valued = RuntimeCommandLine(["create", "--bundle", "--", "id2"])
+        let valuedCall = valued.containerCall()!
+        #expect(valuedCall.bundle == "--" && valuedCall.id == "id2")
+        #expect(valued.addingPidFile("/p", before: valuedCall) == ["create", "--bundle", "--", "--pid-file", "/p", "id2"])
+    }
+
+    /// Found by fuzz/ (runtime-command-line): flags are cut on bytes, as Go's flag package
+    /// cuts them. As Characters, a '-' or '=' with a combining mark on it was none: the flag
+    /// was read as the command word, or by another name than runc reads.
+    @Test func flagsAreCutOnBytes() throws {
+        let line = RuntimeCommandLine(["--root=\u{301}r", "-\u{301}x", "create", "--bundle=\u{301}b", "id"])
+        #expect(line.root == "\u{301}r" && line.command == "create")
+        #expect(line.containerCall()?.bundle == "\u{301}b" && line.containerCall()?.id == "id")
+        let (flags, rest) = try RuntimeCommandLine.peelSecretshimFlags(["--secretshim-grant=\u{301}db", "--secretshim-root=/s", "create", "id"])
+        #expect(flags.grants == ["\u{301}db"] && flags.root == "/s" && rest == ["create", "id"])
+    }
+
     // MARK: config.json
 
     func config(_ text: String) throws -> ContainerConfig { ContainerConfig(try JSONValue.parse(Array(text.utf8))) }
@@ -71,6 +100,16 @@ import Testing
         #expect(variable.requestedSpecs == "b,mode=0400")
         #expect(try config(#"{"process":{"env":["PATH=/bin"]}}"#).requestedSpecs == nil)
         #expect(!ContainerConfig.mightRequestSecrets(Array(#"{"process":{"env":["PATH=/bin"]}}"#.utf8)))
+    }
+
+    /// Found by fuzz/ (oci-config): the request variable is found, and taken out, on bytes.
+    /// As Characters, a value starting with a combining mark hid it from the wrapper, and it
+    /// reached the container.
+    @Test func theVariableIsMatchedOnBytes() throws {
+        var hidden = try config(#"{"process":{"env":["PATH=/bin","SECRETSHIM_SECRETS=\u0301db"]}}"#)
+        #expect(hidden.requestedSpecs == "\u{301}db")
+        hidden.removeRequestVariable()
+        #expect(hidden.document["process"]?["env"] == .array([.string("PATH=/bin")]))
     }
 
     @Test func specsAreRunsSpecsSeparatedBySemicolons() throws {
