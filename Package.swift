@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SecretStore", targets: ["SecretStore"]),
         .library(name: "Launcher", targets: ["Launcher"]),
         .library(name: "ContainerRuntime", targets: ["ContainerRuntime"]),
+        .library(name: "Scanner", targets: ["Scanner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),

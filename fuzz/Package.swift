@@ -36,5 +36,6 @@ let package = Package(
         fuzzTarget("sealed-record", ["SecretStore", "Namespaces"]),
         fuzzTarget("lease", ["SecretStore"]),
         fuzzTarget("user-database", ["Launcher"]),
+        fuzzTarget("scan-archive", ["Scanner"]),
     ]
 )

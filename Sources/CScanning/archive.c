@@ -76,6 +76,11 @@ cs_tar *cs_tar_open_fd(int fd, int kind, char *error, size_t error_size) {
 // and so do 30,000 small bombs in a folder.
 static uint64_t budget_expanded, budget_source;
 
+void cs_budget_reset(void) {
+    budget_expanded = 0;
+    budget_source = 0;
+}
+
 // False (with the reason kept) once the scan's archives handed out more than their sources allow.
 static int within_expansion(cs_tar *tar, size_t more) {
     cs_tar *root = tar;

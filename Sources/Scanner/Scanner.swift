@@ -30,6 +30,7 @@ public final class Scanner {
     public init(report: @escaping (ScanReport) -> Void) throws(ScanError) {
         self.patterns = try PatternSet()
         self.report = report
+        cs_budget_reset()
         System.raiseOpenFileLimit()
     }
 

@@ -16,6 +16,8 @@ typedef struct cs_tar cs_tar;
 /// nested archive's bytes count at each level they pass through.
 #define CS_EXPANSION_RATIO 1024
 #define CS_EXPANSION_FLOOR ((uint64_t)1 << 30)
+/// Starts the budget above anew (a new scan).
+void cs_budget_reset(void);
 
 /// The kinds of reader.
 #define CS_COMPRESSED 1
