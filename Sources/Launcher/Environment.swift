@@ -16,9 +16,17 @@ public enum Environment {
 
     /// Sets `K=V`, replacing an existing `K`.
     public static func set(_ entry: String, in environment: inout [String]) {
-        let key = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        environment.removeAll { $0.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0] == key }
+        let key = name(of: entry)
+        environment.removeAll { name(of: $0).elementsEqual(key) }
         environment.append(entry)
+    }
+
+    /// What precedes the first '=' byte, as the kernel and getenv read it (as Characters, an
+    /// '=' with a combining mark on it was none: `X=\u{301}v` was not replaced by `X=w`, and,
+    /// first in the list, won).
+    static func name(of entry: String) -> Substring.UTF8View {
+        let bytes = entry.utf8
+        return bytes[..<(bytes.firstIndex(of: UInt8(ascii: "=")) ?? bytes.endIndex)]
     }
 
     public static func value(of key: String, in environment: [String]) -> String? {

@@ -77,3 +77,16 @@ import Testing
         #expect(Environment.leakingVariable(of: Array("ü=é".utf8), in: ["K=ü=é"]) == "K")
     }
 }
+
+/// `--env` and `env=VAR` replace a variable by its name: the bytes before the first '=', as
+/// the kernel and getenv read them (the byte-level class of bugs fuzz/ found in the parsers).
+@Suite struct EnvironmentSetTests {
+    @Test func aVariableIsReplacedByItsName() {
+        var environment = ["PATH=/bin", "X=\u{301}old", "XY=1", "NOEQUALS"]
+        Environment.set("X=new", in: &environment)
+        #expect(environment == ["PATH=/bin", "XY=1", "NOEQUALS", "X=new"])
+        Environment.set("NOEQUALS", in: &environment)
+        Environment.set("PATH=/usr/bin", in: &environment)
+        #expect(environment == ["XY=1", "X=new", "NOEQUALS", "PATH=/usr/bin"])
+    }
+}

@@ -61,10 +61,12 @@ public func require(
     abort()
 }
 
-/// A private directory for parsers that read files by path, made once per process and removed
-/// when it exits.
+/// A private directory for parsers that read files by path, made once per process (under
+/// `$TMPDIR`, which fuzz/run and fuzz/regress point at a folder they remove: a crash skips
+/// atexit) and removed when it exits.
 public let scratchDirectory: String = {
-    var template = Array("/tmp/secretshim-fuzz-XXXXXX".utf8CString)
+    let parent = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array((parent + "/secretshim-fuzz-XXXXXX").utf8CString)
     guard let made = mkdtemp(&template) else {
         report("fuzz: mkdtemp failed")
         abort()
@@ -74,15 +76,15 @@ public let scratchDirectory: String = {
     return path
 }()
 
-private func removeScratch() {
-    // Only the files the targets wrote: one level of folders.
-    let root = scratchDirectory
-    for name in list(root) {
-        let path = root + "/" + name
-        for inner in list(path) { unlink(path + "/" + inner) }
-        if rmdir(path) != 0 { unlink(path) }
+private func removeScratch() { removeTree(scratchDirectory) }
+
+/// Removes a folder and everything in it (the targets make no links to follow).
+private func removeTree(_ path: String) {
+    for name in list(path) {
+        let inner = path + "/" + name
+        if unlink(inner) != 0 { removeTree(inner) }
     }
-    rmdir(root)
+    rmdir(path)
 }
 
 private func list(_ directory: String) -> [String] {
