@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive"]),
         .target(
             name: "ContainerRuntime",
-            dependencies: ["Namespaces", "CLinux", "SecretStore", "Launcher", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["Namespaces", "SecretStore", "Launcher", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "SecretShim",
             dependencies: [

@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import Launcher
 import Namespaces
@@ -60,9 +59,9 @@ public struct ContainerSecrets: Sendable {
                 try mount.write(file.target, file.value, uid: file.uid, gid: file.gid, mode: file.mode, folderOwner: root)
             }
             try mount.seal()
-            let target = try FileDescriptor.open(directory, CL_O_PATH | O_DIRECTORY | O_NOFOLLOW)
+            let target = try FileDescriptor.open(directory, FileDescriptor.pathOnly | O_DIRECTORY | O_NOFOLLOW)
             defer { target.close() }
-            let host = try FileDescriptor.open("/", CL_O_PATH | O_DIRECTORY)
+            let host = try FileDescriptor.open("/", FileDescriptor.pathOnly | O_DIRECTORY)
             defer { host.close() }
             do { try mount.attach(onto: target, root: host) } catch {
                 if case .system(let error) = error { throw error }

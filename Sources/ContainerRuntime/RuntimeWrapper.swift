@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import Launcher
 import Namespaces
@@ -84,15 +83,15 @@ public enum RuntimeWrapper {
 
     /// Runs the runtime as a child (forwarding signals) and returns its status.
     static func spawn(_ runtime: String, _ arguments: [String]) throws(RuntimeError) -> Int32 {
-        let child = cl_fork()
-        if child < 0 { throw RuntimeError(SysError("fork", errno: errno).description) }
+        let child: pid_t
+        do { child = try ChildProcess.fork() } catch { throw RuntimeError(error.description) }
         if child == 0 {
             let failure = execute(runtime, arguments)
             let line = "secretshim: runtime: \(failure.description)\n"
             _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
             _exit(failure.exitCode)
         }
-        return cl_supervise(child)
+        return ChildProcess.supervise(child)
     }
 
     // MARK: - create

@@ -1,17 +1,11 @@
-import CLinux
+import Namespaces
 import SecretStore
 
 /// The workload's environment: inherited unchanged, then `--env` entries, then the `env=VAR`
 /// paths of the grants.
 public enum Environment {
     public static func inherited() -> [String] {
-        var entries: [String] = []
-        guard var pointer = cl_environ() else { return entries }
-        while let entry = pointer.pointee {
-            entries.append(String(cString: entry))
-            pointer += 1
-        }
-        return entries
+        ChildProcess.environment()
     }
 
     /// Sets `K=V`, replacing an existing `K`.

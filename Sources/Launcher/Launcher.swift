@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import Namespaces
 import SecretStore
@@ -120,7 +119,7 @@ public enum Launcher {
             do { try hardening.apply() } catch { throw LaunchError.hardening("\(error)") }
             // A change of uid clears the parent-death signal: set again, so a workload in a PID
             // namespace never outlives its supervisor (and the lease the supervisor holds).
-            if hasRoot { _ = cl_set_parent_death_signal(SIGKILL) }
+            if hasRoot { ChildProcess.setParentDeathSignal(SIGKILL) }
             let failure = Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment))
             dropLease()
             return .exec(failure)
@@ -185,13 +184,13 @@ public enum Launcher {
     /// init, and the shim stays as its parent, holding the lease (recorded under its pid) and
     /// forwarding signals, and exits with its status. Returns in the child.
     static func forkIntoPIDNamespace(secrets: inout [GrantedSecret]) throws {
-        let child = try sys("fork") { cl_fork() }
+        let child = try ChildProcess.fork()
         if child == 0 {
-            _ = cl_set_parent_death_signal(SIGKILL)
+            ChildProcess.setParentDeathSignal(SIGKILL)
             return
         }
         for index in secrets.indices { wipe(&secrets[index].value) }
-        exit(cl_supervise(child))
+        exit(ChildProcess.supervise(child))
     }
 
     struct GrantedSecret {
