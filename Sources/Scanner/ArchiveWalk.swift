@@ -73,7 +73,7 @@ extension Scanner {
             defer { wipe(&prefix) }
             let nested = prefix.withUnsafeBufferPointer { cs_tar_open_nested(tar, $0.baseAddress, $0.count, kind, &error, error.count) }
             guard let nested else {
-                unreadable("\(redacted(shown)): not a readable archive: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+                unreadable("\(redacted(shown)): not a readable archive: \(Self.message(error))")
                 return true
             }
             defer { cs_tar_close(nested) }

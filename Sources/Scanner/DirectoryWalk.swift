@@ -63,11 +63,13 @@ extension Scanner {
             case .elsewhere: place = .elsewhere
             }
             var kind = frame.listing.kind(index)
-            var size: Int64?
+            // The entry's status, where its type was unknown or its size is needed (or kept
+            // for a skip's warning).
+            var status: stat?
             if kind == .unknown || (frame.place == .secrets && kind != .directory) {
                 do {
                     let st = try frame.listing.withName(index) { name throws(SysError) in try frame.fd.status(at: name, path: nil) }
-                    size = Int64(st.st_size)
+                    status = st
                     switch st.st_mode & S_IFMT {
                     case S_IFDIR: kind = .directory
                     case S_IFREG: kind = .regular
@@ -80,7 +82,7 @@ extension Scanner {
                 }
             }
             if frame.place == .secrets && kind != .directory {
-                found(Finding(path: redacted(shown()), kind: size == 0 ? .secretsStub : .secretsEntry))
+                found(Finding(path: redacted(shown()), kind: status?.st_size == 0 ? .secretsStub : .secretsEntry))
             }
             switch kind {
             case .directory:
@@ -110,6 +112,10 @@ extension Scanner {
                     noteName(target, shown: shown())
                 }
             case .other, .unknown:
+                if let status {
+                    skip(shown(), mode: status.st_mode)
+                    continue
+                }
                 do {
                     let st = try frame.listing.withName(index) { name throws(SysError) in try frame.fd.status(at: name, path: nil) }
                     skip(shown(), mode: st.st_mode)

@@ -15,6 +15,8 @@ final class PatternSet {
     private(set) var names: [String] = []
     private(set) var shortValues: [(name: String, value: [UInt8])] = []
     private var compiled = false
+    /// The search `matches` reuses (names are matched one at a time, for every file).
+    private lazy var nameSearch = stream()
 
     init() throws(ScanError) {
         guard let matcher = cs_matcher_new() else { throw ScanError(description: "out of memory building the matcher") }
@@ -74,7 +76,8 @@ final class PatternSet {
     /// Every match in `bytes` (a path name): (pattern id, start, length).
     func matches(in bytes: some Collection<UInt8>) -> [(id: Int, start: Int, length: Int)] {
         guard !isEmpty else { return [] }
-        let search = stream()
+        let search = nameSearch
+        search.reset(at: 0)
         var found: [(id: Int, start: Int, length: Int)] = []
         let copy = Array(bytes)
         copy.withUnsafeBufferPointer { buffer in

@@ -51,21 +51,18 @@ public final class Scanner {
         do { try patterns.compile() } catch { return unreadable(error.description) }
         let shown = Array(path.utf8)
         noteName(shown, shown: shown)
-        var st = stat()
-        guard stat(path, &st) == 0 else { return unreadable("\(redacted(shown)): \(String(cString: strerror(errno)))") }
-        switch st.st_mode & S_IFMT {
-        case S_IFDIR: walk(path)
-        case S_IFREG:
-            do {
-                // Looked at and opened as the walk opens files: a device swapped in is not opened.
-                let (opened, st) = try FileDescriptor.openRegularFile(atPath: path)
-                guard let fd = opened else { return skip(shown, mode: st.st_mode) }
-                defer { fd.close() }
-                scanFile(fd, shown: shown)
-            } catch {
-                unreadable("\(redacted(shown)): \(error.reason)")
-            }
-        default: skip(shown, mode: st.st_mode)
+        // Looked at and opened as the walk opens files: a device swapped in is not opened.
+        let opened: FileDescriptor?, st: stat
+        do { (opened, st) = try FileDescriptor.openRegularFile(atPath: path) } catch {
+            return unreadable("\(redacted(shown)): \(error.reason)")
+        }
+        if let fd = opened {
+            defer { fd.close() }
+            scanFile(fd, shown: shown)
+        } else if st.st_mode & S_IFMT == S_IFDIR {
+            walk(path)
+        } else {
+            skip(shown, mode: st.st_mode)
         }
     }
 
@@ -97,23 +94,24 @@ public final class Scanner {
     /// Reports a stored value that appears in `name` (a file or folder name, a link's target,
     /// or an archive entry's path), by secret name, once per secret.
     func noteName(_ name: some Collection<UInt8>, shown: @autoclosure () -> [UInt8]) {
-        var seen: [Int] = []
-        for match in patterns.matches(in: name) where !seen.contains(match.id) {
-            seen.append(match.id)
-            found(Finding(path: redacted(shown()), kind: .pathName, secret: patterns.names[match.id]))
-        }
+        note(name, as: .pathName, wholeShortValues: false, shown: shown())
     }
 
-    /// Reports a stored value in an extended attribute's value, by secret name, once per secret.
+    /// Reports a stored value in an extended attribute's value, by secret name, once per
+    /// secret; a short value when it is the whole attribute.
     func noteAttribute(_ value: some Collection<UInt8>, shown: @autoclosure () -> [UInt8]) {
+        note(value, as: .attribute, wholeShortValues: true, shown: shown())
+    }
+
+    private func note(_ bytes: some Collection<UInt8>, as kind: Finding.Kind, wholeShortValues: Bool, shown: @autoclosure () -> [UInt8]) {
         var seen: [Int] = []
-        for match in patterns.matches(in: value) where !seen.contains(match.id) {
+        for match in patterns.matches(in: bytes) where !seen.contains(match.id) {
             seen.append(match.id)
-            found(Finding(path: redacted(shown()), kind: .attribute, secret: patterns.names[match.id]))
+            found(Finding(path: redacted(shown()), kind: kind, secret: patterns.names[match.id]))
         }
-        let whole = Array(value)
-        for short in patterns.shortValues where short.value == whole {
-            found(Finding(path: redacted(shown()), kind: .attribute, secret: short.name))
+        guard wholeShortValues else { return }
+        for short in patterns.shortValues where short.value.elementsEqual(bytes) {
+            found(Finding(path: redacted(shown()), kind: kind, secret: short.name))
         }
     }
 
@@ -282,7 +280,7 @@ public final class Scanner {
             do { try fd.rewind(path: nil) } catch { return unreadable("\(redacted(shown)): \(error.reason)") }
             var error = [CChar](repeating: 0, count: 256)
             guard let tar = cs_tar_open_fd(fd.rawValue, kind, &error, error.count) else {
-                return unreadable("\(redacted(shown)): not a readable archive: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+                return unreadable("\(redacted(shown)): not a readable archive: \(Self.message(error))")
             }
             scanArchive(tar, shown: shown, depth: 1)
             cs_tar_close(tar)
@@ -295,6 +293,11 @@ public final class Scanner {
             return
         }
         _ = scanContent(first: head, shown: shown) { readBlock(fd) }
+    }
+
+    /// libarchive's reason for refusing to open, from the buffer it was written into.
+    static func message(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func readBlock(_ fd: FileDescriptor) -> Block {
