@@ -88,17 +88,16 @@ public struct ContainerSecrets: Sendable {
     /// `run` on the host.
     var leaseFile: String { "container-" + id }
 
-    /// `<id>.intent`: which process is creating this container ("PID START"), and the bundle's
-    /// config; `<id>.config`: that config as it was. Written before anything is staged and
-    /// dropped once the container holds its lease, so a create killed in between leaves what
-    /// `sweepInterrupted` undoes.
+    /// `<id>.intent`: which process is creating this container ("PID START"), the bundle's
+    /// config path, then that config as it was, in one file renamed into place: a create killed
+    /// before the rename leaves only `<id>.intent.new`, which holds no change to undo; one killed
+    /// after it leaves what `sweepInterrupted` undoes. Dropped once the container holds its lease.
     var intentFile: String { containersDirectory + "/" + id + ".intent" }
-    var backupFile: String { containersDirectory + "/" + id + ".config" }
+    var intentTemporary: String { intentFile + ".new" }
 
     public func recordIntent(configPath: String, original: [UInt8]) throws(SysError) {
         try Files.makeDirectories(containersDirectory, mode: 0o700)
         guard let start = System.ownStartTime() else { throw SysError("read /proc/self/stat", errno: ESRCH) }
-        try Files.replace(backupFile, with: original, mode: 0o600, temporary: backupFile + ".new", durably: false)
         var text: [UInt8] = []
         ASCIIDecimal.append(UInt64(getpid()), to: &text)
         text.append(UInt8(ascii: " "))
@@ -106,7 +105,18 @@ public struct ContainerSecrets: Sendable {
         text.append(UInt8(ascii: "\n"))
         text.append(contentsOf: configPath.utf8)
         text.append(UInt8(ascii: "\n"))
-        try Files.replace(intentFile, with: text, mode: 0o600, temporary: intentFile + ".new", durably: false)
+        text.append(contentsOf: original)
+        try Files.replace(intentFile, with: text, mode: 0o600, temporary: intentTemporary, durably: false)
+    }
+
+    /// The intent's parts, or nil when there is none (or it is not one this wrapper wrote).
+    func readIntent() -> (owner: Substring, configPath: String, original: ArraySlice<UInt8>)? {
+        guard let bytes = try? Files.read(intentFile, limit: RuntimeWrapper.configLimit + 8192),
+            let first = bytes.firstIndex(of: UInt8(ascii: "\n")),
+            let second = bytes[(first + 1)...].firstIndex(of: UInt8(ascii: "\n"))
+        else { return nil }
+        let owner = String(decoding: bytes[..<first], as: UTF8.self)
+        return (owner[...], String(decoding: bytes[(first + 1)..<second], as: UTF8.self), bytes[(second + 1)...])
     }
 
     /// Whether a create of this container began and never finished (its intent is there).
@@ -115,10 +125,8 @@ public struct ContainerSecrets: Sendable {
     /// Puts the bundle's config.json back as it was before a create that never finished, from
     /// the copy its intent kept.
     public func restoreConfig() {
-        guard let bytes = try? Files.read(intentFile, limit: 8192) else { return }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 2, let original = try? Files.read(backupFile, limit: 64 << 20) else { return }
-        try? RuntimeWrapper.replace(String(lines[1]), with: original)
+        guard let intent = readIntent() else { return }
+        try? RuntimeWrapper.replace(intent.configPath, with: Array(intent.original))
     }
 
     /// A container whose create used another state dir than the default (the runtime's
@@ -132,9 +140,10 @@ public struct ContainerSecrets: Sendable {
         try Files.replace(pointer, with: Array(stateDirectory.utf8), mode: 0o600, temporary: pointer + ".new", durably: false)
     }
 
+    /// Removes the intent, and the half-written one a create killed while writing it left.
     public func dropIntent() {
         unlink(intentFile)
-        unlink(backupFile)
+        unlink(intentTemporary)
     }
 
     /// Undoes a create that was killed: its creator is gone and the runtime never made the
@@ -142,16 +151,18 @@ public struct ContainerSecrets: Sendable {
     /// tmpfs unmounted, and the lease, pid file and intent removed. A create still running,
     /// or one whose container exists (the engine deletes it), is left alone.
     public func sweepInterrupted(runtimeState: String) {
-        guard let bytes = try? Files.read(intentFile, limit: 8192) else { return }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 2 else { return }
-        let owner = lines[0].split(separator: " ")
+        guard let intent = readIntent() else {
+            // Killed while writing the intent: nothing was changed yet, only that file is left.
+            unlink(intentTemporary)
+            return
+        }
+        let owner = intent.owner.split(separator: " ")
         if owner.count == 2, let pid = pid_t(owner[0]), let start = UInt64(owner[1]), System.isAlive(pid: pid, startTime: start) {
             return
         }
         if RuntimeWrapper.runtimeHas(id, stateRoot: runtimeState) { return }
-        restoreConfig()
-        unlink(RuntimeWrapper.replacement(of: String(lines[1])))
+        try? RuntimeWrapper.replace(intent.configPath, with: Array(intent.original))
+        unlink(RuntimeWrapper.replacement(of: intent.configPath))
         remove()
     }
 
@@ -163,6 +174,9 @@ public struct ContainerSecrets: Sendable {
         unlink(pidFile)
         LeaseBook(directory: stateDirectory).remove(file: leaseFile)
         dropIntent()
-        if stateDirectory != StoreLocation.defaultStateDirectory() { unlink(Self.pointer(id: id)) }
+        if stateDirectory != StoreLocation.defaultStateDirectory() {
+            unlink(Self.pointer(id: id))
+            unlink(Self.pointer(id: id) + ".new")
+        }
     }
 }

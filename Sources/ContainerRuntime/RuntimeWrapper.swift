@@ -182,7 +182,7 @@ public enum RuntimeWrapper {
         let configPath = String(cString: realBundle) + "/config.json"
         free(realBundle)
         // Unreadable is the runtime's to report, in its own words.
-        guard let original = try? Files.read(configPath, limit: 64 << 20) else {
+        guard let original = try? Files.read(configPath, limit: configLimit) else {
             throw RuntimeError(execute(runtime, commandLine.arguments).description)
         }
         let mentionsRequest = ContainerConfig.mightRequestSecrets(original)
@@ -342,6 +342,9 @@ public enum RuntimeWrapper {
         }
         return (uid, gid)
     }
+
+    /// The largest config.json the wrapper reads (bytes); a larger one is the runtime's to read.
+    static let configLimit = 64 << 20
 
     static func replacement(of path: String) -> String { path + ".secretshim-new" }
 
