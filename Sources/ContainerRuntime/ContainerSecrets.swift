@@ -35,30 +35,17 @@ public struct ContainerSecrets: Sendable {
         return lstat(directory, &st) == 0
     }
 
-    public struct File {
-        public var target: String
-        public var value: [UInt8]
-        public var uid: uid_t
-        public var gid: gid_t
-        public var mode: mode_t
-    }
-
-    /// Makes the tmpfs detached, writes `files` into it through its descriptor, seals it
-    /// read-only and attaches it at `directory` (opened once, by descriptor): the one staging
-    /// path of `SecretsMount`. The tmpfs root and new folders are owned by `root` (the
-    /// container's root as the host sees it). On failure nothing is left.
-    public func stage(_ files: [File], root: (uid: uid_t, gid: gid_t)) throws(SysError) {
+    /// Stages `files` (`SecretsMount.stage`: the tmpfs root and new folders owned by `root`,
+    /// the container's root as the host sees it) and attaches the sealed tmpfs at `directory`
+    /// (opened once, by descriptor). On failure nothing is left.
+    public func stage(_ files: [SecretsMount.File], root: (uid: uid_t, gid: gid_t)) throws(SysError) {
         try Files.makeDirectories(containersDirectory, mode: 0o700)
         // A leftover of a container that was never deleted: refuse rather than reuse it.
         try sys("mkdir", directory) { mkdir(directory, 0o700) }
         do throws(SysError) {
-            let mount = try SecretsMount.create(size: LaunchPlan.tmpfsSize(forSecretSizes: files.map(\.value.count)), shown: directory)
+            let size = LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
+            let mount = try SecretsMount.stage(files, size: size, shown: directory, owner: root)
             defer { mount.close() }
-            if root.uid != 0 || root.gid != 0 { try mount.fd.changeOwner(uid: root.uid, gid: root.gid, path: directory) }
-            for file in files {
-                try mount.write(file.target, file.value, uid: file.uid, gid: file.gid, mode: file.mode, folderOwner: root)
-            }
-            try mount.seal()
             let target = try FileDescriptor.open(directory, FileDescriptor.pathOnly | O_DIRECTORY | O_NOFOLLOW)
             defer { target.close() }
             let host = try FileDescriptor.open("/", FileDescriptor.pathOnly | O_DIRECTORY)

@@ -209,11 +209,11 @@ public enum RuntimeWrapper {
         }
         // Held only until the tmpfs is written; no core dumps or ptrace meanwhile.
         System.setDumpable(false)
-        let store: SecretStore
+        let store: any SecretSource
         // A store that lost its key, or another key, is refused here in one line, before a
         // signed request is checked against that key.
         do {
-            store = try SecretStore.openForReading(location)
+            store = try location.openForReading()
             try store.checkKey()
         } catch {
             throw RuntimeError(error.description)
@@ -230,8 +230,8 @@ public enum RuntimeWrapper {
         }
         if secrets.isStaged { throw RuntimeError("container \(call.id) already exists with its secrets: delete it first") }
 
-        var found: [(record: SecretRecord, value: [UInt8])] = []
-        defer { for index in found.indices { wipe(&found[index].value) } }
+        var found = SecretValues()
+        defer { found.wipe() }
         // The intent (who is creating, and the config as it was) and a lease on this process
         // come before any secret is read: a kill -9 from here on leaves what the next call of
         // the wrapper sweeps, and no moment where `secret rm` could pull a secret unseen.
@@ -244,20 +244,20 @@ public enum RuntimeWrapper {
             secrets.remove()
             throw RuntimeError("\(error)")
         }
-        for (index, id) in signedIDs.enumerated() where id != nil && found[index].record.id != id {
+        for (index, id) in signedIDs.enumerated() where id != nil && found[grants[index].source]?.record.id != id {
             secrets.remove()
             throw RuntimeError(
                 "the signed request for '\(grants[index].source)' was issued for another secret (it was removed and created again since): sign a new one")
         }
-        let held = found.map { Lease.Held(id: $0.record.id, name: $0.record.name) }
-        for secret in found {
+        let held = found.records.map { Lease.Held(id: $0.id, name: $0.name) }
+        for (_, secret) in found.all {
             if let variable = Environment.leakingVariable(of: secret.value, in: config.environment) {
                 secrets.remove()
                 throw RuntimeError(
                     "environment variable \(variable) of the container holds the value of secret '\(secret.record.name)'; remove it")
             }
         }
-        var files: [ContainerSecrets.File]
+        var files: [SecretsMount.File]
         let root: (uid: uid_t, gid: gid_t)
         do {
             files = try ownedFiles(grants, found, mappings: config.idMappings)
@@ -321,17 +321,18 @@ public enum RuntimeWrapper {
     /// Each grant's file with its owner as the host must write it: through the container's user
     /// namespace mapping, if it has one.
     static func ownedFiles(
-        _ grants: [SecretGrant], _ found: [(record: SecretRecord, value: [UInt8])], mappings: (uid: IDMapping, gid: IDMapping)
-    ) throws(RuntimeError) -> [ContainerSecrets.File] {
-        var files: [ContainerSecrets.File] = []
-        for (grant, secret) in zip(grants, found) {
+        _ grants: [SecretGrant], _ found: SecretValues, mappings: (uid: IDMapping, gid: IDMapping)
+    ) throws(RuntimeError) -> [SecretsMount.File] {
+        var files: [SecretsMount.File] = []
+        for grant in grants {
             guard let uid = mappings.uid.hostID(for: grant.uid) else {
                 throw RuntimeError("secret '\(grant.source)': uid \(grant.uid) is not mapped in the container's user namespace")
             }
             guard let gid = mappings.gid.hostID(for: grant.gid) else {
                 throw RuntimeError("secret '\(grant.source)': gid \(grant.gid) is not mapped in the container's user namespace")
             }
-            files.append(ContainerSecrets.File(target: grant.target, value: secret.value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
+            // Every source was found (`read` throws for one that is not).
+            files.append(SecretsMount.File(target: grant.target, value: found[grant.source]!.value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
         }
         return files
     }

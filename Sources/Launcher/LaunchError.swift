@@ -13,7 +13,7 @@ public enum LaunchError: Error, CustomStringConvertible {
     case exec(Exec.Failure)
     case hardening(String)
     case tooManyGrants(Int)
-    case mount(SecretsMount.Failure)
+    case mount(SecretsMount.Error)
 
     public var exitCode: Int32 {
         if case .exec(let failure) = self { return failure.exitCode }

@@ -59,45 +59,48 @@ public enum Launcher {
                     startedAt: startedAt, secrets: [], wants: wants))
             }
 
-            var secrets = try readSecrets(plan.grants, location: location)
-            defer { for index in secrets.indices { wipe(&secrets[index].value) } }
-            if let leases, !plan.grants.isEmpty {
-                try leases.replace(Lease(
-                    workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
-                    startedAt: startedAt, secrets: heldSecrets(secrets)))
+            // The store answers by grant source; from here on only `files` holds plaintext.
+            var files: [SecretsMount.File]
+            let environment: [String]
+            do {
+                var values = try readSecrets(plan.grants, location: location)
+                defer { values.wipe() }
+                if let leases, !plan.grants.isEmpty {
+                    try leases.replace(Lease(
+                        workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
+                        startedAt: startedAt, secrets: values.records.map { Lease.Held(id: $0.id, name: $0.name) }))
+                }
+                environment = try workloadEnvironment(plan, values: values)
+                if engineTmpfs != nil {
+                    // Without a mount namespace of its own nothing can be hidden from the workload:
+                    // it must not be able to read a store holding more than it is given.
+                    try checkStoreExposure(plan, hardening: hardening, location: location, granted: values.records)
+                }
+                files = try secretFiles(plan.grants, values, rootless: rootless)
             }
-            let environment = try workloadEnvironment(plan, secrets: secrets)
+            defer { for index in files.indices { wipe(&files[index].value) } }
+            let size = plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
 
-            if rootless { try ownSecretsAsCaller(&secrets) }
             if hasRoot, var root = plan.root {
                 // A root of its own always comes with a PID namespace (as with runc and Docker):
                 // a fresh /proc then lists only the workload's own processes.
                 if !root.needsPIDNamespace { root.namespaces += "p" }
                 try Namespace.unshare(root.namespaces)
-                try forkIntoPIDNamespace(secrets: &secrets)
+                try forkIntoPIDNamespace(files: &files)
                 // The child: the lease is its parent's, which outlives it.
                 leaseFile = nil
-                let sizes = sizes(of: secrets)
                 // Where the store, key or state dir are inside the new root (a root of `/`, or a
                 // bundle that binds them in), they are hidden there as in the host's tree.
                 let hidden = storePathsInside(root, location: location)
-                try RootBuilder.build(
-                    root, secrets: secrets, secretsDirectory: plan.secretsDirectory,
-                    tmpfsSize: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes))
+                try RootBuilder.build(root, secrets: files, secretsDirectory: plan.secretsDirectory, tmpfsSize: size)
                 for path in hidden { try Masking.hide(path) }
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
             } else if let engineTmpfs {
-                // Without a mount namespace of its own nothing can be hidden from the workload:
-                // it must not be able to read a store holding more than it is given.
-                try checkStoreExposure(plan, hardening: hardening, location: location, secrets: secrets)
-                for secret in secrets {
-                    let grant = secret.grant
-                    try engineTmpfs.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
-                }
+                for file in files { try engineTmpfs.write(file) }
             } else if needsTmpfs {
-                try stage(secrets, plan: plan, rootless: rootless)
+                try stage(files, plan: plan, size: size, rootless: rootless)
             }
-            for index in secrets.indices { wipe(&secrets[index].value) }
+            for index in files.indices { wipe(&files[index].value) }
             // The store, its key and the leases are not the workload's: hidden from it, as runc
             // masks paths (with `--rootfs`/`--bundle` the host's tree is gone already).
             if ownNamespace && !hasRoot {
@@ -132,7 +135,7 @@ public enum Launcher {
         } catch let error as SysError {
             dropLease()
             return .system(error)
-        } catch let error as SecretsMount.Failure {
+        } catch let error as SecretsMount.Error {
             dropLease()
             return .mount(error)
         } catch {
@@ -143,11 +146,11 @@ public enum Launcher {
 
     /// The inherited (or the bundle's) environment, `--env`, and the grants' `env=VAR` paths;
     /// refused if a variable already holds a granted secret's value.
-    static func workloadEnvironment(_ plan: LaunchPlan, secrets: [GrantedSecret]) throws -> [String] {
+    static func workloadEnvironment(_ plan: LaunchPlan, values: SecretValues) throws -> [String] {
         var environment = plan.environment ?? Environment.inherited()
         for entry in plan.extraEnvironment { Environment.set(entry, in: &environment) }
         if !plan.allowEnvironmentLeak {
-            for secret in secrets {
+            for (_, secret) in values.all {
                 if let variable = Environment.leakingVariable(of: secret.value, in: environment) {
                     throw LaunchError.environmentLeak(variable: variable, secret: secret.record.name)
                 }
@@ -164,51 +167,46 @@ public enum Launcher {
         return environment
     }
 
-    /// Rootless, only the caller's own ids exist: uid/gid 0 (the defaults) mean the caller, as
-    /// root inside a rootless Podman container is the caller; other ids cannot be represented.
-    static func ownSecretsAsCaller(_ secrets: inout [GrantedSecret]) throws {
+    /// The files to write, one per grant, each with the value its source found. Rootless, only
+    /// the caller's own ids exist: uid/gid 0 (the defaults) mean the caller, as root inside a
+    /// rootless Podman container is the caller; other ids cannot be represented.
+    static func secretFiles(_ grants: [SecretGrant], _ values: SecretValues, rootless: Bool) throws -> [SecretsMount.File] {
         let uid = getuid(), gid = getgid()
-        for index in secrets.indices {
-            var grant = secrets[index].grant
-            if grant.uid == 0 { grant.uid = uid }
-            if grant.gid == 0 { grant.gid = gid }
-            guard grant.uid == uid, grant.gid == gid else {
-                throw LaunchError.hardening(
-                    "rootless: secret '\(grant.source)' can only be owned by you (uid \(uid), gid \(gid)), not uid \(grant.uid) gid \(grant.gid)")
+        var files: [SecretsMount.File] = []
+        files.reserveCapacity(grants.count)
+        for var grant in grants {
+            if rootless {
+                if grant.uid == 0 { grant.uid = uid }
+                if grant.gid == 0 { grant.gid = gid }
+                guard grant.uid == uid, grant.gid == gid else {
+                    for index in files.indices { wipe(&files[index].value) }
+                    throw LaunchError.hardening(
+                        "rootless: secret '\(grant.source)' can only be owned by you (uid \(uid), gid \(gid)), not uid \(grant.uid) gid \(grant.gid)")
+                }
             }
-            secrets[index].grant = grant
+            // Every source was found (`read` throws for one that is not).
+            files.append(SecretsMount.File(
+                target: grant.target, value: values[grant.source]!.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode)))
         }
+        return files
     }
 
     /// A new PID namespace takes effect for children only: the workload is forked to be its
     /// init, and the shim stays as its parent, holding the lease (recorded under its pid) and
     /// forwarding signals, and exits with its status. Returns in the child.
-    static func forkIntoPIDNamespace(secrets: inout [GrantedSecret]) throws {
+    static func forkIntoPIDNamespace(files: inout [SecretsMount.File]) throws {
         let child = try ChildProcess.fork()
         if child == 0 {
             ChildProcess.setParentDeathSignal(SIGKILL)
             return
         }
-        for index in secrets.indices { wipe(&secrets[index].value) }
+        for index in files.indices { wipe(&files[index].value) }
         exit(ChildProcess.supervise(child))
     }
 
-    struct GrantedSecret {
-        var grant: SecretGrant
-        let record: SecretRecord
-        var value: [UInt8]
-    }
-
-    static func readSecrets(_ grants: [SecretGrant], location: StoreLocation) throws -> [GrantedSecret] {
-        guard !grants.isEmpty else { return [] }
-        var sources: [String] = []
-        for grant in grants { sources.append(grant.source) }
-        var secrets: [GrantedSecret] = []
-        secrets.reserveCapacity(grants.count)
-        try SecretStore.openForReading(location).read(sources) { record, value in
-            secrets.append(GrantedSecret(grant: grants[secrets.count], record: record, value: value))
-        }
-        return secrets
+    static func readSecrets(_ grants: [SecretGrant], location: StoreLocation) throws -> SecretValues {
+        guard !grants.isEmpty else { return SecretValues() }
+        return try location.openForReading().read(grants.map { $0.source })
     }
 
     /// The store root, key file and state dir as the workload will see them inside `root`:
@@ -241,37 +239,31 @@ public enum Launcher {
     /// able to use it for more than its grants: it runs as a user who cannot read the key file,
     /// or the store holds nothing but what it is given (`secretshim secret export`).
     static func checkStoreExposure(
-        _ plan: LaunchPlan, hardening: Hardening.Resolved, location: StoreLocation, secrets: [GrantedSecret]
+        _ plan: LaunchPlan, hardening: Hardening.Resolved, location: StoreLocation, granted: [SecretRecord]
     ) throws {
         var key = stat()
         // No key, or no store: nothing the workload could read.
         guard stat(location.keyFile, &key) == 0, Files.exists(location.databasePath) else { return }
         if let user = hardening.user, user.uid != 0, user.uid != key.st_uid { return }
-        let granted = Set(secrets.map(\.record.id))
-        let stored = try SecretStore.openForReading(location).list()
-        if let other = stored.first(where: { !granted.contains($0.id) }) {
+        let grantedIDs = Set(granted.map(\.id))
+        let stored = try location.openForReading().list()
+        if let other = stored.first(where: { !grantedIDs.contains($0.id) }) {
             throw LaunchError.noIsolation(
                 directory: plan.secretsDirectory,
                 why: "without a mount namespace of its own, the workload could read the whole store (secret '\(other.name)' among others it is not given): give it an exported store ('secretshim secret export') or a --user that cannot read the key file")
         }
     }
 
-    /// The secrets tmpfs on the host's tree (in this private namespace): made detached,
-    /// written, sealed, then attached at the secrets dir, resolved once (`SecretsMount`).
-    static func stage(_ secrets: [GrantedSecret], plan: LaunchPlan, rootless: Bool) throws {
+    /// The secrets tmpfs on the host's tree (in this private namespace): staged detached
+    /// (`SecretsMount.stage`), then attached at the secrets dir, resolved once.
+    static func stage(_ files: [SecretsMount.File], plan: LaunchPlan, size: UInt64, rootless: Bool) throws {
         let directory = plan.secretsDirectory
-        let sizes = sizes(of: secrets)
-        let needed = LaunchPlan.bytesNeeded(forSecretSizes: sizes)
+        let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
         if let given = plan.tmpfsSize, given < needed {
             throw LaunchError.tmpfsTooSmall(needed: needed, given: given)
         }
-        let mount = try SecretsMount.create(size: plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes), shown: directory)
+        let mount = try SecretsMount.stage(files, size: size, shown: directory)
         defer { mount.close() }
-        for secret in secrets {
-            let grant = secret.grant
-            try mount.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
-        }
-        try mount.seal()
         let opened: (target: FileDescriptor, root: FileDescriptor)
         do { opened = try SecretsMount.openTarget(directory) } catch {
             // Rootless, the host's /run is not ours to write: shadow it in this namespace.
@@ -284,21 +276,6 @@ public enum Launcher {
             opened.root.close()
         }
         try mount.attach(onto: opened.target, root: opened.root)
-    }
-
-    /// A loop rather than `map(\.value.count)`: a key path costs `run`'s start-up some 80,000
-    /// instructions of runtime set-up.
-    static func sizes(of secrets: [GrantedSecret]) -> [Int] {
-        var sizes: [Int] = []
-        sizes.reserveCapacity(secrets.count)
-        for secret in secrets { sizes.append(secret.value.count) }
-        return sizes
-    }
-
-    static func heldSecrets(_ secrets: [GrantedSecret]) -> [Lease.Held] {
-        var held: [Lease.Held] = []
-        for secret in secrets { held.append(Lease.Held(id: secret.record.id, name: secret.record.name)) }
-        return held
     }
 
     /// True once in a private mount namespace. Where unshare is not permitted (an unprivileged

@@ -10,7 +10,7 @@ import Namespaces
 /// path gets its mount inside the root, never on the host.
 enum RootBuilder {
     static func build(
-        _ root: RootPlan, secrets: [Launcher.GrantedSecret], secretsDirectory: String, tmpfsSize: UInt64
+        _ root: RootPlan, secrets: [SecretsMount.File], secretsDirectory: String, tmpfsSize: UInt64
     ) throws {
         let contained = try ContainedRoot.bindOntoItself(root.path)
         defer { contained.fd.close() }
@@ -76,19 +76,13 @@ enum RootBuilder {
         try shm.changeMode(0o1777, path: root.path + "/dev/shm")
     }
 
-    /// The secrets tmpfs inside the root: made detached, written and sealed (`SecretsMount`),
-    /// then attached onto the secrets dir as resolved inside the root, once.
+    /// The secrets tmpfs inside the root: staged detached (`SecretsMount.stage`), then
+    /// attached onto the secrets dir as resolved inside the root, once.
     static func writeSecrets(
-        _ secrets: [Launcher.GrantedSecret], in root: ContainedRoot, directory: String, size: UInt64
+        _ files: [SecretsMount.File], in root: ContainedRoot, directory: String, size: UInt64
     ) throws {
-        let shown = root.path + directory
-        let mount = try SecretsMount.create(size: size, shown: shown)
+        let mount = try SecretsMount.stage(files, size: size, shown: root.path + directory)
         defer { mount.close() }
-        for secret in secrets {
-            let grant = secret.grant
-            try mount.write(grant.target, secret.value, uid: grant.uid, gid: grant.gid, mode: mode_t(grant.mode))
-        }
-        try mount.seal()
         let mountPoint = try root.open(directory, creating: .directory)
         defer { mountPoint.close() }
         try mount.attach(onto: mountPoint, root: root.fd)

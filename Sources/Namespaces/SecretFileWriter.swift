@@ -61,23 +61,25 @@ public struct SecretFileWriter {
         return SecretFileWriter(directory: fd, path: path)
     }
 
-    /// Writes `relativePath` (components already validated: no "", ".", "..") with the owner and
-    /// mode given; missing folders are made 0755, owned by `folderOwner` (root, unless a user
-    /// namespace maps the container's root elsewhere). An existing file is never replaced:
-    /// every tmpfs written here is new or empty.
-    public func write(
-        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t,
-        folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)
-    ) throws(SysError) {
-        let components = Files.components(relativePath)
+    /// Writes `file` at its target (components already validated: no "", ".", "..") with its
+    /// owner and mode; missing folders are made 0755, owned by `folderOwner` (root, unless a
+    /// user namespace maps the container's root elsewhere). An existing file is never
+    /// replaced: every tmpfs written here is new or empty.
+    public func write(_ file: SecretsMount.File, folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)) throws(SysError) {
+        let components = Files.components(file.target)
         var parent = directory
         var opened: [FileDescriptor] = []
         defer { for fd in opened { fd.close() } }
         var shown = path
         for folder in components.dropLast() {
             shown += "/" + folder
-            let made = folder.withCString { mkdirat(parent.rawValue, $0, 0o755) } == 0
-            if !made && errno != EEXIST { throw SysError("mkdir", shown, errno: errno) }
+            let made: Bool
+            do {
+                try sys("mkdir", shown) { folder.withCString { mkdirat(parent.rawValue, $0, 0o755) } }
+                made = true
+            } catch where error.errno == EEXIST {
+                made = false
+            }
             let next = try parent.openAt(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
             opened.append(next)
             if made && (folderOwner.uid != 0 || folderOwner.gid != 0) {
@@ -87,12 +89,12 @@ public struct SecretFileWriter {
         }
         let name = components.last!
         shown += "/" + name
-        let file = try parent.openAt(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-        defer { file.close() }
-        try file.writeAll(bytes, path: shown)
-        try file.changeOwner(uid: uid, gid: gid, path: shown)
+        let out = try parent.openAt(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+        defer { out.close() }
+        try out.writeAll(file.value, path: shown)
+        try out.changeOwner(uid: file.uid, gid: file.gid, path: shown)
         // After chown, which would clear setuid-like bits; modes are at most 0777 anyway.
-        try file.changeMode(mode, path: shown)
+        try out.changeMode(file.mode, path: shown)
     }
 
     public func close() { directory.close() }

@@ -13,7 +13,26 @@ public struct SecretsMount {
     /// How errors name it: the directory it is meant for.
     public let shown: String
 
-    public enum Failure: Error, CustomStringConvertible, Equatable {
+    /// One secret file to write: its path under the secrets dir (components already checked:
+    /// no "", ".", ".."), its bytes, and Docker's `uid`, `gid` and `mode` for it. The one shape
+    /// every mode hands to the staging path. The caller owns `value` and wipes it.
+    public struct File {
+        public var target: String
+        public var value: [UInt8]
+        public var uid: uid_t
+        public var gid: gid_t
+        public var mode: mode_t
+
+        public init(target: String, value: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t) {
+            self.target = target
+            self.value = value
+            self.uid = uid
+            self.gid = gid
+            self.mode = mode
+        }
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
         /// The target resolved to a root directory: mounting there would hide the whole tree.
         case targetIsRoot(String)
         case system(SysError)
@@ -26,6 +45,26 @@ public struct SecretsMount {
         }
     }
 
+    /// The staging path, whole: a fresh tmpfs of `size` bytes (see `create`) holding `files`,
+    /// sealed read-only, not yet attached anywhere. Folders it makes, and its root when
+    /// `owner` is not root, belong to `owner` (the container's root as the host sees it).
+    /// Nothing is left on failure.
+    public static func stage(
+        _ files: [File], size: UInt64, shown: String, owner: (uid: uid_t, gid: gid_t) = (0, 0)
+    ) throws(SysError) -> SecretsMount {
+        let mount = try create(size: size, shown: shown)
+        do {
+            if owner.uid != 0 || owner.gid != 0 { try mount.fd.changeOwner(uid: owner.uid, gid: owner.gid, path: shown) }
+            let writer = SecretFileWriter(directory: mount.fd, path: shown)
+            for file in files { try writer.write(file, folderOwner: owner) }
+            try mount.seal()
+        } catch {
+            mount.close()
+            throw error
+        }
+        return mount
+    }
+
     /// A fresh tmpfs of `size` bytes (root 0755, owned by root, nosuid,nodev,noexec) and
     /// `noswap` where the kernel offers it (Linux 6.4+; never inside a user namespace).
     public static func create(size: UInt64, shown: String) throws(SysError) -> SecretsMount {
@@ -33,15 +72,6 @@ public struct SecretsMount {
         if raw < 0 && errno == EINVAL { raw = cl_tmpfs_detached(size, 0o755, 0) }
         if raw < 0 { throw SysError("mount tmpfs for", shown, errno: errno) }
         return SecretsMount(fd: FileDescriptor(rawValue: raw), shown: shown)
-    }
-
-    /// Writes one file (see `SecretFileWriter.write`) into the tmpfs, through its descriptor.
-    public func write(
-        _ relativePath: String, _ bytes: [UInt8], uid: uid_t, gid: gid_t, mode: mode_t,
-        folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)
-    ) throws(SysError) {
-        try SecretFileWriter(directory: fd, path: shown).write(
-            relativePath, bytes, uid: uid, gid: gid, mode: mode, folderOwner: folderOwner)
     }
 
     /// Makes this mount read-only (mount_setattr on its descriptor).
@@ -52,17 +82,11 @@ public struct SecretsMount {
     /// Attaches the (sealed) tmpfs onto `target`, a directory opened once by the caller
     /// (`SecretsMount.openTarget` or `ContainedRoot.open`). A target that is a root directory
     /// (`--secrets-dir /.`, a rootfs whose `run/secrets` links to `/`) is refused.
-    public func attach(onto target: FileDescriptor, root: FileDescriptor) throws(Failure) {
-        do {
-            if try Self.isSameDirectory(target, root) { throw Failure.targetIsRoot(shown) }
-            try sys("mount tmpfs on", shown) { cl_move_mount_onto(fd.rawValue, target.rawValue) }
-        } catch let error as SysError {
-            throw .system(error)
-        } catch let error as Failure {
-            throw error
-        } catch {
-            throw .system(SysError("mount tmpfs on", shown, errno: EIO))
-        }
+    public func attach(onto target: FileDescriptor, root: FileDescriptor) throws(Error) {
+        let same: Bool
+        do { same = try Self.isSameDirectory(target, root) } catch { throw .system(error) }
+        if same { throw .targetIsRoot(shown) }
+        do { try sys("mount tmpfs on", shown) { cl_move_mount_onto(fd.rawValue, target.rawValue) } } catch { throw .system(error) }
     }
 
     public func close() { fd.close() }

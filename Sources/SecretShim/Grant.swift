@@ -48,7 +48,7 @@ struct GrantCommand: ParsableCommand {
         do { try SecretGrant.checkTargets(grants) } catch { throw CommandFailure.usage(what, "\(error)") }
         do {
             let location = try globals.location
-            let store = try SecretStore.openForReading(location)
+            let store = try location.openForReading()
             var entries: [GrantRequest.Entry] = []
             for (spec, grant) in zip(specs, grants) {
                 entries.append(GrantRequest.Entry(id: try store.find(grant.source).id, spec: spec))

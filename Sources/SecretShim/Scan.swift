@@ -34,13 +34,11 @@ struct ScanCommand: ParsableCommand {
                 case .unreadable(let message): Output.error("scan", message)
                 }
             }
-            let store = try SecretStore.openForReading(try globals.location)
+            let store = try globals.location.openForReading()
             // One secret at a time: the scanner keeps a window and a hash of each, never the
             // values, so ten thousand large secrets fit in a few megabytes.
             var failure: ScanError?
             try store.read(store.list().map(\.id)) { record, value in
-                var value = value
-                defer { wipe(&value) }
                 guard failure == nil else { return }
                 do throws(ScanError) { try scanner.add(secret: record.name, value: value) } catch { failure = error }
             }

@@ -34,13 +34,14 @@ struct SecretCreate: ParsableCommand {
         var value = try readValue(what)
         defer { wipe(&value) }
         do {
-            let store = try SecretStore.openForWriting(try globals.location)
+            let location = try globals.location
+            let store = try location.openForWriting()
             let record = try store.create(name: name, value: value, labels: labels)
             Output.out(record.id + "\n")
             // Once, from the command that made the key: it is the one thing a backup of
             // secrets.db does not hold, and without it no secret can be read.
             if store.createdKey {
-                Output.notice(what, "created the store's key \(store.location.keyFile): keep a backup of it apart from secrets.db; without it the store cannot be read")
+                Output.notice(what, "created the store's key \(location.keyFile): keep a backup of it apart from secrets.db; without it the store cannot be read")
             }
         } catch {
             throw CommandFailure.failed(what, error)

@@ -26,14 +26,19 @@ struct SecretExport: ParsableCommand {
             throw CommandFailure(what: what, why: "\(output) exists and is not empty: give a new folder", exitCode: 1)
         }
         do {
-            let source = try SecretStore.openForReading(try globals.location)
+            let source = try globals.location.openForReading()
             try source.checkKey()
-            var secrets = try source.read(references)
+            // By `find`, which gives the labels too (the export keeps them).
+            var secrets: [(record: SecretRecord, value: [UInt8])] = []
             defer { for index in secrets.indices { wipe(&secrets[index].value) } }
+            for reference in references {
+                let record = try source.find(reference)
+                secrets.append((record, try source.value(of: record)))
+            }
             // The new store: its own root, its own key beside it; no state dir of ours in it.
             var target = StoreLocation(root: output, keyFile: output + "/master.key")
             if geteuid() == 0 { target = try target.trusted() }
-            let exported = try SecretStore.openForWriting(target)
+            let exported = try target.openForWriting()
             for secret in secrets where (try? exported.find(secret.record.name)) == nil {
                 _ = try exported.create(name: secret.record.name, value: secret.value, labels: secret.record.labels)
             }

@@ -20,10 +20,10 @@ struct SecretInspect: ParsableCommand {
 
     func run() throws {
         let what = "secret inspect"
-        let store: SecretStore
+        let store: any SecretSource
         // The key checked once, before any reference: one line, not one per reference.
         do {
-            store = try SecretStore.openForReading(try globals.location)
+            store = try globals.location.openForReading()
             try store.checkKey()
         } catch {
             throw CommandFailure.failed(what, error)

@@ -26,7 +26,7 @@ struct SecretLs: ParsableCommand {
 
         let records: [SecretRecord]
         do {
-            records = try SecretStore.openForReading(try globals.location).list().filter(secretFilter.matches)
+            records = try globals.location.openForReading().list().filter(secretFilter.matches)
         } catch {
             throw CommandFailure.failed(what, error)
         }

@@ -16,10 +16,10 @@ struct SecretRm: ParsableCommand {
     func run() throws {
         let what = "secret rm"
         let location = try globals.location
-        let store: SecretStore
+        let store: any SecretSource
         // Removing makes no store; a key that is not the store's stops every removal at once.
         do {
-            store = try SecretStore.openForWriting(location, creating: false)
+            store = try location.openForWriting(creating: false)
             try store.checkKey()
         } catch {
             throw CommandFailure.failed(what, error)

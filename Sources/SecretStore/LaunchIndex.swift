@@ -8,7 +8,7 @@ import Namespaces
 ///
 /// The database stays the one source of truth, and `run` trusts the index only while it
 /// provably agrees with it:
-/// - `launch/synced` holds the database's change counter (SQLite's header bytes 24-27, moved
+/// - `launch/.synced` holds the database's change counter (SQLite's header bytes 24-27, moved
 ///   by every committed write in rollback-journal mode) and the store's token (the header's
 ///   application ID, random per store) as of the last time the index was brought in line.
 ///   `run` compares both with the header. Any other writer (an older secretshim, the sqlite3
@@ -31,10 +31,9 @@ struct LaunchIndex {
         databasePath = location.databasePath
     }
 
-    // Computed, not stored: a stored static is a lazy global, and its one-time initialization
-    // is start-up time on `run`'s path.
-    static var syncedName: String { "synced" }
-    /// Names of secrets never start with a dot: temporary files here do.
+    /// Names of secrets never start with a dot (Swarm's rule): the stamp and temporary files
+    /// here do, so no secret's file can ever be taken for them.
+    static var syncedName: String { ".synced" }
     static var temporaryPrefix: String { ".new-" }
     static var magic: String.UTF8View { "secretshim-launch/1\n".utf8 }
     /// The magic (20 bytes), the ID (25), version, created and updated (8 each).
@@ -54,11 +53,10 @@ struct LaunchIndex {
         return syncedStamp() == stamp
     }
 
-    /// Hands the secret named `name` to `found` and returns true, or returns false when the
-    /// index cannot vouch for it (no file, not a name, unreadable, malformed or failing
-    /// authentication): the caller then asks SQLite. (A callback, not an optional tuple: one
-    /// generic type less for the runtime to build on `run`'s path.)
-    func read(_ name: String, key: [UInt8], found: (SecretRecord, [UInt8]) -> Void) -> Bool {
+    /// Hands the secret named `name` to `found` (as `SecretSource.read` lends it) and returns
+    /// true, or returns false when the index cannot vouch for it (no file, not a name,
+    /// unreadable, malformed or failing authentication): the caller then asks SQLite.
+    func read(_ name: String, key: [UInt8], found: (SecretRecord, inout [UInt8]) -> Void) -> Bool {
         guard SecretRules.isValidName(name), !SecretID.isWellFormed(name) else { return false }
         guard let bytes = Self.readFile(directory + "/" + name, limit: Self.headerSize + SecretRules.maxSize + 28),
             Self.hasValidHeader(bytes)
@@ -68,8 +66,9 @@ struct LaunchIndex {
         let value = bytes.withUnsafeBytes { raw in
             AESGCM.open(UnsafeRawBufferPointer(rebasing: raw[Self.headerSize...]), key: key, associatedData: data)
         }
-        guard let value else { return false }
-        found(record, value)
+        guard var value else { return false }
+        found(record, &value)
+        wipe(&value)
         return true
     }
 

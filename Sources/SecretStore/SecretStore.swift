@@ -8,10 +8,11 @@ import Namespaces
 /// (every `run`) then costs an open, a shared lock and a few page reads, where WAL would make
 /// it build the shared-memory index afresh each time (about 40 syscalls).
 ///
-/// `run` reads through `launch/`, a by-name copy of the sealed rows that needs no SQLite, while
-/// it agrees with the database (LaunchIndex); the database is the truth, and every change goes
-/// to it first.
-public final class SecretStore {
+/// The local `SecretSource`. The database is the one truth for values and metadata; `launch/`
+/// is this class's private cache of the sealed rows, by name, which `run` reads without SQLite
+/// while it provably agrees with the database (LaunchIndex). This class is the only writer of
+/// both, and every change goes to the database first.
+public final class SecretStore: SecretSource {
     public let location: StoreLocation
     /// Opened on first use by a reader: `run` usually needs only the launch index.
     private var database: Database?
@@ -192,20 +193,10 @@ public final class SecretStore {
         }
     }
 
-    /// Finds and decrypts several secrets: `run`'s path, where every file opened and every
-    /// statement prepared is start-up time. A name goes through the launch index while it
-    /// agrees with the database; anything else (an ID, an ID prefix, a name the index does not
-    /// vouch for) through SQLite. References resolve as in `find`.
-    public func read(_ references: [String]) throws(StoreError) -> [(record: SecretRecord, value: [UInt8])] {
-        var results: [(record: SecretRecord, value: [UInt8])] = []
-        results.reserveCapacity(references.count)
-        try read(references) { record, value in results.append((record, value)) }
-        return results
-    }
-
-    /// `read`, handing each secret to `found` in the order asked: `run` builds its own list,
-    /// without an array of tuples (one more generic type for the runtime to build at start-up).
-    public func read(_ references: [String], found: (SecretRecord, [UInt8]) -> Void) throws(StoreError) {
+    /// `SecretSource.read`. A name goes through the launch index while it agrees with the
+    /// database; anything else (an ID, an ID prefix, a name the index does not vouch for)
+    /// through SQLite, one prepared statement in one read transaction for all of them.
+    public func read(_ references: [String], each: (SecretRecord, inout [UInt8]) -> Void) throws(StoreError) {
         guard !references.isEmpty else { return }
         let key: [UInt8]
         do {
@@ -225,15 +216,17 @@ public final class SecretStore {
         for reference in references {
             // A key that opens a record is the store's; a key that is not is refused when SQLite
             // is opened (`connection`), so `run`'s usual path checks nothing more.
-            if indexed, index.read(reference, key: key, found: found) { continue }
+            if indexed, index.read(reference, key: key, found: each) { continue }
             if lookup == nil {
                 guard let database = try connection() else { throw notFound(reference) }
                 lookup = try BatchedLookup(database, batched: references.count > 1)
             }
-            if try !lookup!.find(reference, key: key, found: found) {
+            if try !lookup!.find(reference, key: key, found: each) {
                 // An ID prefix: rare, so the general path.
                 let record = try find(reference)
-                found(record, try value(of: record))
+                var value = try value(of: record)
+                each(record, &value)
+                wipe(&value)
             }
         }
     }
@@ -261,9 +254,8 @@ public final class SecretStore {
 
         /// Hands `found` the secret whose ID or else name is `reference` (both 25 base-36
         /// characters may match two rows: the ID wins, as in `find`); false if there is none.
-        func find(_ reference: String, key: [UInt8], found report: (SecretRecord, [UInt8]) -> Void) throws(StoreError) -> Bool {
+        func find(_ reference: String, key: [UInt8], found report: (SecretRecord, inout [UInt8]) -> Void) throws(StoreError) -> Bool {
             try query.bind([.text(reference)])
-            // Two variables, not an optional tuple: one generic type less on `run`'s path.
             var found: SecretRecord?
             var value: [UInt8] = []
             while try query.step() {
@@ -274,7 +266,8 @@ public final class SecretStore {
                 value = try SecretStore.open(query, column: 5, of: record, key: key)
             }
             guard let record = found else { return false }
-            report(record, value)
+            report(record, &value)
+            wipe(&value)
             return true
         }
     }

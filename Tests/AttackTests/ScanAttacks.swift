@@ -64,7 +64,7 @@ struct ScanAttacks {
         }
     }
 
-    /// FIFOs in place of a launch record, of `launch/synced`, of a lease, of a bundle's
+    /// FIFOs in place of a launch record, of `launch/.synced`, of a lease, of a bundle's
     /// config.json: each command returns within seconds (using SQLite, ignoring the lease, or
     /// refusing in one line).
     @Test func fifosWhereRecordsLeasesAndConfigsAreExpected() throws {
@@ -74,7 +74,7 @@ struct ScanAttacks {
         shim.create("s", value)
         let sd = shim.folder("sd")
         let run = ["run", "--secret", "s", "--secrets-dir", sd, "--", "cat", sd + "/s"]
-        for record in ["launch/s", "launch/synced"] {
+        for record in ["launch/s", "launch/.synced"] {
             let path = shim.root + "/" + record
             try FileManager.default.removeItem(atPath: path)
             try Self.mkfifo(path)

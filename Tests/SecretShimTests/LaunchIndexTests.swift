@@ -10,7 +10,7 @@ import Testing
     // of any secret whose ID starts with "a", as Docker resolves references.
 
     func entries(_ shim: Shim) -> Set<String> {
-        Set((try? FileManager.default.contentsOfDirectory(atPath: index(shim))) ?? []).subtracting(["synced"])
+        Set((try? FileManager.default.contentsOfDirectory(atPath: index(shim))) ?? []).subtracting([".synced"])
     }
 
     func cat(_ shim: Shim, _ name: String) -> Shim.Result {
@@ -43,6 +43,21 @@ import Testing
         let byID = shim(["run", "--secret", "\(id),target=s-a", "--", "true"])
         #expect(byID.status == 125)
         expectOneLineError(byID)
+    }
+
+    /// The index's stamp is `.synced`, a name no secret can have (Swarm's names start with a
+    /// letter or digit): secrets named like the old stamp, `synced`, or like a temporary file's
+    /// suffix are ordinary entries, served from the index.
+    @Test func noSecretNameMeetsTheIndexsOwnFiles() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("synced", "value-synced")
+        shim.create("new-synced", "value-new")
+        #expect(entries(shim) == ["synced", "new-synced"])
+        try breakTheDatabase(shim)
+        let both = shim(["run", "--secret", "synced", "--secret", "new-synced", "--", "cat", "/run/secrets/synced", "/run/secrets/new-synced"])
+        #expect(both.status == 0, "\(both.stderr)")
+        #expect(both.stdout == "value-syncedvalue-new")
     }
 
     @Test func aRemovedSecretIsGoneFromTheIndex() {

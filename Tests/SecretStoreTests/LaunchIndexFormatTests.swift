@@ -28,10 +28,10 @@ import Testing
     func parse(_ text: String) throws -> LaunchIndex.Stamp? {
         let directory = "/tmp/secretshim-stamp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         mkdir(directory, 0o700)
-        defer { unlink(directory + "/launch/synced"); rmdir(directory + "/launch"); rmdir(directory) }
+        defer { unlink(directory + "/launch/.synced"); rmdir(directory + "/launch"); rmdir(directory) }
         mkdir(directory + "/launch", 0o700)
         let bytes = Array(text.utf8)
-        let fd = open(directory + "/launch/synced", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(directory + "/launch/.synced", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         try #require(fd >= 0)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)

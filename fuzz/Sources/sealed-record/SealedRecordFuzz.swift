@@ -1,5 +1,5 @@
 // The store's sealed values and `run`'s `launch/` index: Sealing.open over a row's box, a
-// `launch/NAME` file as LaunchIndex.read reads it (header, record, AES-GCM box), `launch/synced`
+// `launch/NAME` file as LaunchIndex.read reads it (header, record, AES-GCM box), `launch/.synced`
 // and the SQLite header's stamp. The first input byte picks which.
 import FuzzSupport
 import Glibc
@@ -68,7 +68,7 @@ func checkIndexFile(_ input: inout FuzzInput) {
     require(encoded == bytes, "a file read does not encode back to itself")
 }
 
-/// `launch/synced`: "COUNTER TOKEN\n".
+/// `launch/.synced`: "COUNTER TOKEN\n".
 func checkSynced(_ bytes: [UInt8]) {
     writeFile(index.directory + "/" + LaunchIndex.syncedName, bytes)
     guard let stamp = index.syncedStamp() else { return }

@@ -1,0 +1,115 @@
+import Namespaces
+
+/// Where secrets are kept: the one boundary every command reads and changes them through.
+/// `SecretStore` (SQLite, with `launch/` as its private cache for `run`) is the local
+/// implementation; a store on etcd will be a second one. Each implementation is the only
+/// writer of what it keeps.
+///
+/// References resolve as Docker's do: by full ID, then by exact name, then by unique ID
+/// prefix. Values are plaintext the caller owns and wipes (`wipe`, `SecretValues.wipe`).
+public protocol SecretSource: AnyObject {
+    /// Whether this store made its key (a first `create`): the command then says where the key
+    /// is, since it needs a backup of its own.
+    var createdKey: Bool { get }
+
+    /// Refuses a key that is not the store's (`.keyMissing`, `.keyMismatch`) or a store that
+    /// does not exist (`.noStore`). What every command but `run` calls first.
+    func checkKey() throws(StoreError)
+
+    /// Every secret's record (no values), by name.
+    func list() throws(StoreError) -> [SecretRecord]
+
+    /// The record `reference` names; `.notFound` or `.ambiguous` (an ID prefix of two).
+    func find(_ reference: String) throws(StoreError) -> SecretRecord
+
+    /// The decrypted value of `record`.
+    func value(of record: SecretRecord) throws(StoreError) -> [UInt8]
+
+    /// Finds and decrypts the secrets `references` name, handing each to `each` in the order
+    /// asked (a reference asked twice is answered twice); `.notFound` for the first that names
+    /// none. The value is lent `inout`: `each` may take it (`let mine = value; value = []`,
+    /// leaving it the one owner, to wipe later); whatever is left there is wiped after `each`
+    /// returns. The streaming form, for `scan`, which must not hold every value at once.
+    func read(_ references: [String], each: (SecretRecord, inout [UInt8]) -> Void) throws(StoreError)
+
+    /// Stores a new secret (Swarm's name rule, 0 < size <= 500 KiB); `.duplicateName`.
+    func create(name: String, value: [UInt8], labels: [SecretRecord.Label]) throws(StoreError) -> SecretRecord
+
+    /// Removes `record` unless a live workload holds it (`.inUse`), atomically with that check.
+    func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError)
+}
+
+extension SecretSource {
+    /// `read`, answered by reference: `run` and the runtime wrapper look each grant's value up
+    /// by the grant's source, never by position.
+    public func read(_ references: [String]) throws(StoreError) -> SecretValues {
+        var values = SecretValues()
+        var pending = references.makeIterator()
+        do {
+            try read(references) { record, value in values.add(pending.next()!, record, taking: &value) }
+        } catch {
+            values.wipe()
+            throw error
+        }
+        return values
+    }
+}
+
+/// The secrets one `read` found, each under the reference it was asked by (a grant's source).
+/// Holds plaintext: the owner calls `wipe` when done.
+public struct SecretValues {
+    public struct Secret {
+        public let record: SecretRecord
+        public var value: [UInt8]
+    }
+
+    // Few (a workload's grants, at most `Lease.maximumGrants`): a linear search beats hashing.
+    private var references: [String] = []
+    private var secrets: [Secret] = []
+
+    public init() {}
+
+    /// What `reference` found, or nil if it was not asked.
+    public subscript(reference: String) -> Secret? {
+        guard let index = references.firstIndex(of: reference) else { return nil }
+        return secrets[index]
+    }
+
+    /// Every distinct secret found (one per ID), in the order first asked.
+    public var records: [SecretRecord] {
+        var seen: [SecretRecord] = []
+        for secret in secrets where !seen.contains(where: { $0.id == secret.record.id }) { seen.append(secret.record) }
+        return seen
+    }
+
+    /// Each secret found, with the reference that found it, in the order asked.
+    public var all: [(reference: String, secret: Secret)] { Array(zip(references, secrets)) }
+
+    /// Keeps `value` (leaving `[]` in its place) unless `reference` was answered already.
+    mutating func add(_ reference: String, _ record: SecretRecord, taking value: inout [UInt8]) {
+        guard !references.contains(reference) else { return }
+        references.append(reference)
+        secrets.append(Secret(record: record, value: value))
+        value = []
+    }
+
+    /// Zeroes every value (and forgets them).
+    public mutating func wipe() {
+        for index in secrets.indices { Namespaces.wipe(&secrets[index].value) }
+        secrets.removeAll()
+        references.removeAll()
+    }
+}
+
+extension StoreLocation {
+    /// The store kept here, only to read: never creates anything (see `SecretStore.openForReading`).
+    public func openForReading() throws(StoreError) -> any SecretSource {
+        try SecretStore.openForReading(self)
+    }
+
+    /// The store kept here, for changes: with `creating`, its root, database and key are made
+    /// on first use (see `SecretStore.openForWriting`).
+    public func openForWriting(creating: Bool = true) throws(StoreError) -> any SecretSource {
+        try SecretStore.openForWriting(self, creating: creating)
+    }
+}
