@@ -18,6 +18,12 @@
 #error "secretshim's default filter knows x86_64 and aarch64"
 #endif
 
+// Linux 6.15's open_tree_attr (open_tree with mount_setattr's attributes): older headers lack
+// it; 467 on both architectures.
+#ifndef __NR_open_tree_attr
+#define __NR_open_tree_attr 467
+#endif
+
 // What would let the workload reshape or leave its mount namespace (and so reach or hide its
 // secrets), load kernel code, or reach kernel keyrings and other host-wide knobs that Docker's
 // default profile also refuses. #ifdef: not every architecture has every one.
@@ -26,8 +32,10 @@ static const int denied[] = {
 #ifdef __NR_umount
     __NR_umount,
 #endif
-    __NR_move_mount, __NR_open_tree, __NR_fsopen, __NR_fsconfig, __NR_fsmount, __NR_fspick,
-    __NR_mount_setattr,
+    // open_tree_attr's clone of a mount, without the masks over it or writable, reaches the
+    // store under its mask or rewrites the sealed tmpfs, as open_tree and mount_setattr would.
+    __NR_move_mount, __NR_open_tree, __NR_open_tree_attr, __NR_fsopen, __NR_fsconfig, __NR_fsmount,
+    __NR_fspick, __NR_mount_setattr,
     __NR_unshare, __NR_setns,
     __NR_init_module, __NR_finit_module, __NR_delete_module, __NR_kexec_load,
 #ifdef __NR_kexec_file_load
