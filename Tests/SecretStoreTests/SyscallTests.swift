@@ -30,6 +30,13 @@ private final class Interrupter: @unchecked Sendable {
         var old = sigaction()
         sigaction(SIGUSR2, &action, &old)
         defer { sigaction(SIGUSR2, &old, nil) }
+        // The test runner's threads block most signals: this one takes SIGUSR2 while it reads.
+        var usr2 = sigset_t()
+        sigemptyset(&usr2)
+        sigaddset(&usr2, SIGUSR2)
+        var oldMask = sigset_t()
+        pthread_sigmask(SIG_UNBLOCK, &usr2, &oldMask)
+        defer { pthread_sigmask(SIG_SETMASK, &oldMask, nil) }
         deliveries = 0
 
         var fds: [Int32] = [0, 0]
