@@ -101,7 +101,10 @@ int cl_default_filter_load(void) {
     // clone: its flags are the first argument on both architectures.
     EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW));
     EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, NAMESPACE_FLAGS, JUMP_TO(ret_eperm), JUMP_TO(ret_allow)));
-    if (n != ret_allow || n + 4 > MAX) return -EFAULT;
+    if (n != ret_allow || n + 4 > MAX) {
+        errno = EFAULT;
+        return -1;
+    }
     EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
     EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
     EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
@@ -109,8 +112,7 @@ int cl_default_filter_load(void) {
 #undef JUMP_TO
 #undef EMIT
     struct sock_fprog fprog = { .len = (unsigned short)n, .filter = program };
-    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return -errno;
-    return 0;
+    return (int)syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
 }
 
 int cl_guard_filter_load(void) {
@@ -142,6 +144,5 @@ int cl_guard_filter_load(void) {
     };
 #undef DENY
     struct sock_fprog fprog = { .len = (unsigned short)(sizeof program / sizeof program[0]), .filter = program };
-    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return -errno;
-    return 0;
+    return (int)syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
 }

@@ -21,8 +21,7 @@ struct cl_landlock_ruleset_attr {
 };
 
 int cl_landlock_abi(void) {
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, CL_LANDLOCK_CREATE_RULESET_VERSION);
-    return abi > 0 ? (int)abi : 0;
+    return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, CL_LANDLOCK_CREATE_RULESET_VERSION);
 }
 
 int cl_landlock_isolate(void) {

@@ -162,10 +162,7 @@ int cl_is_whole_filesystem_mount(int fd) {
     return result;
 }
 
-int cl_has_move_mount_beneath(void) {
-    // Bad descriptors with the flag: a kernel that knows it fails on the descriptors (EBADF),
-    // one that does not rejects the flag first (EINVAL).
-    long r = syscall(SYS_move_mount, -1, "", -1, "",
-                     CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH | CL_MOVE_MOUNT_BENEATH);
-    return r != 0 && errno == EBADF;
+int cl_probe_move_mount_beneath(void) {
+    return (int)syscall(SYS_move_mount, -1, "", -1, "",
+                        CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH | CL_MOVE_MOUNT_BENEATH);
 }

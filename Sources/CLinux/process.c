@@ -9,15 +9,7 @@ int cl_sync_file_system(int fd) { return syncfs(fd); }
 extern char **environ;
 char **cl_environ(void) { return environ; }
 
-int cl_random_bytes(void *buf, size_t n) {
-    size_t filled = 0;
-    while (filled < n) {
-        ssize_t got = getrandom((char *)buf + filled, n - filled, 0);
-        if (got > 0) filled += (size_t)got;
-        else if (got < 0 && errno != EINTR) return -1;
-    }
-    return 0;
-}
+ssize_t cl_getrandom(void *buf, size_t n) { return getrandom(buf, n, 0); }
 
 int cl_set_all_uids(uid_t uid) { return setresuid(uid, uid, uid); }
 int cl_set_all_gids(gid_t gid) { return setresgid(gid, gid, gid); }
@@ -34,7 +26,7 @@ static void forward_signal(int sig) {
     if (supervised_child > 0) kill((pid_t)supervised_child, sig);
 }
 
-int cl_supervise(pid_t child) {
+int cl_forward_signals(pid_t child) {
     supervised_child = child;
     static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
     struct sigaction action;
@@ -42,16 +34,10 @@ int cl_supervise(pid_t child) {
     action.sa_handler = forward_signal;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &action, NULL);
-    int status = 0;
-    for (;;) {
-        pid_t got = waitpid(child, &status, 0);
-        if (got == child) break;
-        if (got < 0 && errno != EINTR) return 125;
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
+        if (sigaction(forwarded[i], &action, NULL) != 0) return -1;
     }
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 125;
+    return 0;
 }
 
 int cl_reset_fatal_signals(void) {

@@ -65,14 +65,17 @@ static const struct { const char *name; int resource; } rlimits[] = {
     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
-int cl_set_rlimit(const char *name, uint64_t soft, uint64_t hard) {
+int cl_rlimit_resource(const char *name) {
     for (size_t i = 0; i < sizeof rlimits / sizeof rlimits[0]; i++) {
-        if (strcmp(rlimits[i].name, name) == 0) {
-            struct rlimit limit = { .rlim_cur = soft, .rlim_max = hard };
-            return setrlimit(rlimits[i].resource, &limit);
-        }
+        if (strcmp(rlimits[i].name, name) == 0) return rlimits[i].resource;
     }
-    return -2;
+    errno = EINVAL;
+    return -1;
+}
+
+int cl_set_rlimit(int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit limit = { .rlim_cur = soft, .rlim_max = hard };
+    return setrlimit(resource, &limit);
 }
 
 static const struct { const char *name; unsigned long flag; int clear; } options[] = {
@@ -92,10 +95,11 @@ int cl_mount_option(const char *option, unsigned long *flag, int *clear) {
         if (strcmp(options[i].name, option) == 0) {
             *flag = options[i].flag;
             *clear = options[i].clear;
-            return 1;
+            return 0;
         }
     }
-    return 0;
+    errno = ENOENT;
+    return -1;
 }
 
 int cl_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }

@@ -17,7 +17,10 @@ int cl_cap_from_name(const char *name) {
     lowered[i] = 0;
     char full[72] = "cap_";
     strcat(full, lowered);
-    if (cap_from_name(full, &value) != 0) return -1;
+    if (cap_from_name(full, &value) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
     return (int)value;
 }
 
@@ -25,7 +28,10 @@ int cl_cap_last(void) { return (int)cap_max_bits() - 1; }
 
 int cl_cap_name(int cap, char *buffer, int size) {
     char *name = cap_to_name((cap_value_t)cap);
-    if (!name) return -1;
+    if (!name) {
+        errno = EINVAL;
+        return -1;
+    }
     int i = 0;
     for (; name[i] && i < size - 1; i++) buffer[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32 : name[i]);
     buffer[i] = 0;
@@ -35,14 +41,17 @@ int cl_cap_name(int cap, char *buffer, int size) {
 
 int cl_cap_is_effective(int cap) {
     cap_t state = cap_get_proc();
-    if (!state) return 0;
+    if (!state) return -1;
     cap_flag_value_t value = CAP_CLEAR;
-    cap_get_flag(state, (cap_value_t)cap, CAP_EFFECTIVE, &value);
+    int status = cap_get_flag(state, (cap_value_t)cap, CAP_EFFECTIVE, &value);
+    int saved = errno;
     cap_free(state);
+    errno = saved;
+    if (status != 0) return -1;
     return value == CAP_SET;
 }
 
-int cl_cap_in_bounding_set(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1; }
+int cl_cap_in_bounding_set(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }
 
 static int contains(const int *caps, int count, int cap) {
     for (int i = 0; i < count; i++)
@@ -64,6 +73,11 @@ int cl_caps_set(const int *caps, int count) {
     if (!state) return -1;
     if (count > 0) {
         cap_value_t *values = calloc((size_t)count, sizeof *values);
+        if (!values) {
+            cap_free(state);
+            errno = ENOMEM;
+            return -1;
+        }
         for (int i = 0; i < count; i++) values[i] = caps[i];
         cap_set_flag(state, CAP_PERMITTED, count, values, CAP_SET);
         cap_set_flag(state, CAP_EFFECTIVE, count, values, CAP_SET);
@@ -92,10 +106,18 @@ static uint32_t action(int kind, int errno_value) {
 
 cl_seccomp *cl_seccomp_new(int default_action_kind, int default_errno) {
     scmp_filter_ctx ctx = seccomp_init(action(default_action_kind, default_errno));
-    if (!ctx) return NULL;
+    if (!ctx) {
+        errno = ENOMEM;
+        return NULL;
+    }
     // The filter must not make the shim's own exec fail on no_new_privs: it is set by us.
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
     cl_seccomp *filter = malloc(sizeof *filter);
+    if (!filter) {
+        seccomp_release(ctx);
+        errno = ENOMEM;
+        return NULL;
+    }
     filter->ctx = ctx;
     return filter;
 }
@@ -107,18 +129,30 @@ int cl_seccomp_add_arch(cl_seccomp *filter, const char *name) {
     for (i = 0; bare[i] && i < sizeof lowered - 1; i++) lowered[i] = (char)((bare[i] >= 'A' && bare[i] <= 'Z') ? bare[i] + 32 : bare[i]);
     lowered[i] = 0;
     uint32_t arch = seccomp_arch_resolve_name(lowered);
-    if (arch == 0) return -1;
+    if (arch == 0) {
+        errno = EINVAL;
+        return -1;
+    }
     int rc = seccomp_arch_add(filter->ctx, arch);
-    return (rc == 0 || rc == -EEXIST) ? 0 : rc;
+    if (rc == 0 || rc == -EEXIST) return 0;
+    errno = -rc;
+    return -1;
 }
 
-int cl_seccomp_add_rule(cl_seccomp *filter, const char *name, int action_kind, int errno_value,
+int cl_seccomp_syscall(const char *name) {
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) errno = ENOENT;
+    return nr;
+}
+
+int cl_seccomp_add_rule(cl_seccomp *filter, int nr, int action_kind, int errno_value,
                         int arg_count, const unsigned *arg_index, const int *arg_op,
                         const uint64_t *arg_value, const uint64_t *arg_value_two) {
-    int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) return -1;
     struct scmp_arg_cmp cmps[6];
-    if (arg_count > 6) return -EINVAL;
+    if (arg_count > 6) {
+        errno = EINVAL;
+        return -1;
+    }
     for (int i = 0; i < arg_count; i++) {
         cmps[i].arg = arg_index[i];
         cmps[i].op = (enum scmp_compare)arg_op[i];
@@ -127,10 +161,17 @@ int cl_seccomp_add_rule(cl_seccomp *filter, const char *name, int action_kind, i
     }
     int rc = seccomp_rule_add_array(filter->ctx, action(action_kind, errno_value), nr, (unsigned)arg_count, cmps);
     // A rule whose action equals the default is redundant, not an error.
-    return rc == -EACCES ? 0 : rc;
+    if (rc == 0 || rc == -EACCES) return 0;
+    errno = -rc;
+    return -1;
 }
 
-int cl_seccomp_load(cl_seccomp *filter) { return seccomp_load(filter->ctx); }
+int cl_seccomp_load(cl_seccomp *filter) {
+    int rc = seccomp_load(filter->ctx);
+    if (rc == 0) return 0;
+    errno = -rc;
+    return -1;
+}
 
 void cl_seccomp_free(cl_seccomp *filter) {
     if (!filter) return;

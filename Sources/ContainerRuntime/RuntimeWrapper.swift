@@ -87,8 +87,7 @@ public enum RuntimeWrapper {
         do { child = try ChildProcess.fork() } catch { throw RuntimeError(error.description) }
         if child == 0 {
             let failure = execute(runtime, arguments)
-            let line = "secretshim: runtime: \(failure.description)\n"
-            _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            try? FileDescriptor(rawValue: STDERR_FILENO).writeAll(Array("secretshim: runtime: \(failure.description)\n".utf8))
             _exit(failure.exitCode)
         }
         return ChildProcess.supervise(child)
@@ -178,9 +177,8 @@ public enum RuntimeWrapper {
         }
         // Absolute: the intent records it, and a later call (a sweep) may run elsewhere.
         let bundle = call.bundle ?? "."
-        guard let realBundle = realpath(bundle, nil) else { throw RuntimeError(execute(runtime, commandLine.arguments).description) }
-        let configPath = String(cString: realBundle) + "/config.json"
-        free(realBundle)
+        guard let realBundle = try? Files.realPath(bundle) else { throw RuntimeError(execute(runtime, commandLine.arguments).description) }
+        let configPath = realBundle + "/config.json"
         // Unreadable is the runtime's to report, in its own words.
         guard let original = try? Files.read(configPath, limit: configLimit) else {
             throw RuntimeError(execute(runtime, commandLine.arguments).description)
@@ -238,7 +236,7 @@ public enum RuntimeWrapper {
         do {
             try secrets.recordIntent(configPath: configPath, original: original)
             if location.stateDirectory != StoreLocation.defaultStateDirectory() { try secrets.recordPointer() }
-            try secrets.recordLease(pid: getpid(), held: [], wants: grants.map(\.source))
+            try secrets.recordLease(pid: System.processID, held: [], wants: grants.map(\.source))
             found = try store.read(grants.map(\.source))
         } catch {
             secrets.remove()
@@ -283,7 +281,7 @@ public enum RuntimeWrapper {
         var arguments = commandLine.arguments
         if foreground {
             // This process lives as long as the container: it holds the lease itself.
-            try? secrets.recordLease(pid: getpid(), held: held)
+            try? secrets.recordLease(pid: System.processID, held: held)
         } else if call.pidFile == nil {
             arguments = commandLine.addingPidFile(secrets.pidFile, before: call)
         }
@@ -351,20 +349,19 @@ public enum RuntimeWrapper {
 
     /// Rewrites the bundle's config.json atomically (a new file renamed over it), keeping its mode.
     static func replace(_ path: String, with bytes: [UInt8]) throws(SysError) {
-        var st = stat()
-        try sys("stat", path) { stat(path, &st) }
+        let st = try Files.status(path)
         // One name per config: a create killed between this write and the rename leaves a file
         // that the next call replaces, or its sweep removes.
         let temporary = replacement(of: path)
-        unlink(temporary)
+        try? Files.remove(temporary)
         let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: st.st_mode & 0o777)
         do {
             try fd.writeAll(bytes, path: temporary)
             fd.close()
-            try sys("rename", path) { rename(temporary, path) }
+            try Files.rename(temporary, to: path)
         } catch {
             fd.close()
-            unlink(temporary)
+            try? Files.remove(temporary)
             throw error
         }
     }

@@ -143,8 +143,7 @@ public enum OCIBundle {
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        return String(nulTerminated: buffer) + "/" + path
+        guard let directory = try? Files.currentDirectory() else { return path }
+        return directory + "/" + path
     }
 }

@@ -7,8 +7,7 @@ public enum Capabilities {
     /// The number of a capability name (`CAP_NET_ADMIN`, `net_admin`, case-insensitive), or nil.
     public static func number(_ name: String) -> Int32? {
         if let number = kernelNumber(name) { return number }
-        let value = name.withCString { cl_cap_from_name($0) }
-        return value < 0 ? nil : value
+        return try? sys("capability", name) { name.withCString { cl_cap_from_name($0) } }
     }
 
     /// The kernel's own names, in the kernel's order, by its numbers (linux/capability.h, part
@@ -63,13 +62,15 @@ public enum Capabilities {
 
     /// Every capability this process can still grant: those known to libcap and left in its
     /// bounding set (a container or a sandboxed root may have fewer than the kernel knows).
-    public static var all: [Int32] { (0...cl_cap_last()).filter { cl_cap_in_bounding_set($0) != 0 } }
+    public static var all: [Int32] {
+        (0...cl_cap_last()).filter { cap in (try? sys("read the bounding set") { cl_cap_in_bounding_set(cap) }) == 1 }
+    }
 
     /// The names of `all`, as "CAP_CHOWN".
     public static var allNames: [String] {
         var names: [String] = []
         var buffer = [CChar](repeating: 0, count: 64)
-        for number in all where cl_cap_name(number, &buffer, 64) == 0 {
+        for number in all where (try? sys("capability name") { cl_cap_name(number, &buffer, 64) }) != nil {
             names.append(String(nulTerminated: buffer))
         }
         return names
@@ -77,7 +78,7 @@ public enum Capabilities {
 
     public static func isEffective(_ name: String) -> Bool {
         guard let number = number(name) else { return false }
-        return cl_cap_is_effective(number) != 0
+        return (try? sys("read capabilities") { cl_cap_is_effective(number) }) == 1
     }
 
     /// Keeps only `keep` in the bounding set: nothing this process execs can ever regain the rest.

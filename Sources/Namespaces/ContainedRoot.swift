@@ -50,18 +50,15 @@ public struct ContainedRoot {
                     throw error
                 }
                 // Created relative to the parent's descriptor: a single name cannot escape it.
-                let made: Int32
-                if isLast && kind == .file {
-                    let file = openat(parent.rawValue, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                    if file >= 0 { Glibc.close(file) }
-                    made = file >= 0 ? 0 : -1
-                } else {
-                    made = mkdirat(parent.rawValue, name, 0o755)
-                }
-                if made != 0 && errno != EEXIST {
-                    let code = errno
+                do {
+                    if isLast && kind == .file {
+                        try parent.openAt(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644).close()
+                    } else {
+                        try parent.makeDirectory(name, mode: 0o755)
+                    }
+                } catch where error.errno != EEXIST {
                     parent.close()
-                    throw SysError("create", path + prefix, errno: code)
+                    throw SysError("create", path + prefix, errno: error.errno)
                 }
                 do { next = try openExisting(prefix) } catch {
                     parent.close()
@@ -155,7 +152,7 @@ public enum Mounts {
         for option in options {
             var flag: UInt = 0
             var clears: Int32 = 0
-            if cl_mount_option(option, &flag, &clears) == 1 {
+            if (try? sys("mount option", option) { cl_mount_option(option, &flag, &clears) }) != nil {
                 if clears != 0 { clear |= flag } else { flags |= flag }
             } else {
                 data.append(option)
@@ -183,10 +180,10 @@ public enum Namespace {
     /// Returns false, having changed nothing, where user namespaces are not permitted (inside
     /// a container, under a seccomp filter, or switched off by the administrator).
     public static func enterUserNamespace(uid: uid_t, gid: gid_t) throws(SysError) -> Bool {
-        if cl_unshare("Um") != 0 {
-            let code = errno
+        do { try sys("unshare user and mount namespaces") { cl_unshare("Um") } } catch {
+            let code = error.errno
             if code == EPERM || code == EACCES || code == ENOSPC || code == EINVAL || code == ENOSYS { return false }
-            throw SysError("unshare user and mount namespaces", errno: code)
+            throw error
         }
         try writeProc("/proc/self/setgroups", "deny")
         try writeProc("/proc/self/uid_map", "\(uid) \(uid) 1\n")
@@ -204,8 +201,9 @@ public enum Namespace {
 public enum ResourceLimits {
     /// `name` as OCI spells it ("RLIMIT_NOFILE").
     public static func set(_ name: String, soft: UInt64, hard: UInt64) throws(SysError) {
-        let status = cl_set_rlimit(name, soft, hard)
-        if status == -2 { throw SysError("setrlimit: unknown limit", name, errno: EINVAL) }
-        if status != 0 { throw SysError("setrlimit", name, errno: errno) }
+        guard let resource = try? sys("setrlimit", name, { cl_rlimit_resource(name) }) else {
+            throw SysError("setrlimit: unknown limit", name, errno: EINVAL)
+        }
+        try sys("setrlimit", name) { cl_set_rlimit(resource, soft, hard) }
     }
 }

@@ -79,7 +79,7 @@ public struct DirectoryListing {
 
 extension FileDescriptor {
     /// Whether /proc/self/fd can reopen an O_PATH descriptor (it cannot where /proc is not mounted).
-    private static let procFileDescriptors = Glibc.access("/proc/self/fd", F_OK) == 0
+    private static let procFileDescriptors = Files.exists("/proc/self/fd")
 
     /// Opens `name` in this directory (not following a symbolic link) for reading, only if it
     /// is a regular file; otherwise nil, with the file's status either way. The file is
@@ -98,26 +98,28 @@ extension FileDescriptor {
     }
 
     private static func openRegularFile(in directory: Int32, _ name: UnsafePointer<CChar>, follow: Bool, path: String?) throws(SysError) -> (FileDescriptor?, stat) {
-        let handle = try sys("open", path) { Glibc.openat(directory, name, CL_O_PATH | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC) }
-        defer { Glibc.close(handle) }
-        var st = stat()
-        try sys("stat", path) { Glibc.fstat(handle, &st) }
+        let handle = FileDescriptor(rawValue: try sys("open", path) {
+            Glibc.openat(directory, name, CL_O_PATH | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC)
+        })
+        defer { handle.close() }
+        let st = try handle.status(path: path)
         guard st.st_mode & S_IFMT == S_IFREG else { return (nil, st) }
         if Self.procFileDescriptors {
             let fd = try sys("open", path) {
-                "/proc/self/fd/\(handle)".withCString { Glibc.open($0, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
+                ContainedRoot.procPath(handle).withCString { Glibc.open($0, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
             }
             return (FileDescriptor(rawValue: fd), st)
         }
         // Without /proc (a minimal container): opened by name, and read only if it is still
         // the regular file looked at.
-        let fd = try sys("open", path) { Glibc.openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) }
-        var again = stat()
-        guard Glibc.fstat(fd, &again) == 0, again.st_dev == st.st_dev, again.st_ino == st.st_ino else {
-            Glibc.close(fd)
+        let fd = FileDescriptor(rawValue: try sys("open", path) {
+            Glibc.openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        })
+        guard let again = try? fd.status(), again.st_dev == st.st_dev, again.st_ino == st.st_ino else {
+            fd.close()
             throw SysError("open", path, errno: ESTALE)
         }
-        return (FileDescriptor(rawValue: fd), st)
+        return (fd, st)
     }
 }
 
@@ -149,14 +151,15 @@ extension FileDescriptor {
     /// allows); none where the file system has none or refuses to list them.
     public func attributeValues() -> [[UInt8]] {
         var names = [CChar](repeating: 0, count: 65536)
-        let length = cl_flistxattr(rawValue, &names, names.count)
-        guard length > 0 else { return [] }
+        guard let length = try? sys("listxattr", nil, { cl_flistxattr(rawValue, &names, names.count) }), length > 0 else { return [] }
         var values: [[UInt8]] = []
         var value = [UInt8](repeating: 0, count: 65536)
         var start = 0
         while start < length {
             let count = names.withUnsafeBufferPointer { buffer in
-                value.withUnsafeMutableBytes { cl_fgetxattr(rawValue, buffer.baseAddress! + start, $0.baseAddress, $0.count) }
+                value.withUnsafeMutableBytes { raw in
+                    (try? sys("getxattr") { cl_fgetxattr(rawValue, buffer.baseAddress! + start, raw.baseAddress, raw.count) }) ?? -1
+                }
             }
             if count > 0 { values.append(Array(value[0..<count])) }
             while start < length && names[start] != 0 { start += 1 }

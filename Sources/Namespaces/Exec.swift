@@ -31,8 +31,7 @@ public enum Exec {
         guard !command.isEmpty else { return nil }
         for directory in (searchPath ?? defaultPath).split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + command
-            var st = stat()
-            if stat(candidate, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && access(candidate, X_OK) == 0 {
+            if let st = try? Files.status(candidate), st.st_mode & S_IFMT == S_IFREG, Files.isAccessible(candidate, X_OK) {
                 return candidate
             }
         }
@@ -45,10 +44,12 @@ public enum Exec {
         guard let path = resolve(command, searchPath: searchPath) else { return .notFound(command) }
         let argv = cStrings(arguments)
         let envp = cStrings(environment)
-        path.withCString { _ = execve($0, argv, envp) }
-        let code = errno
-        if code == ENOENT && command.containsUTF8(UInt8(ascii: "/")) { return .notFound(command) }
-        return .notExecutable(command, SysError("exec", path, errno: code))
+        do { try sys("exec", path) { path.withCString { execve($0, argv, envp) } } } catch {
+            if error.errno == ENOENT && command.containsUTF8(UInt8(ascii: "/")) { return .notFound(command) }
+            return .notExecutable(command, error)
+        }
+        // execve returns only to fail.
+        return .notExecutable(command, SysError("exec", path, errno: EIO))
     }
 
     /// A NULL-terminated vector of C strings for execve; deliberately leaked (exec replaces the

@@ -31,7 +31,9 @@ public struct FileDescriptor: Sendable {
         FileDescriptor(rawValue: try sys("open", name) { name.withCString { Glibc.openat(rawValue, $0, flags | O_CLOEXEC, mode) } })
     }
 
-    public func close() { _ = Glibc.close(rawValue) }
+    /// Best effort: a close that fails has still released the descriptor (Linux), so it is
+    /// neither retried nor reported.
+    public func close() { _ = try? sys("close", retryOnInterrupt: false) { Glibc.close(rawValue) } }
 
     /// Reads to end of file. More than `limit` bytes is an error (EFBIG): callers bound what
     /// they are willing to hold in memory.
@@ -52,11 +54,19 @@ public struct FileDescriptor: Sendable {
     }
 
     public func writeAll(_ bytes: [UInt8], path: String? = nil) throws(SysError) {
+        var failure: SysError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(SysError) { try writeAll(buffer, path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes all of `buffer`, through short writes.
+    public func writeAll(_ buffer: UnsafeRawBufferPointer, path: String? = nil) throws(SysError) {
+        guard let base = buffer.baseAddress else { return }
         var offset = 0
-        while offset < bytes.count {
-            offset += try sys("write", path) {
-                bytes.withUnsafeBytes { Glibc.write(rawValue, $0.baseAddress! + offset, $0.count - offset) }
-            }
+        while offset < buffer.count {
+            offset += try sys("write", path) { Glibc.write(rawValue, base + offset, buffer.count - offset) }
         }
     }
 
@@ -89,10 +99,9 @@ public struct FileDescriptor: Sendable {
     /// Names in this directory, without "." and "..", read through a second descriptor of it
     /// (fdopendir takes the one it is given).
     public func entries() -> [String] {
-        let again = Glibc.openat(rawValue, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard again >= 0 else { return [] }
-        guard let dir = fdopendir(again) else {
-            Glibc.close(again)
+        guard let again = try? openAt(".", O_RDONLY | O_DIRECTORY) else { return [] }
+        guard let dir = try? sys("read directory", nil, { fdopendir(again.rawValue) }) else {
+            again.close()
             return []
         }
         defer { closedir(dir) }
@@ -105,6 +114,14 @@ public struct FileDescriptor: Sendable {
         }
         return names
     }
+
+    /// flock(2): `LOCK_SH` or `LOCK_EX`, waiting for it.
+    public func lock(_ operation: Int32, path: String? = nil) throws(SysError) {
+        try sys("lock", path) { flock(rawValue, operation) }
+    }
+
+    /// Releases a `lock`. Best effort: closing the descriptor releases it too.
+    public func unlock() { _ = try? sys("unlock") { flock(rawValue, LOCK_UN) } }
 
     public func status(path: String? = nil) throws(SysError) -> stat {
         var st = stat()

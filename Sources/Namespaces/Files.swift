@@ -21,32 +21,59 @@ public enum Files {
         return try fd.readAll(limit: limit, path: path)
     }
 
-    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    public static func exists(_ path: String) -> Bool { isAccessible(path, F_OK) }
 
-    /// What `rootOwnedRealPath` found.
-    public enum RootOwnership: Equatable {
-        /// The real path (missing components appended).
-        case trusted(String)
-        case unresolved(SysError)
-        case notADirectory(String)
-        case ownedBy(String, uid: uid_t)
-        case writableByOthers(String, mode: mode_t)
+    /// access(2): whether this process may reach `path` as `mode` (F_OK, X_OK, ...) asks.
+    public static func isAccessible(_ path: String, _ mode: Int32) -> Bool {
+        (try? sys("access", path) { path.withCString { access($0, mode) } }) != nil
     }
 
-    /// The real path of the absolute `path` (of its deepest existing ancestor, the rest
-    /// appended), and whether every existing directory on it is root's and writable by no one
-    /// else (sticky ones aside): `cl_trusted_path`.
-    public static func rootOwnedRealPath(_ path: String) -> RootOwnership {
-        var out = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        var bad = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        var uid: UInt32 = 0, mode: UInt32 = 0
-        let status = path.withCString { cl_trusted_path($0, &out, out.count, &bad, bad.count, &uid, &mode) }
-        if status == 0 { return .trusted(String(nulTerminated: out)) }
-        if status != -2 { return .unresolved(SysError("resolve", path, errno: errno)) }
-        let directory = String(nulTerminated: bad)
-        if mode & UInt32(S_IFMT) != UInt32(S_IFDIR) { return .notADirectory(directory) }
-        if uid != 0 { return .ownedBy(directory, uid: uid) }
-        return .writableByOthers(directory, mode: mode)
+    /// stat(2): `path`'s status, a symbolic link there followed.
+    public static func status(_ path: String) throws(SysError) -> stat {
+        var st = stat()
+        try sys("stat", path) { path.withCString { stat($0, &st) } }
+        return st
+    }
+
+    /// lstat(2): `path`'s own status, a symbolic link's included.
+    public static func linkStatus(_ path: String) throws(SysError) -> stat {
+        var st = stat()
+        try sys("stat", path) { path.withCString { lstat($0, &st) } }
+        return st
+    }
+
+    /// realpath(3): the absolute path with every link and "." or ".." resolved.
+    public static func realPath(_ path: String) throws(SysError) -> String {
+        let real = try sys("resolve", path) { path.withCString { realpath($0, nil) } }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
+    /// getcwd(3).
+    public static func currentDirectory() throws(SysError) -> String {
+        let cwd = try sys("getcwd") { getcwd(nil, 0) }
+        defer { free(cwd) }
+        return String(cString: cwd)
+    }
+
+    /// unlink(2).
+    public static func remove(_ path: String) throws(SysError) {
+        try sys("unlink", path) { path.withCString { unlink($0) } }
+    }
+
+    /// rename(2): `path` replaces `target` whole, or nothing changes.
+    public static func rename(_ path: String, to target: String) throws(SysError) {
+        try sys("rename", target) { path.withCString { from in target.withCString { Glibc.rename(from, $0) } } }
+    }
+
+    /// link(2): a second name for the file at `path`.
+    public static func link(_ path: String, as name: String) throws(SysError) {
+        try sys("link", name) { path.withCString { from in name.withCString { Glibc.link(from, $0) } } }
+    }
+
+    /// mkdir(2).
+    public static func makeDirectory(_ path: String, mode: mode_t) throws(SysError) {
+        try sys("mkdir", path) { path.withCString { mkdir($0, mode) } }
     }
 
     /// The non-empty components of a path, split on "/". Byte-wise on purpose: it is on `run`'s
@@ -69,15 +96,12 @@ public enum Files {
     /// `mkdir -p`; the directories this call creates get `mode` (umask aside).
     public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
         // Usually it exists, or only its last component is missing: one syscall.
-        if path.withCString({ mkdir($0, mode) }) == 0 || errno == EEXIST { return }
+        do { return try makeDirectory(path, mode: mode) } catch where error.errno == EEXIST { return } catch {}
         var prefix = path.hasUTF8Prefix("/") ? "" : "."
         for component in components(path) {
             prefix += "/"
             prefix += component
-            if mkdir(prefix, mode) == 0 { continue }
-            let code = errno
-            if code == EEXIST { continue }
-            throw SysError("mkdir", prefix, errno: code)
+            do { try makeDirectory(prefix, mode: mode) } catch where error.errno == EEXIST {}
         }
     }
 
@@ -89,14 +113,10 @@ public enum Files {
     ) throws(SysError) -> Bool {
         let temporary = path + ".new-\(getpid())"
         try writeAside(temporary, bytes, mode: mode, durably: true)
-        defer { unlink(temporary) }
-        if link(temporary, path) == 0 {
-            syncDirectory(of: path)
-            return true
-        }
-        let code = errno
-        if code == EEXIST { return false }
-        throw SysError("link", path, errno: code)
+        defer { try? remove(temporary) }
+        do { try link(temporary, as: path) } catch where error.errno == EEXIST { return false }
+        syncDirectory(of: path)
+        return true
     }
 
     /// Replaces `path` whole with `bytes`, written first under `temporary` (in the same
@@ -106,10 +126,9 @@ public enum Files {
         _ path: String, with bytes: [UInt8], mode: mode_t, temporary: String, durably: Bool
     ) throws(SysError) {
         try writeAside(temporary, bytes, mode: mode, durably: durably)
-        if rename(temporary, path) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw SysError("rename", path, errno: code)
+        do { try rename(temporary, to: path) } catch {
+            try? remove(temporary)
+            throw error
         }
         if durably { syncDirectory(of: path) }
     }
@@ -117,7 +136,7 @@ public enum Files {
     /// Writes `bytes` to a fresh `temporary` (a leftover of an earlier crash is replaced), with
     /// exactly `mode`; removed again if anything fails.
     static func writeAside(_ temporary: String, _ bytes: [UInt8], mode: mode_t, durably: Bool) throws(SysError) {
-        unlink(temporary)
+        try? remove(temporary)
         let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         do {
             try fd.writeAll(bytes, path: temporary)
@@ -126,18 +145,15 @@ public enum Files {
             fd.close()
         } catch {
             fd.close()
-            unlink(temporary)
+            try? remove(temporary)
             throw error
         }
     }
 
     static func syncDirectory(of path: String) {
-        let directory = parent(of: path)
-        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            Glibc.close(fd)
-        }
+        guard let fd = try? FileDescriptor.open(parent(of: path), O_RDONLY | O_DIRECTORY) else { return }
+        try? fd.sync()
+        fd.close()
     }
 
     public static func parent(of path: String) -> String {

@@ -7,21 +7,24 @@ import Glibc
 /// (Documentation/userspace-api/landlock.rst; Linux 5.13+.)
 public enum Landlock {
     /// The ABI version the kernel offers; 0 where it has no Landlock.
-    public static var abi: Int32 { cl_landlock_abi() }
+    public static var abi: Int32 { (try? sys("landlock") { cl_landlock_abi() }) ?? 0 }
 
     /// Puts this process in a new domain of its own (see `cl_landlock_isolate`). Returns false,
     /// having changed nothing, on a kernel without Landlock. Without CAP_SYS_ADMIN the kernel
     /// asks for no_new_privs first; it is set then.
     public static func enterOwnDomain() throws(SysError) -> Bool {
-        if cl_landlock_isolate() == 0 { return true }
-        switch errno {
-        case ENOSYS, EOPNOTSUPP: return false
-        case EPERM:
-            try Capabilities.setNoNewPrivileges()
+        do {
             try sys("enter a Landlock domain") { cl_landlock_isolate() }
             return true
-        default:
-            throw SysError("enter a Landlock domain", errno: errno)
+        } catch {
+            switch error.errno {
+            case ENOSYS, EOPNOTSUPP: return false
+            case EPERM:
+                try Capabilities.setNoNewPrivileges()
+                try sys("enter a Landlock domain") { cl_landlock_isolate() }
+                return true
+            default: throw error
+            }
         }
     }
 }
@@ -31,12 +34,12 @@ public enum KernelFeatures {
     /// tmpfs `noswap` (Linux 6.4+): probed by making (and dropping) a detached tmpfs with it;
     /// needs CAP_SYS_ADMIN, so an ordinary user is told nil (unknown).
     public static var tmpfsNoSwap: Bool? {
-        let fd = cl_tmpfs_detached(4096, 0o700, 1)
-        if fd >= 0 {
-            Glibc.close(fd)
+        do {
+            FileDescriptor(rawValue: try sys("mount tmpfs") { cl_tmpfs_detached(4096, 0o700, 1) }).close()
             return true
+        } catch {
+            return error.errno == EINVAL ? false : nil
         }
-        return errno == EINVAL ? false : nil
     }
 
     /// Whether unprivileged user namespaces may be made here (rootless `run`).
@@ -46,5 +49,12 @@ public enum KernelFeatures {
         return !(text.hasPrefix("0\n") || text == "0")
     }
 
-    public static var moveMountBeneath: Bool { cl_has_move_mount_beneath() == 1 }
+    public static var moveMountBeneath: Bool {
+        do {
+            try sys("move_mount") { cl_probe_move_mount_beneath() }
+            return false
+        } catch {
+            return error.errno == EBADF
+        }
+    }
 }

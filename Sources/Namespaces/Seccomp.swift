@@ -68,12 +68,14 @@ public struct SeccompFilter: Sendable {
 
     /// Loads the filter. Syscalls unknown to this libseccomp are skipped, as runc skips them.
     public func load() throws(Failure) {
-        guard let filter = cl_seccomp_new(defaultAction.kind, defaultAction.errnoValue) else {
+        guard let filter = try? sys("seccomp", nil, { cl_seccomp_new(defaultAction.kind, defaultAction.errnoValue) }) else {
             throw Failure(description: "seccomp: cannot create a filter")
         }
         defer { cl_seccomp_free(filter) }
-        for architecture in architectures where cl_seccomp_add_arch(filter, architecture) != 0 {
-            throw Failure(description: "seccomp: unknown architecture \(architecture)")
+        for architecture in architectures {
+            do { try sys("seccomp") { cl_seccomp_add_arch(filter, architecture) } } catch {
+                throw Failure(description: "seccomp: unknown architecture \(architecture)")
+            }
         }
         for rule in rules {
             let index = rule.arguments.map(\.index)
@@ -81,16 +83,22 @@ public struct SeccompFilter: Sendable {
             let value = rule.arguments.map(\.value)
             let valueTwo = rule.arguments.map(\.valueTwo)
             for name in rule.syscalls {
-                let status = cl_seccomp_add_rule(
-                    filter, name, rule.action.kind, rule.action.errnoValue, Int32(rule.arguments.count),
-                    index, op, value, valueTwo)
-                if status < -1 {
-                    throw Failure(description: "seccomp: rule for \(name): \(String(cString: strerror(-status)))")
+                // A syscall unknown to this libseccomp: skipped.
+                guard let number = try? sys("seccomp", nil, { cl_seccomp_syscall(name) }) else { continue }
+                do {
+                    try sys("seccomp") {
+                        cl_seccomp_add_rule(
+                            filter, number, rule.action.kind, rule.action.errnoValue, Int32(rule.arguments.count),
+                            index, op, value, valueTwo)
+                    }
+                } catch {
+                    throw Failure(description: "seccomp: rule for \(name): \(error.reason)")
                 }
             }
         }
-        let status = cl_seccomp_load(filter)
-        if status != 0 { throw Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
+        do { try sys("seccomp") { cl_seccomp_load(filter) } } catch {
+            throw Failure(description: "seccomp: load: \(error.reason)")
+        }
     }
 }
 
@@ -98,14 +106,16 @@ public struct SeccompFilter: Sendable {
 /// refuses). Built by hand, not through libseccomp, because it sits on every `run`.
 public enum DefaultSeccompFilter {
     public static func load() throws(SeccompFilter.Failure) {
-        let status = cl_default_filter_load()
-        if status != 0 { throw SeccompFilter.Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
+        do { try sys("seccomp") { cl_default_filter_load() } } catch {
+            throw SeccompFilter.Failure(description: "seccomp: load: \(error.reason)")
+        }
     }
 
     /// `cl_guard_filter_load`: under a profile the user gave, what would reach the store
     /// through its mask stays refused.
     public static func loadGuard() throws(SeccompFilter.Failure) {
-        let status = cl_guard_filter_load()
-        if status != 0 { throw SeccompFilter.Failure(description: "seccomp: load: \(String(cString: strerror(-status)))") }
+        do { try sys("seccomp") { cl_guard_filter_load() } } catch {
+            throw SeccompFilter.Failure(description: "seccomp: load: \(error.reason)")
+        }
     }
 }

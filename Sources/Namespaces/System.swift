@@ -17,11 +17,11 @@ public enum System {
     /// its report prints 16 bytes of memory at each register, which may be part of a secret's
     /// value or of the key. Called first thing by every command; a crash then just ends the
     /// process (and, non-dumpable, leaves no core).
-    public static func resetFatalSignals() { _ = cl_reset_fatal_signals() }
+    public static func resetFatalSignals() { _ = try? sys("sigaction") { cl_reset_fatal_signals() } }
 
     /// PR_SET_DUMPABLE: a non-dumpable process leaves no core dump and cannot be ptraced, nor
     /// its /proc/PID/mem read, by other processes of its user. exec resets it.
-    public static func setDumpable(_ dumpable: Bool) { _ = cl_prctl_set_dumpable(dumpable ? 1 : 0) }
+    public static func setDumpable(_ dumpable: Bool) { _ = try? sys("prctl") { cl_prctl_set_dumpable(dumpable ? 1 : 0) } }
 
     /// Makes this process non-dumpable and sets its core size limit to 0: for every command
     /// that loads the key or a value (with `fs.suid_dumpable=2` the kernel still dumps a
@@ -30,7 +30,7 @@ public enum System {
     public static func forbidCoreDumps() {
         setDumpable(false)
         var limit = rlimit(rlim_cur: 0, rlim_max: 0)
-        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &limit)
+        _ = try? sys("setrlimit") { setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &limit) }
     }
 
     /// Lowercase hex of `count` random bytes, e.g. a workload ID.
@@ -48,16 +48,23 @@ public enum System {
     /// Cryptographically secure random bytes from the kernel.
     public static func randomBytes(_ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        let status = bytes.withUnsafeMutableBytes { cl_random_bytes($0.baseAddress, $0.count) }
-        // Only a kernel older than 3.17 lacks getrandom; there is no safe way on without it.
-        precondition(status == 0, "getrandom failed")
+        bytes.withUnsafeMutableBytes { buffer in
+            var filled = 0
+            while filled < buffer.count {
+                // Only a kernel older than 3.17 lacks getrandom; there is no safe way on without it.
+                guard let got = try? sys("getrandom", nil, { cl_getrandom(buffer.baseAddress! + filled, buffer.count - filled) }) else {
+                    preconditionFailure("getrandom failed")
+                }
+                filled += got
+            }
+        }
         return bytes
     }
 
     /// Wall-clock time in nanoseconds since the Unix epoch.
     public static func nowNanoseconds() -> Int64 {
         var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
+        _ = try? sys("clock_gettime") { clock_gettime(CLOCK_REALTIME, &ts) }
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
@@ -96,6 +103,25 @@ public enum System {
         return nil
     }
 
+    /// kill(2): sends `signal` to `pid` (0: only checks that it exists and may be signalled;
+    /// ESRCH when it does not exist).
+    public static func signal(_ pid: pid_t, _ signal: Int32) throws(SysError) {
+        try sys("kill") { kill(pid, signal) }
+    }
+
+    /// Whether no process `pid` exists any more (kill(2) says ESRCH; one that exists but may
+    /// not be signalled, EPERM, still exists).
+    public static func processIsGone(_ pid: pid_t) -> Bool {
+        do { try signal(pid, 0) } catch { return error.errno == ESRCH }
+        return false
+    }
+
+    /// The home directory of `uid` in the user database (getpwuid), if it has one.
+    public static func homeDirectory(of uid: uid_t) -> String? {
+        guard let entry = getpwuid(uid), let directory = entry.pointee.pw_dir else { return nil }
+        return String(cString: directory)
+    }
+
     /// Whether the process `pid` that started at `startTime` still runs (not a zombie).
     public static func isAlive(pid: pid_t, startTime: UInt64) -> Bool {
         processStartTime(pid) == startTime
@@ -108,8 +134,8 @@ extension System {
     public static func raiseOpenFileLimit() {
         var limit = rlimit()
         let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        guard (try? sys("getrlimit") { getrlimit(resource, &limit) }) != nil, limit.rlim_cur < limit.rlim_max else { return }
         limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(resource, &limit)
+        _ = try? sys("setrlimit") { setrlimit(resource, &limit) }
     }
 }

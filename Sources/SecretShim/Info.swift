@@ -25,7 +25,7 @@ struct InfoCommand: ParsableCommand {
             ("Root", Formats.json(location.root), location.root),
             ("KeyFile", Formats.json(location.keyFile), location.keyFile),
             ("StateDir", Formats.json(location.stateDirectory), location.stateDirectory),
-            ("Rootless", geteuid() == 0 ? "false" : "true", geteuid() == 0 ? "no" : "yes (a user namespace maps only you)"),
+            ("Rootless", System.effectiveUserID == 0 ? "false" : "true", System.effectiveUserID == 0 ? "no" : "yes (a user namespace maps only you)"),
             ("Landlock", String(landlock),
              landlock > 0 ? "ABI \(landlock): each workload gets its own domain (no workload can open another's /proc/PID/root, mem or environ)"
                 : "not offered by this kernel: workloads of one uid are not kept apart"),

@@ -1,4 +1,5 @@
 import Glibc
+import Namespaces
 
 /// Writing to the standard streams without Foundation, and the formats the commands share:
 /// RFC 3339 times, Docker's human ages, JSON strings, padded tables.
@@ -11,15 +12,10 @@ enum Output {
         writeAll(STDERR_FILENO, text)
     }
 
+    /// Best effort: a closed or full stream loses the text, as with any tool's output.
     private static func writeAll(_ fd: Int32, _ text: String) {
         var text = text
-        text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
-            }
-        }
+        text.withUTF8 { buffer in try? FileDescriptor(rawValue: fd).writeAll(UnsafeRawBufferPointer(buffer)) }
     }
 
     /// The one shape of every error: `secretshim: <what>: <why>`, one line, its control bytes

@@ -56,9 +56,8 @@ enum RuntimeCommand {
         let line = json
             ? "{\"level\":\"error\",\"msg\":\(Formats.json(text)),\"time\":\(Formats.json(time))}\n"
             : "time=\(Formats.json(time)) level=error msg=\(Formats.json(text))\n"
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return }
-        _ = line.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
+        guard let fd = try? FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o600) else { return }
+        try? fd.writeAll(Array(line.utf8), path: path)
+        fd.close()
     }
 }

@@ -37,7 +37,7 @@ struct SecretExport: ParsableCommand {
             }
             // The new store: its own root, its own key beside it; no state dir of ours in it.
             var target = StoreLocation(root: output, keyFile: output + "/master.key")
-            if geteuid() == 0 { target = try target.trusted() }
+            if System.effectiveUserID == 0 { target = try target.trusted() }
             let exported = try target.openForWriting()
             for secret in secrets where (try? exported.find(secret.record.name)) == nil {
                 _ = try exported.create(name: secret.record.name, value: secret.value, labels: secret.record.labels)

@@ -154,7 +154,7 @@ public struct LeaseBook: Sendable {
         }
         do {
             let st = try fd.status(path: directory)
-            guard st.st_uid == 0 || st.st_uid == geteuid() else {
+            guard st.st_uid == 0 || st.st_uid == System.effectiveUserID else {
                 throw StoreError.untrusted(path: directory, why: "owned by uid \(st.st_uid), neither root nor this user")
             }
             guard st.st_mode & 0o022 == 0 else {
@@ -221,8 +221,8 @@ public struct LeaseDirectory: Sendable {
     public func record(_ lease: Lease, file: String? = nil) throws(StoreError) {
         let name = file.map { $0 + ".lease" } ?? Self.fileName(lease.pid)
         do throws(SysError) {
-            try lock(LOCK_SH)
-            defer { _ = flock(fd.rawValue, LOCK_UN) }
+            try fd.lock(LOCK_SH, path: path)
+            defer { fd.unlock() }
             let out = try fd.openAt(name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, mode: 0o600)
             defer { out.close() }
             guard try out.status(path: path + "/" + name).st_mode & S_IFMT == S_IFREG else {
@@ -241,17 +241,17 @@ public struct LeaseDirectory: Sendable {
         let name = file.map { $0 + ".lease" } ?? Self.fileName(lease.pid)
         let temporary = "." + name + ".new"
         do throws(SysError) {
-            _ = unlinkat(fd.rawValue, temporary, 0)
+            try? fd.removeEntry(temporary)
             let out = try fd.openAt(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             do throws(SysError) {
                 try out.writeAll(lease.encoded(), path: path + "/" + temporary)
                 out.close()
             } catch {
                 out.close()
-                _ = unlinkat(fd.rawValue, temporary, 0)
+                try? fd.removeEntry(temporary)
                 throw error
             }
-            try sys("rename", path + "/" + name) { renameat(fd.rawValue, temporary, fd.rawValue, name) }
+            try fd.rename(temporary, to: name, path: path + "/" + name)
         } catch {
             throw .system(error)
         }
@@ -260,13 +260,9 @@ public struct LeaseDirectory: Sendable {
     /// Holds the directory's exclusive lock while `body` runs: `secret rm` checks the holders
     /// and deletes under it, so no `run` records a lease in between.
     public func withExclusiveLock<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        do { try lock(LOCK_EX) } catch { throw .system(error) }
-        defer { _ = flock(fd.rawValue, LOCK_UN) }
+        do { try fd.lock(LOCK_EX, path: path) } catch { throw .system(error) }
+        defer { fd.unlock() }
         return try body()
-    }
-
-    func lock(_ operation: Int32) throws(SysError) {
-        try sys("lock", path) { flock(fd.rawValue, operation) }
     }
 
     /// Leases of live processes, oldest first; files of finished ones are removed.
@@ -275,7 +271,7 @@ public struct LeaseDirectory: Sendable {
         for file in entries() where file.hasUTF8Suffix(".lease") && !file.hasUTF8Prefix(".") {
             switch examine(file) {
             case .live(let lease): live.append(lease)
-            case .finished: _ = unlinkat(fd.rawValue, file, 0)
+            case .finished: try? fd.removeEntry(file)
             case .ignored: break
             }
         }
@@ -292,7 +288,7 @@ public struct LeaseDirectory: Sendable {
         let shownPID = Self.pid(named: file)
         guard let opened = try? fd.openAt(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return .ignored }
         defer { opened.close() }
-        guard let st = try? opened.status(), st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0 || st.st_uid == geteuid() else {
+        guard let st = try? opened.status(), st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0 || st.st_uid == System.effectiveUserID else {
             return .ignored
         }
         if let bytes = try? opened.readAll(limit: 1 << 20), let lease = Lease.decode(bytes) {
@@ -323,21 +319,21 @@ public struct LeaseDirectory: Sendable {
             // A rewrite that a kill -9 interrupted leaves `.<pid>.lease.new` behind.
             if file.hasUTF8Prefix("."), file.hasUTF8Suffix(".lease.new") {
                 let named = String(file.utf8.dropFirst().dropLast(4))!
-                if let pid = Self.pid(named: named), kill(pid, 0) != 0, errno == ESRCH { _ = unlinkat(fd.rawValue, file, 0) }
+                if let pid = Self.pid(named: named), System.processIsGone(pid) { try? fd.removeEntry(file) }
                 continue
             }
             guard file.hasUTF8Suffix(".lease"), !file.hasUTF8Prefix(".") else { continue }
             looked += 1
-            if let pid = Self.pid(named: file), kill(pid, 0) != 0, errno == ESRCH {
-                _ = unlinkat(fd.rawValue, file, 0)
+            if let pid = Self.pid(named: file), System.processIsGone(pid) {
+                try? fd.removeEntry(file)
                 continue
             }
-            if case .finished = examine(file) { _ = unlinkat(fd.rawValue, file, 0) }
+            if case .finished = examine(file) { try? fd.removeEntry(file) }
         } while looked < limit && index != start
     }
 
     /// Drops the lease recorded under `file`.
-    public func remove(file: String) { _ = unlinkat(fd.rawValue, file + ".lease", 0) }
+    public func remove(file: String) { try? fd.removeEntry(file + ".lease") }
 
     func entries() -> [String] { fd.entries() }
 }

@@ -41,7 +41,7 @@ public enum MasterKey {
                     path: path,
                     why: "permissions \(String(st.st_mode & 0o777, radix: 8)) are too open: it must be readable by its owner only (chmod 400)")
             }
-            guard st.st_uid == geteuid() || st.st_uid == 0 else {
+            guard st.st_uid == System.effectiveUserID || st.st_uid == 0 else {
                 throw StoreError.keyFile(path: path, why: "owned by uid \(st.st_uid), not by this user or root")
             }
             let key = try fd.readAll(limit: size + 1, path: path)

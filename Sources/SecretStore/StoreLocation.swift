@@ -24,7 +24,7 @@ public struct StoreLocation: Sendable, Equatable {
     }
 
     public static func defaultRoot() -> String {
-        if geteuid() == 0 { return "/var/lib/secretshim" }
+        if System.effectiveUserID == 0 { return "/var/lib/secretshim" }
         if let data = nonEmpty(System.environment("XDG_DATA_HOME")) { return data + "/secretshim" }
         return home() + "/.local/share/secretshim"
     }
@@ -33,9 +33,9 @@ public struct StoreLocation: Sendable, Equatable {
     /// store: that keeps `run` working from a read-only store.
     public static func defaultStateDirectory() -> String {
         if let explicit = nonEmpty(System.environment("SECRETSHIM_STATE_DIR")) { return explicit }
-        if geteuid() == 0 { return "/run/secretshim" }
+        if System.effectiveUserID == 0 { return "/run/secretshim" }
         if let runtime = nonEmpty(System.environment("XDG_RUNTIME_DIR")) { return runtime + "/secretshim" }
-        let perUser = "/run/user/\(geteuid())"
+        let perUser = "/run/user/\(System.effectiveUserID)"
         if Files.exists(perUser) { return perUser + "/secretshim" }
         return defaultRoot() + "/state"
     }
@@ -49,7 +49,7 @@ public struct StoreLocation: Sendable, Equatable {
     /// in it); the paths returned are the real ones, which no one but root can change. As ssh's
     /// StrictModes checks a key's directories. An ordinary user's own files are the user's.
     public func trusted() throws(StoreError) -> StoreLocation {
-        guard geteuid() == 0 else { return self }
+        guard System.effectiveUserID == 0 else { return self }
         var checked = self
         checked.root = try Self.trustedPath(root)
         checked.keyFile = try Self.trustedPath(Files.parent(of: keyFile)) + "/" + (Files.components(keyFile).last ?? "")
@@ -59,7 +59,7 @@ public struct StoreLocation: Sendable, Equatable {
 
     /// The real path of `path` (of its deepest existing ancestor, with the rest appended),
     /// every existing directory on it owned by root and not writable by group or others unless
-    /// sticky (`cl_trusted_path`).
+    /// sticky (`Files.rootOwnedRealPath`).
     static func trustedPath(_ path: String) throws(StoreError) -> String {
         let absolute = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
         switch Files.rootOwnedRealPath(absolute) {
@@ -73,15 +73,11 @@ public struct StoreLocation: Sendable, Equatable {
         }
     }
 
-    static func currentDirectory() -> String {
-        guard let cwd = getcwd(nil, 0) else { return "/" }
-        defer { free(cwd) }
-        return String(cString: cwd)
-    }
+    static func currentDirectory() -> String { (try? Files.currentDirectory()) ?? "/" }
 
     static func home() -> String {
         if let home = nonEmpty(System.environment("HOME")) { return home }
-        if let entry = getpwuid(geteuid()), let dir = entry.pointee.pw_dir { return String(cString: dir) }
+        if let directory = System.homeDirectory(of: System.effectiveUserID) { return directory }
         return "/"
     }
 

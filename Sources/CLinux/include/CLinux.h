@@ -8,5 +8,4 @@
 #include "cl_security.h"
 #include "cl_default_filter.h"
 #include "cl_root.h"
-#include "cl_trust.h"
 #include "cl_files.h"

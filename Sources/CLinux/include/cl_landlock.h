@@ -4,7 +4,8 @@
 // /proc/PID/root, mem or environ of) any process outside that domain or a nested one
 // (Documentation/userspace-api/landlock.rst, "Ptrace restrictions").
 
-/// The Landlock ABI version the kernel offers, or 0 where it has none (or it is disabled).
+/// The Landlock ABI version the kernel offers (1 or more), or -1 with errno where it has none
+/// (ENOSYS) or it is disabled (EOPNOTSUPP).
 int cl_landlock_abi(void);
 /// Puts this process (and what it execs) in a new Landlock domain of its own. The ruleset
 /// handles only LANDLOCK_ACCESS_FS_MAKE_BLOCK with no rule allowing it: the one file access

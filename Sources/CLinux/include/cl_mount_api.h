@@ -2,7 +2,7 @@
 // The new mount API (Linux 5.2+: fsopen, fsmount, move_mount; 5.12+: mount_setattr): a mount
 // is made detached, addressed only by its descriptor, filled and sealed before anything can
 // see it, then attached onto a directory that is itself given by descriptor. Nothing here
-// looks a path up. Each returns a descriptor or 0, or -1 with errno set.
+// looks a path up. Each returns a descriptor or a value of 0 or more, or -1 with errno set.
 #include <stdint.h>
 
 /// A new tmpfs, detached: "size=N,mode=O[,noswap]", mounted nosuid,nodev,noexec. Returns the
@@ -28,9 +28,10 @@ int cl_is_mount_root(int fd);
 /// mounted there), 0 if it shows a folder of it (a bind mount of a shared tmpfs's folder),
 /// -1 with errno if the kernel cannot say (statx's STATX_MNT_ID, Linux 5.8+).
 int cl_is_whole_filesystem_mount(int fd);
-/// 1 if the kernel offers MOVE_MOUNT_BENEATH (Linux 6.5+), 0 if not: probed with an invalid
-/// call whose error tells the flag is known.
-int cl_has_move_mount_beneath(void);
+/// move_mount(2) with MOVE_MOUNT_BENEATH (Linux 6.5+) on invalid descriptors, to probe for the
+/// flag: always -1, errno EBADF where the kernel knows it (it got as far as the descriptors),
+/// EINVAL where it does not (it refused the flag first).
+int cl_probe_move_mount_beneath(void);
 
 /// AT_EMPTY_PATH (glibc declares it only under _GNU_SOURCE): act on the descriptor itself.
 #define CL_AT_EMPTY_PATH 0x1000

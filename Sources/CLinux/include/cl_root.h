@@ -17,10 +17,13 @@ int cl_pivot_root_here(void);
 /// unshare(2) with CLONE_* flags, named: 'm' mount, 'u' uts, 'i' ipc, 'n' net, 'p' pid, 'U' user.
 int cl_unshare(const char *kinds);
 int cl_set_hostname(const char *name);
-/// setrlimit with the resource named as in OCI ("RLIMIT_NOFILE"); -2 for an unknown name.
-int cl_set_rlimit(const char *name, uint64_t soft, uint64_t hard);
-/// 1 if `option` is a mount flag ("ro", "nosuid", "rbind", ...): *flag gets its MS_* bits and
-/// *clear is 1 for options that clear them ("rw", "suid", ...). 0 if it is data ("size=1m").
+/// The resource named as in OCI ("RLIMIT_NOFILE"); -1 with EINVAL for an unknown name.
+int cl_rlimit_resource(const char *name);
+/// setrlimit(2) of a `cl_rlimit_resource`.
+int cl_set_rlimit(int resource, uint64_t soft, uint64_t hard);
+/// 0 if `option` is a mount flag ("ro", "nosuid", "rbind", ...): *flag gets its MS_* bits and
+/// *clear is 1 for options that clear them ("rw", "suid", ...). -1 with ENOENT if it is data
+/// ("size=1m").
 int cl_mount_option(const char *option, unsigned long *flag, int *clear);
 /// Send this process `sig` when its parent dies (for a workload forked into a PID namespace).
 int cl_set_parent_death_signal(int sig);
