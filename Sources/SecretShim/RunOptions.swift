@@ -32,11 +32,6 @@ struct RunOption: Sendable {
         self.action = action
     }
 
-    var takesValue: Bool {
-        if case .value = action { return true }
-        return false
-    }
-
     /// `-e, --env K=V`: the option as the help's left column shows it.
     var synopsis: String {
         var text = short.map { $0 + ", " } ?? ""
