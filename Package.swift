@@ -2,9 +2,11 @@
 import PackageDescription
 
 // Four layers, each importing only those below it (see ../shared/STYLE.md):
-//   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher, Scanner, ContainerRuntime (domain)
+//   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher, Scanner, ContainerRuntime, JSON (domain)
 //   ->  SecretShim (commands)
 // The domain has its own C shims: CSQLite (system SQLite) and CSealing (BoringSSL's AEAD).
+// JSON is the one reader and writer of JSON text (OCI documents as written, the commands'
+// output, the escaped forms `scan` looks for), on swift-collections' OrderedDictionary.
 // System libraries are `.systemLibrary` targets so their `link` lines land inside the
 // linker's group, which is what a fully static build needs.
 let package = Package(
@@ -18,10 +20,12 @@ let package = Package(
         .library(name: "Launcher", targets: ["Launcher"]),
         .library(name: "ContainerRuntime", targets: ["ContainerRuntime"]),
         .library(name: "Scanner", targets: ["Scanner"]),
+        .library(name: "JSON", targets: ["JSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
@@ -36,25 +40,31 @@ let package = Package(
         .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp"]),
         .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite", "CSealing"]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
-        .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive"]),
+        .target(name: "JSON", dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]),
+        .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive", "JSON"]),
         .target(
             name: "ContainerRuntime",
-            dependencies: ["Namespaces", "SecretStore", "Launcher", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["Namespaces", "SecretStore", "Launcher", "JSON", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "SecretShim",
             dependencies: [
-                "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime",
+                "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(
             name: "SecretStoreTests",
             dependencies: [
-                "SecretStore", "Namespaces", "Launcher", "ContainerRuntime",
+                "SecretStore", "Namespaces", "Launcher", "ContainerRuntime", "JSON",
                 // Only to check that the store's sealing agrees with swift-crypto's AES.GCM.
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // The matcher and the walk, against a naive search (in process, no root needed).
         .testTarget(name: "ScannerTests", dependencies: ["Scanner", "Namespaces"]),
+        // The JSON writer's layouts and escaping styles.
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        // The commands' own logic in process: `run`'s option table and parser (the executable
+        // target, imported @testable, as SwiftPM allows on Linux).
+        .testTarget(name: "CommandsTests", dependencies: ["SecretShim", "Launcher", "Namespaces"]),
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
         // The adversarial suite: every attack on `run`'s promises, kept as a test (real kernel, as root).
         .testTarget(name: "AttackTests", dependencies: [], exclude: ["Fixtures"]),

@@ -27,10 +27,10 @@ let package = Package(
     targets: [
         .target(name: "FuzzSupport"),
         fuzzTarget("secret-spec", ["Launcher", "ContainerRuntime", "SecretStore"]),
-        // Compiles the executable's RunArguments.swift and LeadingGlobals.swift (symlinks).
+        // Compiles the executable's RunArguments.swift, RunOptions.swift and LeadingGlobals.swift (symlinks).
         fuzzTarget("run-arguments", ["Launcher", "SecretStore", "Namespaces"]),
         fuzzTarget("runtime-command-line", ["ContainerRuntime"]),
-        fuzzTarget("oci-config", ["ContainerRuntime", "Launcher"]),
+        fuzzTarget("oci-config", ["ContainerRuntime", "Launcher", "JSON"]),
         fuzzTarget("grant-request", ["ContainerRuntime", "Launcher"], crypto: true),
         fuzzTarget("seccomp-profile", ["Launcher"]),
         fuzzTarget("sealed-record", ["SecretStore", "Namespaces"]),

@@ -1,3 +1,4 @@
+import JSON
 import Launcher
 import Namespaces
 
@@ -146,10 +147,10 @@ public struct ContainerConfig {
         var mounts = document.field("mounts")?.arrayValue ?? []
         mounts.append(
             .object([
-                ("destination", .string(Self.secretsDirectory)),
-                ("type", .string("bind")),
-                ("source", .string(source)),
-                ("options", .array(["rbind", "ro", "nosuid", "nodev", "noexec"].map { .string($0) })),
+                "destination": .string(Self.secretsDirectory),
+                "type": .string("bind"),
+                "source": .string(source),
+                "options": .array(["rbind", "ro", "nosuid", "nodev", "noexec"].map { .string($0) }),
             ]))
         document.setField("mounts", .array(mounts))
     }

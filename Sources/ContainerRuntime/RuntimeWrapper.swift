@@ -1,4 +1,5 @@
 import Glibc
+import JSON
 import Launcher
 import Namespaces
 import SecretStore
@@ -57,7 +58,7 @@ public enum RuntimeWrapper {
             ContainerConfig.contains(bytes, Array(ContainerConfig.environmentVariable.utf8)),
             let process = try? JSONValue.parse(bytes)
         else { return }
-        var config = ContainerConfig(.object([("process", process)]))
+        var config = ContainerConfig(.object(["process": process]))
         config.removeRequestVariable()
         if let cleaned = config.document.field("process") { try? replace(path, with: cleaned.serialized()) }
     }

@@ -1,4 +1,5 @@
 import CScanning
+import JSON
 import Namespaces
 
 /// The secrets `scan` looks for: the C matcher (`cs_matcher.h`: each value indexed by a
@@ -47,7 +48,9 @@ final class PatternSet {
         let id = UInt32(names.count)
         names.append(name)
         var forms = [value]
-        for style in JSONEscaping.Style.allCases {
+        // As JSON encoders write a value inside a string (an image config's `Env` holds a whole
+        // config file, its newlines as `\n`). Not `.short`, the commands' own output style.
+        for style: JSONEscaping.Style in [.plain, .go, .ascii, .solidus] {
             let escaped = JSONEscaping.escaped(value, style)
             if !forms.contains(escaped) { forms.append(escaped) }
         }

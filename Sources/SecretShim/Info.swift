@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import JSON
 import Namespaces
 import SecretStore
 
@@ -11,33 +12,31 @@ struct InfoCommand: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp("Output format: table or json.", valueName: "format"))
-    var format: String = "table"
+    @OptionGroup var output: FormatOption
 
     func run() throws {
-        guard format == "table" || format == "json" else {
-            throw CommandFailure.usage("info", "unknown format '\(format)': use table or json")
-        }
         let location = try globals.location
         let landlock = Landlock.abi
         let noswap = KernelFeatures.tmpfsNoSwap
-        let facts: [(key: String, json: String, text: String)] = [
-            ("Root", Formats.json(location.root), location.root),
-            ("KeyFile", Formats.json(location.keyFile), location.keyFile),
-            ("StateDir", Formats.json(location.stateDirectory), location.stateDirectory),
-            ("Rootless", System.effectiveUserID == 0 ? "false" : "true", System.effectiveUserID == 0 ? "no" : "yes (a user namespace maps only you)"),
-            ("Landlock", String(landlock),
+        let facts: [(key: String, json: JSONValue, text: String)] = [
+            ("Root", .string(location.root), location.root),
+            ("KeyFile", .string(location.keyFile), location.keyFile),
+            ("StateDir", .string(location.stateDirectory), location.stateDirectory),
+            ("Rootless", .bool(System.effectiveUserID != 0), System.effectiveUserID == 0 ? "no" : "yes (a user namespace maps only you)"),
+            ("Landlock", .integer(landlock),
              landlock > 0 ? "ABI \(landlock): each workload gets its own domain (no workload can open another's /proc/PID/root, mem or environ)"
                 : "not offered by this kernel: workloads of one uid are not kept apart"),
-            ("TmpfsNoswap", noswap.map { $0 ? "true" : "false" } ?? "null",
+            ("TmpfsNoswap", noswap.map { JSONValue.bool($0) } ?? JSONValue.null,
              noswap.map { $0 ? "yes: secrets never reach swap" : "no (Linux 6.4+): a secret could reach swap" } ?? "unknown (needs root)"),
-            ("UserNamespaces", KernelFeatures.userNamespaces ? "true" : "false",
+            ("UserNamespaces", .bool(KernelFeatures.userNamespaces),
              KernelFeatures.userNamespaces ? "yes: ordinary users run rootless" : "no: only root can run"),
-            ("MoveMountBeneath", KernelFeatures.moveMountBeneath ? "true" : "false",
+            ("MoveMountBeneath", .bool(KernelFeatures.moveMountBeneath),
              KernelFeatures.moveMountBeneath ? "yes (Linux 6.5+)" : "no"),
         ]
-        if format == "json" {
-            Output.out("{" + facts.map { "\"\($0.key)\":\($0.json)" }.joined(separator: ",") + "}\n")
+        if output.format == .json {
+            var object = JSONObject()
+            for fact in facts { object.members[fact.key] = fact.json }
+            Output.out(Formats.json(.object(object)) + "\n")
         } else {
             for fact in facts { Output.out("\(fact.key): \(fact.text)\n") }
         }

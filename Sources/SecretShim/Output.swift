@@ -1,8 +1,9 @@
 import Glibc
 import Namespaces
+import JSON
 
 /// Writing to the standard streams without Foundation, and the formats the commands share:
-/// RFC 3339 times, Docker's human ages, JSON strings, padded tables.
+/// RFC 3339 times, Docker's human ages, JSON, padded tables.
 enum Output {
     static func out(_ text: String) {
         writeAll(STDOUT_FILENO, text)
@@ -108,25 +109,15 @@ enum Formats {
         humanDuration(nanoseconds: max(0, now - nanoseconds)) + " ago"
     }
 
-    /// A JSON string literal, escaped per RFC 8259.
+    /// The commands' JSON text: Docker's keys, compact (one object a line) or indented as
+    /// Docker's `inspect` (4 spaces), strings with every short escape of RFC 8259 (\b and \f too).
+    static func json(_ value: JSONValue, indent: Int = 0) -> String {
+        JSONWriter(escaping: .short, indent: indent).text(value)
+    }
+
+    /// A JSON string literal, escaped as `json` escapes it.
     static func json(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONWriter(escaping: .short).quoted(text)
     }
 
     /// Columns padded as Docker's tabwriter does (min width 10, padding 3); the last unpadded.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import JSON
 import Namespaces
 import SecretStore
 
@@ -8,24 +9,22 @@ struct PsCommand: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp("Output format: table or json.", valueName: "format"))
-    var format: String = "table"
+    @OptionGroup var output: FormatOption
 
     func run() throws {
-        guard format == "table" || format == "json" else {
-            throw CommandFailure.usage("ps", "unknown format '\(format)': use table or json")
-        }
         let leases: [Lease]
         do { leases = try LeaseBook(directory: try globals.location.stateDirectory).liveLeases() } catch {
             throw CommandFailure.failed("ps", error)
         }
         let now = System.nowNanoseconds()
-        if format == "json" {
+        if output.format == .json {
             for lease in leases {
-                let secrets = lease.secrets.map { Formats.json($0.name) }.joined(separator: ",")
-                Output.out(
-                    "{\"ID\":\(Formats.json(lease.workloadID)),\"Name\":\(Formats.json(lease.name)),\"PID\":\(lease.pid),"
-                        + "\"StartedAt\":\(Formats.json(Formats.rfc3339(nanoseconds: lease.startedAt))),\"Secrets\":[\(secrets)]}\n")
+                let object: JSONValue = .object([
+                    "ID": .string(lease.workloadID), "Name": .string(lease.name), "PID": .integer(lease.pid),
+                    "StartedAt": .string(Formats.rfc3339(nanoseconds: lease.startedAt)),
+                    "Secrets": .array(lease.secrets.map { .string($0.name) }),
+                ])
+                Output.out(Formats.json(object) + "\n")
             }
             return
         }

@@ -1,5 +1,6 @@
 import ContainerRuntime
 import Glibc
+import JSON
 import Namespaces
 import SecretStore
 
@@ -54,7 +55,7 @@ enum RuntimeCommand {
         let time = Formats.rfc3339(nanoseconds: System.nowNanoseconds())
         let text = "secretshim: " + message
         let line = json
-            ? "{\"level\":\"error\",\"msg\":\(Formats.json(text)),\"time\":\(Formats.json(time))}\n"
+            ? Formats.json(.object(["level": .string("error"), "msg": .string(text), "time": .string(time)])) + "\n"
             : "time=\(Formats.json(time)) level=error msg=\(Formats.json(text))\n"
         guard let fd = try? FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o600) else { return }
         try? fd.writeAll(Array(line.utf8), path: path)

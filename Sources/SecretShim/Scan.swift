@@ -1,4 +1,5 @@
 import ArgumentParser
+import JSON
 import Namespaces
 import Scanner
 import SecretStore
@@ -13,18 +14,14 @@ struct ScanCommand: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp("Output format: table or json.", valueName: "format"))
-    var format: String = "table"
+    @OptionGroup var output: FormatOption
 
     @Argument(help: "Directories, tars (plain or compressed), compressed files, `docker save` archives, OCI layouts.")
     var paths: [String] = []
 
     func run() throws {
-        guard format == "table" || format == "json" else {
-            throw CommandFailure.usage("scan", "unknown format '\(format)': use table or json")
-        }
         guard !paths.isEmpty else { throw CommandFailure.usage("scan", "no path given") }
-        let printer = FindingPrinter(json: format == "json")
+        let printer = FindingPrinter(json: output.format == .json)
         let scanner: Scanner
         do {
             scanner = try Scanner { report in
@@ -65,10 +62,13 @@ final class FindingPrinter {
 
     func print(_ finding: Finding) {
         if json {
-            pending += (count == 0 ? "[" : ",")
-                + "{\"Path\":\(Formats.json(finding.path)),\"Kind\":\(Formats.json(finding.kind.rawValue)),"
-                + "\"Secret\":\(finding.secret.map(Formats.json) ?? "null"),\"Offset\":\(finding.offset.map { String($0) } ?? "null"),"
-                + "\"Count\":\(finding.count.map { String($0) } ?? "null")}"
+            // One object at a time, the array's brackets around them: findings stream.
+            let object: JSONValue = .object([
+                "Path": .string(finding.path), "Kind": .string(finding.kind.rawValue),
+                "Secret": finding.secret.map { JSONValue.string($0) } ?? .null, "Offset": finding.offset.map { JSONValue.integer($0) } ?? .null,
+                "Count": finding.count.map { JSONValue.integer($0) } ?? .null,
+            ])
+            pending += (count == 0 ? "[" : ",") + Formats.json(object)
         } else {
             if count == 0 { pending += Self.row("KIND", "SECRET", "OFFSET", "PATH") }
             let secret = finding.kind == .moreValues ? "\(finding.count ?? 0) more values" : finding.secret ?? "-"

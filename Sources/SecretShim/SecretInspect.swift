@@ -1,4 +1,5 @@
 import ArgumentParser
+import JSON
 import Namespaces
 import SecretStore
 
@@ -28,7 +29,7 @@ struct SecretInspect: ParsableCommand {
         } catch {
             throw CommandFailure.failed(what, error)
         }
-        var objects: [String] = []
+        var objects: [JSONValue] = []
         var failures: [String] = []
         for reference in references {
             do {
@@ -42,7 +43,7 @@ struct SecretInspect: ParsableCommand {
         }
         // Like Docker: what was found is printed, what was not is an error (exit 1).
         if !objects.isEmpty || failures.isEmpty {
-            Output.out("[\n" + objects.joined(separator: ",\n") + "\n]\n")
+            Output.out(Formats.json(.array(objects), indent: 4) + "\n")
         }
         if let last = failures.popLast() {
             for failure in failures { Output.error(what, failure) }
@@ -50,26 +51,26 @@ struct SecretInspect: ParsableCommand {
         }
     }
 
-    /// Docker's `docker secret inspect` object, indented as Docker indents it.
-    static func json(_ record: SecretRecord, secretData: [UInt8]?) -> String {
-        let labels = record.labels.map { "                \(Formats.json($0.key)): \(Formats.json($0.value))" }
-        let labelBlock = labels.isEmpty ? "{}" : "{\n" + labels.joined(separator: ",\n") + "\n            }"
-        var text = "    {\n"
-        text += "        \"ID\": \(Formats.json(record.id)),\n"
-        text += "        \"Version\": {\n            \"Index\": \(record.version)\n        },\n"
-        text += "        \"CreatedAt\": \(Formats.json(Formats.rfc3339(nanoseconds: record.createdAt))),\n"
-        text += "        \"UpdatedAt\": \(Formats.json(Formats.rfc3339(nanoseconds: record.updatedAt))),\n"
-        text += "        \"Spec\": {\n            \"Name\": \(Formats.json(record.name)),\n"
-        text += "            \"Labels\": \(labelBlock)\n        }"
+    /// Docker's `docker secret inspect` object (indented as Docker indents it by `Formats.json`).
+    static func json(_ record: SecretRecord, secretData: [UInt8]?) -> JSONValue {
+        var labels = JSONObject()
+        for label in record.labels { labels.members[label.key] = .string(label.value) }
+        var object: JSONObject = [
+            "ID": .string(record.id),
+            "Version": .object(["Index": .integer(record.version)]),
+            "CreatedAt": .string(Formats.rfc3339(nanoseconds: record.createdAt)),
+            "UpdatedAt": .string(Formats.rfc3339(nanoseconds: record.updatedAt)),
+            "Spec": .object(["Name": .string(record.name), "Labels": .object(labels)]),
+        ]
         if let secretData {
             // JSON holds text only: a value that is not UTF-8 is given in base64 under its own key.
-            if let text8 = String(validating: secretData, as: UTF8.self) {
-                text += ",\n        \"SecretData\": \(Formats.json(text8))"
+            if let text = String(validating: secretData, as: UTF8.self) {
+                object.members["SecretData"] = .string(text)
             } else {
-                text += ",\n        \"SecretDataBase64\": \"\(Base64.encode(secretData))\""
+                object.members["SecretDataBase64"] = .string(Base64.encode(secretData))
             }
         }
-        return text + "\n    }"
+        return .object(object)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import JSON
 import Namespaces
 import SecretStore
 
@@ -10,17 +11,13 @@ struct SecretLs: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Only display IDs.") var quiet = false
 
-    @Option(help: ArgumentHelp("Output format: table or json.", valueName: "format"))
-    var format: String = "table"
+    @OptionGroup var output: FormatOption
 
     @Option(name: [.customShort("f"), .long], help: ArgumentHelp("Filter: name=PREFIX, id=PREFIX, label=KEY[=VALUE]; repeatable.", valueName: "filter"))
     var filter: [String] = []
 
     func run() throws {
         let what = "secret ls"
-        guard format == "table" || format == "json" else {
-            throw CommandFailure.usage(what, "unknown format '\(format)': use table or json")
-        }
         let secretFilter: SecretFilter
         do { secretFilter = try SecretFilter(filter) } catch { throw CommandFailure.usage(what, "\(error)") }
 
@@ -33,7 +30,7 @@ struct SecretLs: ParsableCommand {
         let now = System.nowNanoseconds()
         if quiet {
             Output.out(records.map { $0.id + "\n" }.joined())
-        } else if format == "json" {
+        } else if output.format == .json {
             Output.out(records.map { Self.json($0, now: now) + "\n" }.joined())
         } else {
             let rows = [["ID", "NAME", "CREATED", "UPDATED"]]
@@ -45,10 +42,12 @@ struct SecretLs: ParsableCommand {
     /// Docker's `secret ls --format json` object: human ages, labels as "k=v,k=v".
     static func json(_ record: SecretRecord, now: Int64) -> String {
         let labels = record.labels.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "{\"CreatedAt\":\(Formats.json(Formats.age(since: record.createdAt, now: now))),"
-            + "\"ID\":\(Formats.json(record.id)),\"Labels\":\(Formats.json(labels)),"
-            + "\"Name\":\(Formats.json(record.name)),"
-            + "\"UpdatedAt\":\(Formats.json(Formats.age(since: record.updatedAt, now: now)))}"
+        return Formats.json(
+            .object([
+                "CreatedAt": .string(Formats.age(since: record.createdAt, now: now)),
+                "ID": .string(record.id), "Labels": .string(labels), "Name": .string(record.name),
+                "UpdatedAt": .string(Formats.age(since: record.updatedAt, now: now)),
+            ]))
     }
 }
 

@@ -46,6 +46,8 @@ func runParsedCommand(_ arguments: [String]) -> Int32 {
         // The few messages ArgumentParser writes over two lines are joined.
         var why = SecretShimCommand.message(for: error).replacing("\n   or: ", with: " or: ").replacing("\n  - ", with: " ")
         if why.isEmpty { why = "invalid arguments" }
+        // A sentence's full stop would stand before "; see" ("Please provide one of 'table' and 'json'.").
+        if why.hasSuffix(".") { why.removeLast() }
         // ArgumentParser's sentences start upper-case ("Unknown option '--x'"); ours do not.
         if let first = why.first, first.isUppercase, why.dropFirst().first?.isLowercase ?? false {
             why = first.lowercased() + why.dropFirst()

@@ -1,4 +1,5 @@
 import ContainerRuntime
+import JSON
 import Launcher
 import Testing
 

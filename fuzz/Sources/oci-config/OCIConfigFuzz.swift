@@ -1,6 +1,7 @@
 // An OCI `config.json` as the runtime wrapper reads and rewrites it (JSONValue, ContainerConfig),
 // and as `run --bundle` reads it (OCIBundle, Foundation's JSONDecoder).
 import FuzzSupport
+import JSON
 import Launcher
 import Namespaces
 

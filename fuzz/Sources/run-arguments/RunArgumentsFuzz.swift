@@ -1,4 +1,4 @@
-// `secretshim run`'s hand-written command line. RunArguments.swift and LeadingGlobals.swift are
+// `secretshim run`'s hand-written command line. RunArguments.swift, RunOptions.swift and LeadingGlobals.swift are
 // the executable's own files, linked here (the executable target itself cannot be imported).
 import FuzzSupport
 import Launcher

@@ -1,126 +1,4 @@
-/// A JSON document kept as written: object members in their order, numbers as their text. The
-/// wrapper edits an engine's `config.json` (two fields) and must hand everything else to the
-/// real runtime exactly as it came: a Codable round trip would drop unknown fields, reorder
-/// keys, and turn 64-bit seccomp argument values into doubles.
-public indirect enum JSONValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    /// The number's own text, e.g. `18446744073709551615` or `1e3`.
-    case number(String)
-    case string(String)
-    case array([JSONValue])
-    case object([(key: String, value: JSONValue)])
-
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
-        switch (lhs, rhs) {
-        case (.null, .null): return true
-        case (.bool(let a), .bool(let b)): return a == b
-        case (.number(let a), .number(let b)): return a == b
-        case (.string(let a), .string(let b)): return a == b
-        case (.array(let a), .array(let b)): return a == b
-        case (.object(let a), .object(let b)):
-            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-        default: return false
-        }
-    }
-
-    public subscript(key: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        return members.last { $0.key == key }?.value
-    }
-
-    public var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-
-    public var arrayValue: [JSONValue]? {
-        if case .array(let items) = self { return items }
-        return nil
-    }
-
-    /// The number as an unsigned integer, if it is one.
-    public var unsignedValue: UInt64? {
-        if case .number(let text) = self { return UInt64(text) }
-        return nil
-    }
-
-    /// A member of a JSON object decoded into a Go struct, as runc reads its config.json with
-    /// encoding/json: a key matches the field case-insensitively (Unicode simple folding, so
-    /// "Process", "PROCESS" and "proceſs" are `process`), and of several that match, the last
-    /// one wins. (Map keys, such as annotations, are matched exactly: use the subscript.)
-    public func field(_ name: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        let folded = Self.fold(name)
-        return members.last { Self.fold($0.key) == folded }?.value
-    }
-
-    /// Sets the struct field `name` (`field`'s matching): the member runc would read is
-    /// replaced and the others that match are dropped; added at the end if none matches.
-    public mutating func setField(_ name: String, _ value: JSONValue) {
-        guard case .object(var members) = self else { return }
-        let folded = Self.fold(name)
-        guard let last = members.lastIndex(where: { Self.fold($0.key) == folded }) else {
-            members.append((name, value))
-            self = .object(members)
-            return
-        }
-        members[last].value = value
-        var index = 0
-        members.removeAll { member in
-            defer { index += 1 }
-            return index != last && Self.fold(member.key) == folded
-        }
-        self = .object(members)
-    }
-
-    /// The first key that occurs twice in one object (after `fold`), anywhere in the document.
-    /// Go's decoder merges a repeated struct key into one struct, field by field, and keeps the
-    /// last of a repeated map key: reading such a document as runc does is not worth the risk,
-    /// and no engine writes one.
-    public var repeatedKey: String? {
-        switch self {
-        case .object(let members):
-            var seen = Set<String>()
-            for member in members {
-                if !seen.insert(Self.fold(member.key)).inserted { return member.key }
-                if let inner = member.value.repeatedKey { return inner }
-            }
-            return nil
-        case .array(let items):
-            for item in items { if let inner = item.repeatedKey { return inner } }
-            return nil
-        default: return nil
-        }
-    }
-
-    /// Go's simple case folding for the keys of OCI's config: ASCII letters, and the two
-    /// characters that fold into ASCII ones (U+017F long s, U+212A Kelvin sign).
-    static func fold(_ key: String) -> String {
-        var out = ""
-        out.reserveCapacity(key.utf8.count)
-        for scalar in key.unicodeScalars {
-            switch scalar.value {
-            case 0x41...0x5A: out.unicodeScalars.append(Unicode.Scalar(scalar.value + 0x20)!)
-            case 0x17F: out += "s"
-            case 0x212A: out += "k"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-
-    /// Sets (or adds, at the end) `key` of an object; no-op on anything else.
-    public mutating func set(_ key: String, _ value: JSONValue) {
-        guard case .object(var members) = self else { return }
-        if let index = members.lastIndex(where: { $0.key == key }) {
-            members[index].value = value
-        } else {
-            members.append((key, value))
-        }
-        self = .object(members)
-    }
-}
+import OrderedCollections
 
 public struct JSONSyntaxError: Error, CustomStringConvertible {
     public let offset: Int
@@ -128,10 +6,10 @@ public struct JSONSyntaxError: Error, CustomStringConvertible {
     public var description: String { "invalid JSON at byte \(offset): \(why)" }
 }
 
-// MARK: - Parsing
-
 extension JSONValue {
-    /// Parses one JSON document (RFC 8259), nested at most 512 deep.
+    /// Parses one JSON document (RFC 8259), nested at most 512 deep. A key repeated in one
+    /// object keeps its last value, placed last (as Go's decoder reads a map), and is reported
+    /// by `repeatedKey`, for those that refuse it.
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var parser = Parser(bytes: bytes)
         parser.skipSpace()
@@ -180,12 +58,15 @@ extension JSONValue {
 
         mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
             offset += 1
-            var members: [(key: String, value: JSONValue)] = []
+            var object = JSONObject()
             skipSpace()
             if current == UInt8(ascii: "}") {
                 offset += 1
-                return .object(members)
+                return .object(object)
             }
+            // The keys as Go folds them, for `repeatedKey`: the first repeat in document order,
+            // a member's key before what its value holds.
+            var folded = Set<String>()
             while true {
                 skipSpace()
                 guard current == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -194,15 +75,31 @@ extension JSONValue {
                 guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
                 offset += 1
                 skipSpace()
-                members.append((key, try value(depth: depth + 1)))
+                if !folded.insert(JSONValue.fold(key)).inserted && object.repeatedOnRead == nil { object.repeatedOnRead = key }
+                let member = try value(depth: depth + 1)
+                if object.repeatedOnRead == nil, let inner = Self.repeatedOnRead(member) { object.repeatedOnRead = inner }
+                // An exact repeat (already seen folded): its last value, placed last.
+                _ = object.members.removeValue(forKey: key)
+                object.members[key] = member
                 skipSpace()
                 switch current {
                 case UInt8(ascii: ","): offset += 1
                 case UInt8(ascii: "}"):
                     offset += 1
-                    return .object(members)
+                    return .object(object)
                 default: throw error("expected ',' or '}'")
                 }
+            }
+        }
+
+        /// What the parser recorded for a value just read: objects carry it, arrays hold objects.
+        static func repeatedOnRead(_ value: JSONValue) -> String? {
+            switch value {
+            case .object(let object): return object.repeatedOnRead
+            case .array(let items):
+                for item in items { if let inner = repeatedOnRead(item) { return inner } }
+                return nil
+            default: return nil
             }
         }
 
@@ -314,61 +211,5 @@ extension JSONValue {
                 }
             }
         }
-    }
-}
-
-// MARK: - Writing
-
-extension JSONValue {
-    /// Compact JSON text, members in their order, numbers as they were read.
-    public func serialized() -> [UInt8] {
-        var out: [UInt8] = []
-        write(to: &out)
-        return out
-    }
-
-    func write(to out: inout [UInt8]) {
-        switch self {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
-        case .number(let text): out.append(contentsOf: text.utf8)
-        case .string(let text): Self.writeString(text, to: &out)
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (index, item) in items.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (index, member) in members.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(member.key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                member.value.write(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    static func writeString(_ text: String, to out: inout [UInt8]) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
