@@ -49,8 +49,7 @@ public enum Files {
         return .writableByOthers(directory, mode: mode)
     }
 
-    /// The non-empty components of a path, split on "/". Byte-wise on purpose: it is on `run`'s
-    /// start path, where generic `split` costs runtime metadata work.
+    /// The non-empty components of a path, split on "/" byte by byte, as the kernel splits it.
     public static func components(_ path: String) -> [String] {
         var components: [String] = []
         var current: [UInt8] = []
