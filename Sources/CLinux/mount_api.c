@@ -50,8 +50,8 @@ struct cl_mount_attr {
     uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
 
-// Appends `value` in `base` (8 or 10) at `out`; returns the end. By hand: snprintf would page
-// glibc's whole printf machinery into `run`'s launch for two numbers.
+// Appends `value` in `base` (8 or 10) at `out`; returns the end (snprintf would bring glibc's
+// printf into `run` for two numbers: see bench/budget).
 static char *append_number(char *out, uint64_t value, unsigned base) {
     char digits[24];
     int count = 0;

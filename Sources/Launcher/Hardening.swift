@@ -25,13 +25,12 @@ public struct Hardening: Sendable {
 
     public init() {}
 
-    /// Docker's default capability set (moby's `caps.DefaultCapabilities`). Computed: a stored
-    /// static is a lazy global, initialized through swift_once on `run`'s path.
-    public static var dockerDefaultCapabilities: [String] { [
+    /// Docker's default capability set (moby's `caps.DefaultCapabilities`).
+    public static let dockerDefaultCapabilities = [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
         "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
         "CAP_AUDIT_WRITE",
-    ] }
+    ]
 
     /// The filter the workload runs under.
     public enum Filter: Sendable {

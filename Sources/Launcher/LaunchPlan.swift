@@ -14,8 +14,9 @@ public struct LaunchPlan: Sendable {
     public var hardening = Hardening()
     /// `--rootfs` or `--bundle`: the workload's own root filesystem; nil runs in the host's.
     public var root: RootPlan? { didSet { hasRoot = root != nil } }
-    /// Whether `root` is set, kept aside: any look at the optional itself on `run`'s path costs
-    /// a runtime metadata instantiation, even when it is nil (the common case).
+    /// Whether `root` is set, kept aside: the first look at the optional itself builds
+    /// `Optional<RootPlan>`'s metadata, about 36,000 instructions of `run`'s budget
+    /// (bench/budget) even when it is nil (the common case).
     public private(set) var hasRoot = false
     /// Replaces the inherited environment (an OCI bundle's `process.env`).
     public var environment: [String]?
@@ -48,9 +49,7 @@ public struct LaunchPlan: Sendable {
     public var workloadName: String {
         if let name { return name }
         guard let command = command.first else { return "workload" }
-        // The base name (trailing slashes aside), keeping only the characters of Docker's name
-        // rule. Byte-wise: Unicode properties and Character searches would page the stdlib's
-        // tables and grapheme breaking into `run`'s path.
+        // The base name (trailing slashes aside), keeping only the bytes of Docker's name rule.
         var bytes = command.utf8[...]
         while bytes.last == UInt8(ascii: "/") { bytes = bytes.dropLast() }
         if let slash = bytes.lastIndex(of: UInt8(ascii: "/")) { bytes = bytes[bytes.index(after: slash)...] }

@@ -13,7 +13,7 @@
 /// One difference, on purpose: Go's reader ends the record at a line break outside quotes and
 /// Docker drops what follows; here a line break is a byte like any other, as in a spec without
 /// quotes (nothing the user typed is dropped unseen). Specs without a quote never come here:
-/// `SecretGrant.parse` cuts them at commas directly, on `run`'s start path.
+/// `SecretGrant.parse` cuts them at commas directly.
 enum QuotedSpec {
     /// The unquoted fields, in order. Throws a one-line `GrantError` for a bare quote, a quote
     /// that closes a field without ending it, or a quoted field left open (byte positions are

@@ -46,8 +46,7 @@ extension SecretGrant {
                 index += 1
             }
         } else {
-            // Fields are cut by hand, on UTF-8 bytes: `split` would cost `run`'s start-up a generic
-            // array type, and searching Characters pages in Unicode grapheme breaking.
+            // Cut at each comma byte (a comma is never part of a multi-byte character).
             var remaining: Substring? = Substring(spec)
             while let rest = remaining {
                 let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
@@ -192,22 +191,9 @@ extension SecretGrant {
 
     /// Two grants may not write the same path, nor one a file where another needs a folder.
     public static func checkTargets(_ grants: [SecretGrant]) throws(GrantError) {
-        if grants.count > 16 {
-            // Hundreds of grants: quadratic would cost milliseconds.
-            var targets = Set<String>(minimumCapacity: grants.count)
-            for grant in grants where !targets.insert(grant.target).inserted {
-                throw GrantError("two secrets have the same target '\(grant.target)'")
-            }
-            try checkFolders(grants) { targets.contains($0) }
-            return
-        }
-        // Quadratic, but over a handful of grants, and without a Set's start-up cost.
-        var targets: [String] = []
-        for grant in grants {
-            guard !targets.contains(grant.target) else {
-                throw GrantError("two secrets have the same target '\(grant.target)'")
-            }
-            targets.append(grant.target)
+        var targets = Set<String>(minimumCapacity: grants.count)
+        for grant in grants where !targets.insert(grant.target).inserted {
+            throw GrantError("two secrets have the same target '\(grant.target)'")
         }
         try checkFolders(grants) { targets.contains($0) }
     }

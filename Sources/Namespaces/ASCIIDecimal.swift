@@ -1,10 +1,9 @@
-/// The plain decimal numbers of flags, specs and state files: ASCII digits only, parsed and
-/// written without Swift's integer descriptions, whose generic formatting code would be paged in
-/// on `run`'s path for a few digits.
+/// The plain decimal numbers of flags, specs and state files: ASCII digits only (no sign, no
+/// spaces), parsed and written on bytes. What this saves `run` against Swift's integer
+/// descriptions is part of the start-up budget that ./bench/run measures (bench/budget).
 public enum ASCIIDecimal {
     /// ASCII digits only (no sign, no spaces, not empty), at most `max`; nil otherwise.
-    /// Inlinable, so each caller gets it specialized for its own bytes: no generic code, and no
-    /// runtime type metadata, on `run`'s path.
+    /// Inlinable, so each caller gets it specialized for its own bytes.
     @inlinable
     public static func value<Digits: Collection>(_ digits: Digits, max: UInt64) -> UInt64? where Digits.Element == UInt8 {
         guard !digits.isEmpty else { return nil }

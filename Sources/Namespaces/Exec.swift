@@ -53,8 +53,7 @@ public enum Exec {
     }
 
     /// A NULL-terminated vector of C strings for execve; deliberately leaked (exec replaces the
-    /// process). Raw memory rather than a Swift array: one generic array type less to set up on
-    /// `run`'s start path.
+    /// process).
     static func cStrings(_ strings: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
         let pointers = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
         var slot = pointers

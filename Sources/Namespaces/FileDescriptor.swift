@@ -8,9 +8,6 @@ public struct FileDescriptor: Sendable {
 
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
-    // Paths go to C through `withCString` throughout `run`'s path: a String passed as a C
-    // string argument is first copied into a new array (`utf8CString`), which costs an
-    // allocation and another generic array type per call.
     public static func open(
         _ path: String, _ flags: Int32, mode: mode_t = 0
     ) throws(SysError) -> FileDescriptor {

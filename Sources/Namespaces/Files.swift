@@ -76,8 +76,7 @@ public enum Files {
         try sys("mkdir", path) { path.withCString { mkdir($0, mode) } }
     }
 
-    /// The non-empty components of a path, split on "/". Byte-wise on purpose: it is on `run`'s
-    /// start path, where generic `split` costs runtime metadata work.
+    /// The non-empty components of a path, split on "/" byte by byte, as the kernel splits it.
     public static func components(_ path: String) -> [String] {
         var components: [String] = []
         var current: [UInt8] = []

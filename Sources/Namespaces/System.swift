@@ -4,7 +4,6 @@ import Glibc
 /// Small facts about this process and the system, without Foundation.
 public enum System {
     public static func environment(_ name: String) -> String? {
-        // withCString: passing the String itself would copy a short name into a new array.
         guard let value = name.withCString({ getenv($0) }) else { return nil }
         return String(cString: value)
     }

@@ -1,7 +1,5 @@
-/// Prefix and suffix tests on UTF-8 bytes. `String.hasPrefix` and `hasSuffix` also check that
-/// the match ends on a Character boundary, which pages Unicode grapheme breaking into `run`'s
-/// path; for the flags, slashes and separators tested there, the bytes say the same (as they do
-/// to getopt and execvp).
+/// Prefix and suffix tests on UTF-8 bytes, as getopt and execvp test flags, slashes and
+/// separators (`String.hasPrefix` and `hasSuffix` compare Characters).
 extension StringProtocol {
     @inlinable
     public func hasUTF8Prefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }

@@ -18,9 +18,8 @@ import Namespaces
 ///   key is its own, and a check would lock out the rows of the other key for good.
 /// Until a store has a check, a key is taken as the store's when it opens one of its rows.
 enum KeyCheck {
-    // Computed, not stored: a stored static is a lazy global.
-    static var associatedData: [UInt8] { Array("secretshim/key-check/v1".utf8) }
-    static var tokenBytes: Int { 32 }
+    static let associatedData = Array("secretshim/key-check/v1".utf8)
+    static let tokenBytes = 32
 
     /// A fresh check for `key`.
     static func seal(key: [UInt8]) throws(StoreError) -> [UInt8] {

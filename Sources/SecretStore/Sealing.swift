@@ -4,8 +4,7 @@ import Namespaces
 /// record it belongs to (ID, name, version): a record copied onto another row, renamed or
 /// re-versioned fails authentication instead of decrypting to the wrong secret.
 enum Sealing {
-    /// Computed, not a stored static (a lazy global, initialized once at run time).
-    static var format: String.UTF8View { "secretshim/v1".utf8 }
+    static let format = "secretshim/v1".utf8
 
     static func associatedData(id: String, name: String, version: Int64) -> [UInt8] {
         // NUL-separated: none of the fields can contain a NUL, so the encoding is unambiguous.
