@@ -116,31 +116,40 @@ int cl_default_filter_load(void) {
 }
 
 int cl_guard_filter_load(void) {
-    // Layered over a profile the user chose (Docker's allows open_by_handle_at with
-    // CAP_DAC_READ_SEARCH, fanotify_init with CAP_SYS_ADMIN): those two reach files under the
-    // masks whatever the mount namespace shows, so they stay refused, in every ABI the profile
-    // may allow (x86-64's x32 numbers, and i386's own).
+    // Layered over a profile the user chose. Docker's allows open_by_handle_at with
+    // CAP_DAC_READ_SEARCH, fanotify_init, open_tree and open_tree_attr with CAP_SYS_ADMIN: the
+    // first two reach files under the masks whatever the mount namespace shows, and a clone of
+    // a mount (open_tree) is made without the masks mounted over it, so the store and key show
+    // through. All four stay refused, in every ABI the profile may allow (x86-64's x32 numbers,
+    // and i386's own). open_tree (428) and open_tree_attr (467) have one number on every
+    // architecture (the table shared since Linux 5.1).
 #define DENY EPERM & SECCOMP_RET_DATA
     struct sock_filter program[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 #if defined(__x86_64__)
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 7, 0),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 11, 0),
 #else
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 0, 5),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 0, 10),
 #endif
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open_by_handle_at, 9, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fanotify_init, 8, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_open_by_handle_at, 7, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_fanotify_init, 6, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open_by_handle_at, 15, 0),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fanotify_init, 14, 0),
+        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 428, 13, 0),
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 467, 12, 0),
+        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_open_by_handle_at, 11, 0),
+        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | __NR_fanotify_init, 10, 0),
+        /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | 428, 9, 0),
+        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40000000u | 467, 8, 0),
+        /* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         // i386: open_by_handle_at is 342, fanotify_init 338.
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 342, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 338, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | DENY),
+        /* 13 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 342, 4, 0),
+        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 338, 3, 0),
+        /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 428, 2, 0),
+        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 467, 1, 0),
+        /* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | DENY),
     };
 #undef DENY
     struct sock_fprog fprog = { .len = (unsigned short)(sizeof program / sizeof program[0]), .filter = program };

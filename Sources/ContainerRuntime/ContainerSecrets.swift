@@ -31,8 +31,7 @@ public struct ContainerSecrets: Sendable {
 
     /// Whether this container has secrets staged (cheap: one lstat, on `delete`'s path).
     public var isStaged: Bool {
-        var st = stat()
-        return lstat(directory, &st) == 0
+        (try? Files.linkStatus(directory)) != nil
     }
 
     /// Stages `files` (`SecretsMount.stage`: the tmpfs root and new folders owned by `root`,
@@ -86,7 +85,7 @@ public struct ContainerSecrets: Sendable {
         try Files.makeDirectories(containersDirectory, mode: 0o700)
         guard let start = System.ownStartTime() else { throw SysError("read /proc/self/stat", errno: ESRCH) }
         var text: [UInt8] = []
-        ASCIIDecimal.append(UInt64(getpid()), to: &text)
+        ASCIIDecimal.append(UInt64(System.processID), to: &text)
         text.append(UInt8(ascii: " "))
         ASCIIDecimal.append(start, to: &text)
         text.append(UInt8(ascii: "\n"))
@@ -129,8 +128,8 @@ public struct ContainerSecrets: Sendable {
 
     /// Removes the intent, and the half-written one a create killed while writing it left.
     public func dropIntent() {
-        unlink(intentFile)
-        unlink(intentTemporary)
+        try? Files.remove(intentFile)
+        try? Files.remove(intentTemporary)
     }
 
     /// Undoes a create that was killed: its creator is gone and the runtime never made the
@@ -140,7 +139,7 @@ public struct ContainerSecrets: Sendable {
     public func sweepInterrupted(runtimeState: String) {
         guard let intent = readIntent() else {
             // Killed while writing the intent: nothing was changed yet, only that file is left.
-            unlink(intentTemporary)
+            try? Files.remove(intentTemporary)
             return
         }
         let owner = intent.owner.split(separator: " ")
@@ -149,7 +148,7 @@ public struct ContainerSecrets: Sendable {
         }
         if RuntimeWrapper.runtimeHas(id, stateRoot: runtimeState) { return }
         try? RuntimeWrapper.replace(intent.configPath, with: Array(intent.original))
-        unlink(RuntimeWrapper.replacement(of: intent.configPath))
+        try? Files.remove(RuntimeWrapper.replacement(of: intent.configPath))
         remove()
     }
 
@@ -158,12 +157,12 @@ public struct ContainerSecrets: Sendable {
     public func remove() {
         _ = try? Tmpfs.unmount(directory)
         rmdir(directory)
-        unlink(pidFile)
+        try? Files.remove(pidFile)
         LeaseBook(directory: stateDirectory).remove(file: leaseFile)
         dropIntent()
         if stateDirectory != StoreLocation.defaultStateDirectory() {
-            unlink(Self.pointer(id: id))
-            unlink(Self.pointer(id: id) + ".new")
+            try? Files.remove(Self.pointer(id: id))
+            try? Files.remove(Self.pointer(id: id) + ".new")
         }
     }
 }

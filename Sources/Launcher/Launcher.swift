@@ -18,7 +18,7 @@ public enum Launcher {
             // while nothing secret is in memory: a non-dumpable process cannot write its own maps.
             // Where that is not permitted either (an unprivileged container), the engine's tmpfs
             // is used (see `enterPrivateMountNamespace`).
-            let rootless = try geteuid() != 0 && Namespace.enterUserNamespace(uid: getuid(), gid: getgid())
+            let rootless = try System.effectiveUserID != 0 && Namespace.enterUserNamespace(uid: System.userID, gid: System.groupID)
             if rootless { try MountNamespace.makeMountsPrivate() }
             // While it holds plaintext, the shim cannot be ptraced or have /proc/PID/mem read by
             // other processes of the same user, nor dump core. exec restores the default.
@@ -171,7 +171,7 @@ public enum Launcher {
     /// the caller's own ids exist: uid/gid 0 (the defaults) mean the caller, as root inside a
     /// rootless Podman container is the caller; other ids cannot be represented.
     static func secretFiles(_ grants: [SecretGrant], _ values: SecretValues, rootless: Bool) throws -> [SecretsMount.File] {
-        let uid = getuid(), gid = getgid()
+        let uid = System.userID, gid = System.groupID
         var files: [SecretsMount.File] = []
         files.reserveCapacity(grants.count)
         for var grant in grants {
@@ -213,9 +213,7 @@ public enum Launcher {
     /// under the root itself, or under a bind mount's source. Paths compared as real paths.
     static func storePathsInside(_ root: RootPlan, location: StoreLocation) -> [String] {
         func real(_ path: String) -> String? {
-            guard let resolved = realpath(path, nil) else { return nil }
-            defer { free(resolved) }
-            return String(cString: resolved)
+            try? Files.realPath(path)
         }
         func inside(_ path: String, under base: String, at destination: String) -> String? {
             if path == base { return destination }
@@ -241,9 +239,8 @@ public enum Launcher {
     static func checkStoreExposure(
         _ plan: LaunchPlan, hardening: Hardening.Resolved, location: StoreLocation, granted: [SecretRecord]
     ) throws {
-        var key = stat()
         // No key, or no store: nothing the workload could read.
-        guard stat(location.keyFile, &key) == 0, Files.exists(location.databasePath) else { return }
+        guard let key = try? Files.status(location.keyFile), Files.exists(location.databasePath) else { return }
         if let user = hardening.user, user.uid != 0, user.uid != key.st_uid { return }
         let grantedIDs = Set(granted.map(\.id))
         let stored = try location.openForReading().list()

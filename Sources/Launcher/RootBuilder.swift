@@ -63,11 +63,13 @@ enum RootBuilder {
         defer { dev.close() }
         let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                      ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")]
-        for (name, target) in links where symlinkat(target, dev.rawValue, name) != 0 && errno != EEXIST {
-            throw SysError("symlink", root.path + "/dev/" + name, errno: errno)
+        for (name, target) in links {
+            do throws(SysError) { try dev.makeSymbolicLink(name, to: target, path: root.path + "/dev/" + name) } catch {
+                if error.errno != EEXIST { throw error }
+            }
         }
-        if mkdirat(dev.rawValue, "shm", 0o755) != 0 && errno != EEXIST {
-            throw SysError("mkdir", root.path + "/dev/shm", errno: errno)
+        do throws(SysError) { try dev.makeDirectory("shm", mode: 0o755, path: root.path + "/dev/shm") } catch {
+            if error.errno != EEXIST { throw error }
         }
         // Sticky and world-writable like /tmp; set apart from mkdir, which the umask trims.
         // Through its own descriptor: a bundle's /dev may hold `shm` as a link to a host path.

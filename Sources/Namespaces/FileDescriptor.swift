@@ -50,6 +50,30 @@ public struct FileDescriptor: Sendable {
         return bytes
     }
 
+    /// Reads up to `count` bytes straight into the array it returns (no second copy): from the
+    /// current position, or with pread(2) from `offset`. Fewer bytes only at end of file.
+    public func read(upTo count: Int, at offset: Int? = nil, path: String? = nil) throws(SysError) -> [UInt8] {
+        var failure: SysError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, done in
+            done = 0
+            do throws(SysError) {
+                while done < count {
+                    let n = try sys("read", path) {
+                        let at = buffer.baseAddress! + done
+                        if let offset { return pread(rawValue, at, count - done, off_t(offset + done)) }
+                        return Glibc.read(rawValue, at, count - done)
+                    }
+                    if n == 0 { break }
+                    done += n
+                }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
     public func writeAll(_ bytes: [UInt8], path: String? = nil) throws(SysError) {
         var failure: SysError?
         bytes.withUnsafeBytes { buffer in

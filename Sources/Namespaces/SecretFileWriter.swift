@@ -27,14 +27,18 @@ public struct SecretFileWriter {
     /// ENOTEMPTY for one that holds files already.
     public static func openMountedMemoryBacked(_ path: String) throws(SysError) -> SecretFileWriter {
         let writer = try openMemoryBacked(path)
-        let isRoot = cl_is_mount_root(writer.directory.rawValue)
-        guard isRoot == 1 else {
-            let code = isRoot == 0 ? ENOTCONN : errno
+        let notAMount = "refusing to write secrets into a folder that is not itself a mount at"
+        let isRoot: Int32
+        do { isRoot = try sys(notAMount, path) { cl_is_mount_root(writer.directory.rawValue) } } catch {
             writer.close()
-            throw SysError("refusing to write secrets into a folder that is not itself a mount at", path, errno: code)
+            throw error
+        }
+        guard isRoot == 1 else {
+            writer.close()
+            throw SysError(notAMount, path, errno: ENOTCONN)
         }
         // A bind of a folder of another tmpfs is that tmpfs: shared, outliving the workload.
-        guard cl_is_whole_filesystem_mount(writer.directory.rawValue) == 1 else {
+        guard (try? sys("statx") { cl_is_whole_filesystem_mount(writer.directory.rawValue) }) == 1 else {
             writer.close()
             throw SysError("refusing to write secrets into a folder of another file system bound at", path, errno: ENOTCONN)
         }
@@ -75,7 +79,7 @@ public struct SecretFileWriter {
             shown += "/" + folder
             let made: Bool
             do {
-                try sys("mkdir", shown) { folder.withCString { mkdirat(parent.rawValue, $0, 0o755) } }
+                try parent.makeDirectory(folder, mode: 0o755, path: shown)
                 made = true
             } catch where error.errno == EEXIST {
                 made = false

@@ -68,9 +68,11 @@ public struct SecretsMount {
     /// A fresh tmpfs of `size` bytes (root 0755, owned by root, nosuid,nodev,noexec) and
     /// `noswap` where the kernel offers it (Linux 6.4+; never inside a user namespace).
     public static func create(size: UInt64, shown: String) throws(SysError) -> SecretsMount {
-        var raw = cl_tmpfs_detached(size, 0o755, 1)
-        if raw < 0 && errno == EINVAL { raw = cl_tmpfs_detached(size, 0o755, 0) }
-        if raw < 0 { throw SysError("mount tmpfs for", shown, errno: errno) }
+        let raw: Int32
+        do { raw = try sys("mount tmpfs for", shown) { cl_tmpfs_detached(size, 0o755, 1) } } catch where error.errno == EINVAL {
+            // No `noswap` here (before Linux 6.4, or in a user namespace).
+            raw = try sys("mount tmpfs for", shown) { cl_tmpfs_detached(size, 0o755, 0) }
+        }
         return SecretsMount(fd: FileDescriptor(rawValue: raw), shown: shown)
     }
 

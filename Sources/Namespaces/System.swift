@@ -8,6 +8,9 @@ public enum System {
         return String(cString: value)
     }
 
+    /// The real user and group (who ran the command; never fail).
+    public static var userID: uid_t { getuid() }
+    public static var groupID: gid_t { getgid() }
     public static var effectiveUserID: uid_t { geteuid() }
     public static var effectiveGroupID: gid_t { getegid() }
     public static var processID: pid_t { getpid() }

@@ -124,16 +124,11 @@ struct LaunchIndex {
     /// A writer crashing mid-commit cannot leave the old counter beside changed pages: SQLite
     /// writes page 1, which holds the counter, before any other.
     static func stamp(ofDatabase path: String) -> Stamp? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var complete = false
-        let header = [UInt8](unsafeUninitializedCapacity: 72) { buffer, count in
-            complete = pread(fd, buffer.baseAddress, 72, 0) == 72
-            count = complete ? 72 : 0
-        }
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
+        defer { fd.close() }
+        guard let header = try? fd.read(upTo: 72, at: 0, path: path), header.count == 72 else { return nil }
         let sqliteMagic = "SQLite format 3\0".utf8
-        guard complete, header[0..<16].elementsEqual(sqliteMagic), header[18] == 1, header[19] == 1 else { return nil }
+        guard header[0..<16].elementsEqual(sqliteMagic), header[18] == 1, header[19] == 1 else { return nil }
         return Stamp(counter: bigEndian(header, at: 24), token: bigEndian(header, at: 68))
     }
 
@@ -154,28 +149,11 @@ struct LaunchIndex {
 
     /// A whole regular file of at most `limit` bytes, or nil.
     static func readFile(_ path: String, limit: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0, st.st_size <= limit else { return nil }
-        let size = Int(st.st_size)
-        var complete = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var done = 0
-            while done < size {
-                let n = Glibc.read(fd, buffer.baseAddress! + done, size - done)
-                if n > 0 {
-                    done += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    break
-                }
-            }
-            complete = done == size
-            count = complete ? size : 0
-        }
-        return complete ? bytes : nil
+        guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
+        defer { fd.close() }
+        guard let st = try? fd.status(path: path), st.st_mode & S_IFMT == S_IFREG, st.st_size > 0, st.st_size <= limit,
+            let bytes = try? fd.read(upTo: Int(st.st_size), path: path), bytes.count == Int(st.st_size)
+        else { return nil }
+        return bytes
     }
 }

@@ -6,23 +6,23 @@ import Namespaces
 /// before the database write to after the index matches it.
 struct LaunchIndexWriter {
     let index: LaunchIndex
-    private let directory: Int32
+    private let directory: FileDescriptor
     /// `synced` as it was when the lock was taken: no other writer of this kind moves it.
     private let synced: LaunchIndex.Stamp?
 
     /// Creates `launch/` (0700) if needed and takes its exclusive lock. The lock comes before
     /// SQLite's, in every writer, so two writers never wait on each other in opposite orders.
     init(_ index: LaunchIndex) throws(StoreError) {
-        if mkdir(index.directory, 0o700) != 0 && errno != EEXIST {
-            throw .system(SysError("mkdir", index.directory, errno: errno))
-        }
-        let fd = open(index.directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw .system(SysError("open", index.directory, errno: errno)) }
-        while flock(fd, LOCK_EX) != 0 {
-            let code = errno
-            if code == EINTR { continue }
-            Glibc.close(fd)
-            throw .system(SysError("flock", index.directory, errno: code))
+        let fd: FileDescriptor
+        do throws(SysError) {
+            do { try Files.makeDirectory(index.directory, mode: 0o700) } catch where error.errno == EEXIST {}
+            fd = try FileDescriptor.open(index.directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+            do { try fd.lock(LOCK_EX, path: index.directory) } catch {
+                fd.close()
+                throw error
+            }
+        } catch {
+            throw .system(error)
         }
         self.index = index
         directory = fd
@@ -30,7 +30,7 @@ struct LaunchIndexWriter {
     }
 
     /// Releases the lock.
-    func close() { Glibc.close(directory) }
+    func close() { directory.close() }
 
     /// The database's stamp now. Called first thing inside the write transaction, where no
     /// other process can commit.
@@ -50,10 +50,10 @@ struct LaunchIndexWriter {
     /// Before rm deletes a row: its file goes first, and durably, so no crash leaves a file
     /// whose row is gone. A file that cannot be removed stops the rm.
     func removeEntry(_ name: String) throws(StoreError) {
-        if unlink(index.directory + "/" + name) != 0 && errno != ENOENT {
-            throw .system(SysError("unlink", index.directory + "/" + name, errno: errno))
+        do throws(SysError) { try directory.removeEntry(name, path: index.directory + "/" + name) } catch {
+            if error.errno != ENOENT { throw .system(error) }
         }
-        fsync(directory)
+        try? directory.sync(path: index.directory)
     }
 
     /// After a committed change: in a read transaction (no one can commit meanwhile), either
@@ -102,10 +102,11 @@ struct LaunchIndexWriter {
             }
         }
         for entry in Files.list(index.directory) where entry != LaunchIndex.syncedName && !names.contains(entry) {
-            let path = index.directory + "/" + entry
-            if unlink(path) != 0 && errno != ENOENT { throw SysError("unlink", path, errno: errno) }
+            do throws(SysError) { try directory.removeEntry(entry, path: index.directory + "/" + entry) } catch {
+                if error.errno != ENOENT { throw error }
+            }
         }
-        try FileDescriptor(rawValue: directory).syncFileSystem(path: index.directory)
+        try directory.syncFileSystem(path: index.directory)
     }
 
     /// Replaces `name` whole (Files.replace: a reader sees the old file or the new one).

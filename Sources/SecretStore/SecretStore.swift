@@ -354,8 +354,8 @@ public final class SecretStore: SecretSource {
 
     /// SQLite would open a FIFO put in the database's place and block on it for ever.
     static func requireRegularDatabase(_ path: String) throws(StoreError) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { throw .system(SysError("stat", path, errno: errno)) }
+        let st: stat
+        do { st = try Files.linkStatus(path) } catch { throw .system(error) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw .corrupt("\(path) is not a regular file") }
     }
 
