@@ -249,7 +249,7 @@ public enum RuntimeWrapper {
                 "the signed request for '\(grants[index].source)' was issued for another secret (it was removed and created again since): sign a new one")
         }
         let held = found.records.map { Lease.Held(id: $0.id, name: $0.name) }
-        for (_, secret) in found.all {
+        for secret in found.secrets {
             if let variable = Environment.leakingVariable(of: secret.value, in: config.environment) {
                 secrets.remove()
                 throw RuntimeError(

@@ -150,7 +150,7 @@ public enum Launcher {
         var environment = plan.environment ?? Environment.inherited()
         for entry in plan.extraEnvironment { Environment.set(entry, in: &environment) }
         if !plan.allowEnvironmentLeak {
-            for (_, secret) in values.all {
+            for secret in values.secrets {
                 if let variable = Environment.leakingVariable(of: secret.value, in: environment) {
                     throw LaunchError.environmentLeak(variable: variable, secret: secret.record.name)
                 }

@@ -65,7 +65,8 @@ public struct SecretValues {
 
     // Few (a workload's grants, at most `Lease.maximumGrants`): a linear search beats hashing.
     private var references: [String] = []
-    private var secrets: [Secret] = []
+    /// Each secret found, once per distinct reference, in the order asked.
+    public private(set) var secrets: [Secret] = []
 
     public init() {}
 
@@ -81,9 +82,6 @@ public struct SecretValues {
         for secret in secrets where !seen.contains(where: { $0.id == secret.record.id }) { seen.append(secret.record) }
         return seen
     }
-
-    /// Each secret found, with the reference that found it, in the order asked.
-    public var all: [(reference: String, secret: Secret)] { Array(zip(references, secrets)) }
 
     /// Keeps `value` (leaving `[]` in its place) unless `reference` was answered already.
     mutating func add(_ reference: String, _ record: SecretRecord, taking value: inout [UInt8]) {
