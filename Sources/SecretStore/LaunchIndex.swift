@@ -86,8 +86,7 @@ struct LaunchIndex {
         return true
     }
 
-    /// The record a file with a valid header describes. Not an optional or a failable init: an
-    /// optional of a struct costs a runtime metadata instantiation on `run`'s path.
+    /// The record a file with a valid header (`hasValidHeader`) describes.
     static func record(in bytes: [UInt8], name: String) -> SecretRecord {
         let idStart = headerSize - 24 - SecretID.length
         let idEnd = idStart + SecretID.length
