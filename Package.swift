@@ -51,13 +51,21 @@ let package = Package(
                 "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Unit tests, in process, one target per module (Tests/<Module>Tests).
+        // The syscall choke point, root-owned paths (as root), byte-wise affixes.
+        .testTarget(name: "NamespacesTests", dependencies: ["Namespaces"]),
+        // Sealing, the launch index's and the lease's byte formats, secret names and IDs.
         .testTarget(
             name: "SecretStoreTests",
             dependencies: [
-                "SecretStore", "Namespaces", "Launcher", "ContainerRuntime", "JSON",
+                "SecretStore", "Namespaces",
                 // Only to check that the store's sealing agrees with swift-crypto's AES.GCM.
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        // `--secret` grants, `--user`, capability names, the environment, workload names.
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Namespaces"]),
+        // runc's command line, config.json as runc reads it, the operator's signed requests.
+        .testTarget(name: "ContainerRuntimeTests", dependencies: ["ContainerRuntime", "Launcher", "JSON"]),
         // The matcher and the walk, against a naive search (in process, no root needed).
         .testTarget(name: "ScannerTests", dependencies: ["Scanner", "Namespaces"]),
         // The JSON writer's layouts and escaping styles.
@@ -65,6 +73,7 @@ let package = Package(
         // The commands' own logic in process: `run`'s option table and parser (the executable
         // target, imported @testable, as SwiftPM allows on Linux).
         .testTarget(name: "CommandsTests", dependencies: ["SecretShim", "Launcher", "Namespaces"]),
+        // The integration tests: the built binary against the real kernel and engines (as root).
         .testTarget(name: "SecretShimTests", dependencies: ["SecretStore", "Namespaces", "Launcher"]),
         // The adversarial suite: every attack on `run`'s promises, kept as a test (real kernel, as root).
         .testTarget(name: "AttackTests", dependencies: [], exclude: ["Fixtures"]),

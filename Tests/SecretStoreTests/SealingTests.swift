@@ -1,5 +1,4 @@
 import Crypto
-import Launcher
 import Namespaces
 import SecretStore
 import Testing
@@ -47,46 +46,5 @@ import Testing
         #expect(AESGCM.open([], key: Self.key, associatedData: []) == nil)
         #expect(AESGCM.open(sealed, key: Array(Self.key.prefix(16)), associatedData: Self.associatedData) == nil)
         #expect(AESGCM.seal([1], key: [], associatedData: []) == nil)
-    }
-}
-
-/// `ps` and `secret rm` name a workload after its command when `--name` is not given.
-@Suite struct WorkloadNameTests {
-    @Test(arguments: [
-        ("/usr/bin/redis-server", "redis-server"), ("nginx", "nginx"), ("/usr/bin/", "bin"), ("./a b", "ab"),
-        ("", "workload"), ("/", "workload"), ("ünïcode", "ncode"), ("python3.11", "python3.11"), ("x/$%", "workload"),
-    ])
-    func namedAfterTheCommand(command: String, expected: String) {
-        var plan = LaunchPlan()
-        plan.command = [command]
-        #expect(plan.workloadName == expected)
-    }
-}
-
-/// `run` refuses a secret whose value some environment variable already holds.
-@Suite struct EnvironmentLeakTests {
-    @Test func findsTheVariableHoldingTheValue() {
-        let secret = Array("hunter2\n".utf8)
-        let longName = String(repeating: "N", count: 300)
-        #expect(Environment.leakingVariable(of: secret, in: ["A=1", "PW=hunter2"]) == "PW")
-        #expect(Environment.leakingVariable(of: secret, in: ["PW=hunter2\n"]) == "PW")
-        #expect(Environment.leakingVariable(of: secret, in: ["\(longName)=hunter2"]) == longName)
-        #expect(Environment.leakingVariable(of: secret, in: ["X=a=hunter2", "Y=hunter2"]) == "Y")
-        #expect(Environment.leakingVariable(of: secret, in: ["PW=hunter22", "PW=hunter", "hunter2", "=hunter2x"]) == nil)
-        #expect(Environment.leakingVariable(of: Array("\n".utf8), in: ["E=", "F=\n"]) == nil)
-        #expect(Environment.leakingVariable(of: Array("ü=é".utf8), in: ["K=ü=é"]) == "K")
-    }
-}
-
-/// `--env` and `env=VAR` replace a variable by its name: the bytes before the first '=', as
-/// the kernel and getenv read them (the byte-level class of bugs fuzz/ found in the parsers).
-@Suite struct EnvironmentSetTests {
-    @Test func aVariableIsReplacedByItsName() {
-        var environment = ["PATH=/bin", "X=\u{301}old", "XY=1", "NOEQUALS"]
-        Environment.set("X=new", in: &environment)
-        #expect(environment == ["PATH=/bin", "XY=1", "NOEQUALS", "X=new"])
-        Environment.set("NOEQUALS", in: &environment)
-        Environment.set("PATH=/usr/bin", in: &environment)
-        #expect(environment == ["XY=1", "X=new", "NOEQUALS", "PATH=/usr/bin"])
     }
 }

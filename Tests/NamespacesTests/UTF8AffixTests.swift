@@ -1,4 +1,3 @@
-import Launcher
 import Namespaces
 import Testing
 
@@ -27,15 +26,6 @@ import Testing
     @Test func containment() {
         #expect("/bin/true".containsUTF8(UInt8(ascii: "/")))
         #expect(!"true".containsUTF8(UInt8(ascii: "/")))
-    }
-
-    @Test func environmentValues() {
-        let environment = ["PATH=/usr/bin", "PATHX=no", "A=1", "A=2=3", "ü=x", "B="]
-        #expect(Environment.value(of: "PATH", in: environment) == "/usr/bin")
-        #expect(Environment.value(of: "A", in: environment) == "2=3")  // the last one wins
-        #expect(Environment.value(of: "ü", in: environment) == "x")
-        #expect(Environment.value(of: "B", in: environment) == "")
-        #expect(Environment.value(of: "C", in: environment) == nil)
     }
 
     @Test func commandsWithASlashAreNotSearched() {

@@ -130,6 +130,22 @@ import Testing
         #expect(throws: GrantError.self) { try ContainerConfig.grants(#"a,"target=x;b"#) }
     }
 
+    /// Found by fuzz/ (secret-spec): an absolute target is matched against the secrets dir on
+    /// bytes. As Characters, "/run/secrets/" followed by a combining mark was no prefix (a
+    /// target written relative was refused written absolute), and "/" followed by one was no
+    /// absolute path (it escaped the check that an absolute target lies in the secrets dir).
+    @Test func absoluteTargetsAreMatchedOnBytes() throws {
+        let relative = try SecretGrant.parse("s_key,target=\u{591} /key.pem", secretsDirectory: "/run/secrets")
+        let absolute = try SecretGrant.parse("s_key,target=/run/secrets/\u{591} /key.pem", secretsDirectory: "/run/secrets")
+        #expect(relative.target == "\u{591} /key.pem" && absolute == relative)
+        #expect(try SecretGrant.parse("db,target=/run/secrets/e\u{301}", secretsDirectory: "/run/secrets/").target == "e\u{301}")
+        #expect(throws: GrantError.self) { try SecretGrant.parse("db,target=/\u{301}etc/x", secretsDirectory: "/run/secrets") }
+        // Canonically equal, but other bytes: another folder to the kernel.
+        #expect(throws: GrantError.self) { try SecretGrant.parse("db,target=/srv/cafe\u{301}/x", secretsDirectory: "/srv/caf\u{e9}") }
+        let grants = try ContainerConfig.grants("s_key,target=\u{591} /key.pem,mode=040\t")
+        #expect(grants == [SecretGrant(source: "s_key", target: "\u{591} /key.pem", mode: 0o40)])
+    }
+
     @Test func theMountGoesLastReadOnly() throws {
         var config = try config(#"{"mounts":[{"destination":"/run","type":"tmpfs"}]}"#)
         config.addSecretsMount(source: "/run/secretshim/containers/c1")
