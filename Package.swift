@@ -5,6 +5,8 @@ import PackageDescription
 //   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher, Scanner, ContainerRuntime, JSON (domain)
 //   ->  SecretShim (commands)
 // The domain has its own C shims: CSQLite (system SQLite) and CSealing (BoringSSL's AEAD).
+// Every command reads and changes secrets through SecretStore's `SecretSource` protocol, and
+// every mode stages its tmpfs through Namespaces' `SecretsMount.stage`.
 // JSON is the one reader and writer of JSON text (OCI documents as written, the commands'
 // output, the escaped forms `scan` looks for), on swift-collections' OrderedDictionary.
 // System libraries are `.systemLibrary` targets so their `link` lines land inside the
