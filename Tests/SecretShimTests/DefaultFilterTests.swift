@@ -161,9 +161,7 @@ struct DefaultFilterTests {
         let probe = try FilterProbe()
         defer { probe.cleanUp() }
         probe.shim.create("pw", "sealed")
-        let key = URL(fileURLWithPath: probe.shim.root + "/master.key").resolvingSymlinksInPath().path
-        let mountPoint = shell("stat -c %m '\(key)'").output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let relativeKey = String(key.dropFirst(mountPoint == "/" ? 1 : mountPoint.count + 1))
+        let (mountPoint, relativeKey) = probe.masterKeyByMount()
         let attempts = "'\(probe.path)' open_tree_attr read '\(mountPoint)' '\(relativeKey)'; " +
             "'\(probe.path)' open_tree_attr write /run/secrets pw; cat /run/secrets/pw"
         for flags in [["--cap-add", "SYS_ADMIN"], Self.filtered] {
@@ -190,9 +188,7 @@ struct DefaultFilterTests {
         let probe = try FilterProbe()
         defer { probe.cleanUp() }
         probe.shim.create("pw", "sealed")
-        let key = URL(fileURLWithPath: probe.shim.root + "/master.key").resolvingSymlinksInPath().path
-        let mountPoint = shell("stat -c %m '\(key)'").output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let relativeKey = String(key.dropFirst(mountPoint == "/" ? 1 : mountPoint.count + 1))
+        let (mountPoint, relativeKey) = probe.masterKeyByMount()
         let attempts = "'\(probe.path)' open_tree '\(mountPoint)' '\(relativeKey)'; " +
             "'\(probe.path)' open_tree_attr read '\(mountPoint)' '\(relativeKey)'"
         let guarded = probe.launch(["--seccomp", FilterProbe.dockerProfile, "--cap-add", "SYS_ADMIN", "--secret", "pw", "--", "sh", "-c", attempts])
@@ -229,6 +225,14 @@ struct DefaultFilterTests {
 struct FilterProbe {
     static let hasGCC = FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc")
     static let dockerProfile = "/usr/share/containers/seccomp.json"
+
+    /// The store's master key as a clone of its mount would show it: the mount point under
+    /// which it lives, and its path inside that mount.
+    func masterKeyByMount() -> (mountPoint: String, relativePath: String) {
+        let key = URL(fileURLWithPath: shim.root + "/master.key").resolvingSymlinksInPath().path
+        let mountPoint = shell("stat -c %m '\(key)'").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (mountPoint, String(key.dropFirst(mountPoint == "/" ? 1 : mountPoint.count + 1)))
+    }
     static var isX86_64: Bool {
         var name = utsname()
         uname(&name)
