@@ -32,7 +32,8 @@ struct RunArguments {
             }
             guard argument.hasUTF8Prefix("-"), argument != "-" else { break }
             let (name, inline) = LeadingGlobals.splitFlag(argument)
-            guard let option = RunOption.named(name) else { throw Invalid("unknown option '\(name)'; \(seeHelp)") }
+            guard let found = RunOption.index(named: name) else { throw Invalid("unknown option '\(name)'; \(seeHelp)") }
+            let option = RunOption.all[found]
             index += 1
             switch option.action {
             case .flag(let apply):
