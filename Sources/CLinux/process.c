@@ -20,6 +20,9 @@ int cl_set_all_gids(gid_t gid) { return setresgid(gid, gid, gid); }
 
 pid_t cl_fork(void) { return fork(); }
 
+#include <fcntl.h>
+int cl_pipe_nonblocking(int ends[2]) { return pipe2(ends, O_CLOEXEC | O_NONBLOCK); }
+
 static volatile sig_atomic_t supervised_child;
 
 static void forward_signal(int sig) {

@@ -228,6 +228,11 @@ public enum RuntimeWrapper {
             throw RuntimeError("container \(call.id) was not created completely (an earlier create did not finish): delete it first")
         }
         if secrets.isStaged { throw RuntimeError("container \(call.id) already exists with its secrets: delete it first") }
+        // The intent keeps the path on a line of its own (a fresh-eyes attack: a bundle path
+        // with a newline sent the sweep's restore to another file).
+        if configPath.utf8.contains(UInt8(ascii: "\n")) {
+            throw RuntimeError("the bundle path \(configPath) holds a newline: refused")
+        }
 
         var found = SecretValues()
         defer { found.wipe() }
@@ -272,6 +277,8 @@ public enum RuntimeWrapper {
             throw RuntimeError(error.description)
         }
         for index in files.indices { wipe(&files[index].value) }
+        // A foreground `run` lives as long as its container: nothing plaintext may stay here.
+        found.wipe()
         config.addSecretsMount(source: secrets.directory)
         do { try replace(configPath, with: config.document.serialized()) } catch {
             secrets.remove()

@@ -26,6 +26,9 @@ public enum Launcher {
 
             let hardening: Hardening.Resolved
             let hasRoot = plan.hasRoot
+            // With a root of its own, the workload is forked into a PID namespace: tied to the
+            // shim, which holds its lease, so that it never outlives it.
+            var tie: ChildProcess.ParentTie?
             do { hardening = try plan.hardening.resolve(root: hasRoot ? plan.root!.path : "/") } catch {
                 throw LaunchError.hardening(error.description)
             }
@@ -86,7 +89,7 @@ public enum Launcher {
                 // a fresh /proc then lists only the workload's own processes.
                 if !root.needsPIDNamespace { root.namespaces += "p" }
                 try Namespace.unshare(root.namespaces)
-                try forkIntoPIDNamespace(files: &files)
+                tie = try forkIntoPIDNamespace(files: &files)
                 // The child: the lease is its parent's, which outlives it.
                 leaseFile = nil
                 // Where the store, key or state dir are inside the new root (a root of `/`, or a
@@ -122,7 +125,7 @@ public enum Launcher {
             do { try hardening.apply() } catch { throw LaunchError.hardening("\(error)") }
             // A change of uid clears the parent-death signal: set again, so a workload in a PID
             // namespace never outlives its supervisor (and the lease the supervisor holds).
-            if hasRoot { ChildProcess.setParentDeathSignal(SIGKILL) }
+            tie?.enforce(SIGKILL)
             let failure = Exec.execute(plan.command, environment: environment, searchPath: Environment.value(of: "PATH", in: environment))
             dropLease()
             return .exec(failure)
@@ -194,11 +197,11 @@ public enum Launcher {
     /// A new PID namespace takes effect for children only: the workload is forked to be its
     /// init, and the shim stays as its parent, holding the lease (recorded under its pid) and
     /// forwarding signals, and exits with its status. Returns in the child.
-    static func forkIntoPIDNamespace(files: inout [SecretsMount.File]) throws {
-        let child = try ChildProcess.fork()
-        if child == 0 {
-            ChildProcess.setParentDeathSignal(SIGKILL)
-            return
+    static func forkIntoPIDNamespace(files: inout [SecretsMount.File]) throws -> ChildProcess.ParentTie {
+        let (child, tie) = try ChildProcess.forkTied()
+        if let tie {
+            tie.enforce(SIGKILL)
+            return tie
         }
         for index in files.indices { wipe(&files[index].value) }
         exit(ChildProcess.supervise(child))

@@ -31,10 +31,47 @@ public enum ChildProcess {
         return nil
     }
 
-    /// Asks for `signal` when this process's parent dies (PR_SET_PDEATHSIG): a workload forked
-    /// into a PID namespace must not outlive the shim that holds its lease.
+    /// Asks for `signal` when this process's parent dies (PR_SET_PDEATHSIG). Alone it has a
+    /// hole: a parent that died before the call sends nothing. `ParentTie` closes it.
     public static func setParentDeathSignal(_ signal: Int32) {
         _ = try? sys("prctl") { cl_set_parent_death_signal(signal) }
+    }
+
+    /// A child that must not outlive its parent (a workload in a PID namespace, whose lease the
+    /// parent holds): the parent keeps the write end of a pipe open for as long as it lives,
+    /// never writing; the child, having asked for the death signal, reads its end, and EOF
+    /// means the parent is gone already. getppid(2) cannot tell: it answers 0 across PID
+    /// namespaces.
+    public struct ParentTie: Sendable {
+        let parentGone: FileDescriptor
+
+        /// Asks for `signal` on the parent's death, then exits at once (status 137, as a
+        /// SIGKILL) if it has died already. Again after every change of uid, which clears it.
+        public func enforce(_ signal: Int32) {
+            ChildProcess.setParentDeathSignal(signal)
+            var byte: UInt8 = 0
+            // Nonblocking: EAGAIN while the parent holds its end, 0 (EOF) once it is gone.
+            if (try? sys("read") { Glibc.read(parentGone.rawValue, &byte, 1) }) == 0 { _exit(137) }
+        }
+    }
+
+    /// `fork`, tied: in the child (0) a `ParentTie` to enforce; in the parent the child's pid
+    /// (and the pipe's write end kept open, close-on-exec, until this process ends).
+    public static func forkTied() throws(SysError) -> (child: pid_t, tie: ParentTie?) {
+        var ends: [Int32] = [-1, -1]
+        try sys("pipe") { cl_pipe_nonblocking(&ends) }
+        let child: pid_t
+        do { child = try fork() } catch {
+            FileDescriptor(rawValue: ends[0]).close()
+            FileDescriptor(rawValue: ends[1]).close()
+            throw error
+        }
+        if child == 0 {
+            FileDescriptor(rawValue: ends[1]).close()
+            return (0, ParentTie(parentGone: FileDescriptor(rawValue: ends[0])))
+        }
+        FileDescriptor(rawValue: ends[0]).close()
+        return (child, nil)
     }
 
     /// This process's environment, `NAME=value` entries as execve takes them.

@@ -49,8 +49,16 @@ extension Files {
             end += 1
             while end < real.count && real[end] != UInt8(ascii: "/") { end += 1 }
         }
-        // The real path, then what of `path` did not exist yet.
+        // The real path, then what of `path` did not exist yet. That part is appended as it is
+        // and made later, folder by folder: a `..` in it would climb out of the directories
+        // checked here (`/root-owned/missing/../../home/someone/store`), so it is refused, and
+        // `.` with it.
         let tail = bytes[existing.count...]
+        for component in tail.split(separator: UInt8(ascii: "/")) where component.elementsEqual([UInt8(ascii: ".")])
+            || component.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
+        {
+            return .unresolved(SysError("resolve", path, errno: EINVAL))
+        }
         if real == [UInt8(ascii: "/")] && tail.first == UInt8(ascii: "/") { real = [] }
         guard real.count + tail.count <= Int(PATH_MAX) else {
             return .unresolved(SysError("resolve", path, errno: ENAMETOOLONG))

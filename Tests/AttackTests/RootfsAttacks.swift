@@ -35,6 +35,30 @@ struct RootfsAttacks {
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/run/secrets")) == target)
     }
 
+    /// `kill -9` of `run --rootfs` at random moments of its launch: the workload, forked into
+    /// a PID namespace under the shim that holds its lease, never outlives the shim. A fresh-eyes
+    /// attack found 6 of 60 rounds where `sleep` lived on as an orphan holding the secret, which
+    /// `ps` did not list and `secret rm` let go: the shim died before the child asked for the
+    /// death signal (`ChildProcess.ParentTie` now checks, after asking, that it is still tied).
+    @Test func aKilledRootfsRunTakesItsWorkloadWithIt() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("orphan")
+        shim.create("kv", value)
+        let root = try Rootfs.make(at: shim.path)
+        let marker = "3\(Int.random(in: 10_000...99_999))"
+        defer { _ = shell("pkill -KILL -f '^/bin/sleep \(marker)$'") }
+        for _ in 0..<60 {
+            let launch = shim.start(["run", "--rootfs", root, "--secret", "kv", "--", "/bin/sleep", marker], env: Self.env)
+            usleep(UInt32.random(in: 0...9_000))
+            kill(launch.pid, SIGKILL)
+            _ = launch.finish(timeout: 5)
+        }
+        let survivors = { shell("pgrep -f '^/bin/sleep \(marker)$'").output.split(separator: "\n") }
+        #expect(waitUntil(timeout: 5) { survivors().isEmpty }, "workloads outlived their killed shims: \(survivors())")
+        #expect(shim(["secret", "rm", "kv"]).status == 0)
+    }
+
     /// The same without a root: a secrets dir that resolves to `/`, whatever its spelling.
     @Test func aSecretsDirThatIsTheRootIsRefused() throws {
         let shim = Shim()

@@ -193,6 +193,25 @@ private final class Interrupter: @unchecked Sendable {
         #expect(Files.rootOwnedRealPath(base + "/open/store") == .trusted(base + "/open/store"))
     }
 
+    /// A path whose missing part climbs back up (`missing/../..`) is refused: appended as it
+    /// is, it led out of the checked directories into another user's (a fresh-eyes attack:
+    /// `SECRETSHIM_ROOT=/root-owned/fresh/../../home/them/store` wrote the store there).
+    @Test func dotsInTheMissingPartAreRefused() throws {
+        try #require(geteuid() == 0)
+        let base = try Self.folder()
+        defer { Self.removeAll(base) }
+        mkdir(base + "/theirs", 0o700)
+        chown(base + "/theirs", 1000, 1000)
+        for path in [base + "/fresh/../theirs/store", base + "/fresh/../../" + String(base.split(separator: "/").last!) + "/theirs",
+                     base + "/fresh/./store", base + "/fresh/.."] {
+            #expect(Files.rootOwnedRealPath(path) == .unresolved(SysError("resolve", path, errno: EINVAL)), "\(path)")
+        }
+        // Dots in the part that exists are resolved as ever.
+        #expect(Files.rootOwnedRealPath(base + "/theirs/../fresh") == .trusted(base + "/fresh"))
+        // A name that only starts with dots is a name.
+        #expect(Files.rootOwnedRealPath(base + "/fresh/..store/.x") == .trusted(base + "/fresh/..store/.x"))
+    }
+
     @Test func anotherUsersDirectoryIsNamed() throws {
         try #require(geteuid() == 0)
         let base = try Self.folder()

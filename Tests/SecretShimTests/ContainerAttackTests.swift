@@ -582,6 +582,78 @@ extension ContainerAttackTests {
             #expect(strays.isEmpty, "half-written configs in the bundle: \(strays)")
         }
 
+        /// A bundle whose path holds a newline, with a secret request: refused in one line before
+        /// anything is recorded (the intent keeps the path on a line of its own; a fresh-eyes
+        /// attack made the sweep restore the config into another file through such a path).
+        @Test func aBundlePathWithANewlineIsRefused() throws {
+            let shim = Shim()
+            defer { shim.cleanUp() }
+            shim.create("pw", value)
+            let made = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "60"], edit: RuntimeTests.annotate(shim, "pw,mode=0400"))
+            let bundle = shim.directory.path + "/nl\nx"
+            try FileManager.default.moveItem(atPath: made, toPath: bundle)
+            let original = try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json"))
+            let id = "newline-\(UUID().uuidString.prefix(6).lowercased())"
+            defer { _ = shell("runc delete --force '\(id)'") }
+            let result = try Self.runtime(shim, ["create", "--bundle", bundle, id])
+            #expect(result.status != 0 && result.stderr.contains("holds a newline"), "\(result.stderr)")
+            #expect(!result.stderr.trimmingCharacters(in: .newlines).contains("\n"), "more than one line: \(result.stderr)")
+            #expect(Engines.leftovers(shim).isEmpty, "\(Engines.leftovers(shim))")
+            #expect(!Self.runcHas(id))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: bundle + "/config.json")) == original)
+            #expect(!FileManager.default.fileExists(atPath: shim.directory.path + "/nl"))
+        }
+
+        /// `runtime run` in the foreground lives as long as its container: once the tmpfs is
+        /// written, none of its memory may hold the value (a fresh-eyes attack read it there
+        /// through /proc/PID/mem for the container's whole life).
+        @Test func aForegroundRunHoldsNoValueWhileTheContainerRuns() throws {
+            let shim = Shim()
+            defer { shim.cleanUp() }
+            let secret = "fg-" + UUID().uuidString
+            shim.create("pw", secret)
+            let bundle = try RootfsTests.makeBundle(in: shim.directory, args: ["sleep", "30"])
+            let id = "foreground-\(UUID().uuidString.prefix(6).lowercased())"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Shim.binary)
+            process.arguments = ["runtime", "--secretshim-grant", "pw", "run", "--bundle", bundle, id]
+            process.environment = shim.environment
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer {
+                _ = shell("runc kill '\(id)' KILL")
+                process.waitUntilExit()
+                _ = shim(["runtime", "delete", "--force", id])
+            }
+            let running = Engines.eventually(15) { shell("runc state '\(id)'").output.contains("\"running\"") }
+            try #require(running, "the container never ran")
+            let held = Self.memoryHolds(process.processIdentifier, Array(secret.utf8))
+            #expect(held.isEmpty, "the wrapper's memory holds the value at \(held)")
+        }
+
+        /// The writable mappings of `pid` (read through /proc/PID/mem) where `needle` occurs.
+        static func memoryHolds(_ pid: pid_t, _ needle: [UInt8]) -> [String] {
+            guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return ["maps unreadable"] }
+            let mem = open("/proc/\(pid)/mem", O_RDONLY)
+            guard mem >= 0 else { return ["mem unreadable"] }
+            defer { close(mem) }
+            var found: [String] = []
+            for line in maps.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                guard fields.count >= 2, fields[1].hasPrefix("rw") else { continue }
+                let range = fields[0].split(separator: "-").compactMap { UInt64($0, radix: 16) }
+                guard range.count == 2, range[1] > range[0], range[1] - range[0] <= 1 << 30 else { continue }
+                var bytes = [UInt8](repeating: 0, count: Int(range[1] - range[0]))
+                let n = bytes.withUnsafeMutableBytes { pread(mem, $0.baseAddress, $0.count, off_t(Int64(bitPattern: range[0]))) }
+                guard n > 0 else { continue }
+                let data = Data(bytes[0..<n])
+                if data.range(of: Data(needle)) != nil { found.append(String(line)) }
+            }
+            return found
+        }
+
         /// The one moment the random kills above hit only now and then (CI once): a create
         /// killed while it wrote its intent leaves a half-written `<id>.intent.new` and nothing
         /// else. The next call for that ID, a delete or a create, removes it.

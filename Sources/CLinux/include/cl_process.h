@@ -15,6 +15,8 @@ int cl_set_all_uids(uid_t uid);
 int cl_set_all_gids(gid_t gid);
 /// fork(2) (Swift's Glibc overlay does not offer it).
 pid_t cl_fork(void);
+/// pipe2(2) with O_CLOEXEC | O_NONBLOCK on both ends (glibc declares it only under _GNU_SOURCE).
+int cl_pipe_nonblocking(int ends[2]);
 /// The parent's side of a forked workload: from now on SIGHUP, SIGINT, SIGQUIT, SIGTERM,
 /// SIGUSR1, SIGUSR2 and SIGWINCH sent to this process are sent on to `child` (SA_RESTART).
 int cl_forward_signals(pid_t child);
