@@ -26,7 +26,7 @@ public struct JSONDecodingError: Error, CustomStringConvertible, Equatable {
         switch reason {
         case .missingKey(let key): return "missing key '\(key)'"
         case .wrongType: return "wrong type at '\(at)'"
-        case .notRepresentable(let type): return "not a \(type) at '\(at)'"
+        case .notRepresentable(let type): return "not an integer of type \(type) at '\(at)'"
         }
     }
 }

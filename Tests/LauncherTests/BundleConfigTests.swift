@@ -70,9 +70,9 @@ import Testing
         (#"{"process": {"args": ["sh", 1]}}"#, "wrong type at 'process.args.Index 1'"),
         (#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": 5}]}}}"#,
          "wrong type at 'linux.seccomp.syscalls.Index 0.action'"),
-        (#"{"process": {"user": {"uid": 4294967296, "gid": 0}}}"#, "not a UInt32 at 'process.user.uid'"),
-        (#"{"process": {"user": {"uid": -1, "gid": 0}}}"#, "not a UInt32 at 'process.user.uid'"),
-        (#"{"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1.5, "hard": 2}]}}"#, "not a UInt64 at 'process.rlimits.Index 0.soft'"),
+        (#"{"process": {"user": {"uid": 4294967296, "gid": 0}}}"#, "not an integer of type UInt32 at 'process.user.uid'"),
+        (#"{"process": {"user": {"uid": -1, "gid": 0}}}"#, "not an integer of type UInt32 at 'process.user.uid'"),
+        (#"{"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1.5, "hard": 2}]}}"#, "not an integer of type UInt64 at 'process.rlimits.Index 0.soft'"),
         (#"{"root": {}}"#, "missing key 'path'"),
         (#"{"root": "#, "malformed JSON at byte 9: unexpected end"),
     ]
