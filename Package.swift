@@ -7,8 +7,9 @@ import PackageDescription
 // The domain has its own C shims: CSQLite (system SQLite) and CSealing (BoringSSL's AEAD).
 // Every command reads and changes secrets through SecretStore's `SecretSource` protocol, and
 // every mode stages its tmpfs through Namespaces' `SecretsMount.stage`.
-// JSON is the one reader and writer of JSON text (OCI documents as written, the commands'
-// output, the escaped forms `scan` looks for), on swift-collections' OrderedDictionary.
+// JSON is the one reader and writer of JSON text (OCI documents as written or read into typed
+// fields as Go reads them, the commands' output, the escaped forms `scan` looks for), on
+// swift-collections' OrderedDictionary.
 // System libraries are `.systemLibrary` targets so their `link` lines land inside the
 // linker's group, which is what a fully static build needs.
 let package = Package(
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "CSealing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/CSealing"),
         .target(name: "Namespaces", dependencies: ["CLinux", "CCap", "CSeccomp"]),
         .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite", "CSealing"]),
-        .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore"]),
+        .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore", "JSON"]),
         .target(name: "JSON", dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive", "JSON"]),
         .target(
@@ -64,8 +65,9 @@ let package = Package(
                 // Only to check that the store's sealing agrees with swift-crypto's AES.GCM.
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
-        // `--secret` grants, `--user`, capability names, the environment, workload names.
-        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Namespaces"]),
+        // `--secret` grants, `--user`, capability names, the environment, workload names,
+        // `--bundle`'s config.json and `--seccomp`'s profile as Go reads them.
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Namespaces", "JSON"]),
         // runc's command line, config.json as runc reads it, the operator's signed requests.
         .testTarget(name: "ContainerRuntimeTests", dependencies: ["ContainerRuntime", "Launcher", "JSON"]),
         // The matcher and the walk, against a naive search (in process, no root needed).

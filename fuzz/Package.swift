@@ -32,7 +32,7 @@ let package = Package(
         fuzzTarget("runtime-command-line", ["ContainerRuntime"]),
         fuzzTarget("oci-config", ["ContainerRuntime", "Launcher", "JSON"]),
         fuzzTarget("grant-request", ["ContainerRuntime", "Launcher"], crypto: true),
-        fuzzTarget("seccomp-profile", ["Launcher"]),
+        fuzzTarget("seccomp-profile", ["Launcher", "JSON"]),
         fuzzTarget("sealed-record", ["SecretStore", "Namespaces"]),
         fuzzTarget("lease", ["SecretStore"]),
         fuzzTarget("user-database", ["Launcher"]),

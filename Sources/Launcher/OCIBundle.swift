@@ -1,24 +1,31 @@
-import FoundationEssentials
-import Glibc
+import JSON
 import Namespaces
 
 /// An OCI runtime bundle (`runc spec`'s layout): `config.json` beside the root filesystem.
-/// `run --bundle DIR` runs it as runc would, the secrets added. Read only with `--bundle`, so its
-/// JSON decoding stays off the default start path.
+/// `run --bundle DIR` runs it as runc would, the secrets added; `config.json` is read as runc's
+/// Go decoder reads it (keys folded: `"Process"` is `process`), a key repeated in one object refused.
 public enum OCIBundle {
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
     }
 
-    struct Config: Decodable {
+    struct Config: JSONDecodable {
         var process: Process?
         var root: Root?
         var hostname: String?
         var mounts: [Mount]?
         var linux: Linux?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            process = try json.decodeIfPresent("process")
+            root = try json.decodeIfPresent("root")
+            hostname = try json.decodeIfPresent("hostname")
+            mounts = try json.decodeIfPresent("mounts")
+            linux = try json.decodeIfPresent("linux")
+        }
     }
 
-    struct Process: Decodable {
+    struct Process: JSONDecodable {
         var user: User?
         var args: [String]?
         var env: [String]?
@@ -26,46 +33,96 @@ public enum OCIBundle {
         var capabilities: Capabilities?
         var rlimits: [Rlimit]?
         var noNewPrivileges: Bool?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            user = try json.decodeIfPresent("user")
+            args = try json.decodeIfPresent("args")
+            env = try json.decodeIfPresent("env")
+            cwd = try json.decodeIfPresent("cwd")
+            capabilities = try json.decodeIfPresent("capabilities")
+            rlimits = try json.decodeIfPresent("rlimits")
+            noNewPrivileges = try json.decodeIfPresent("noNewPrivileges")
+        }
     }
 
-    struct User: Decodable {
+    struct User: JSONDecodable {
         var uid: UInt32
         var gid: UInt32
         var additionalGids: [UInt32]?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            uid = try json.decode("uid")
+            gid = try json.decode("gid")
+            additionalGids = try json.decodeIfPresent("additionalGids")
+        }
     }
 
-    struct Capabilities: Decodable {
+    struct Capabilities: JSONDecodable {
         var bounding: [String]?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            bounding = try json.decodeIfPresent("bounding")
+        }
     }
 
-    struct Rlimit: Decodable {
+    struct Rlimit: JSONDecodable {
         var type: String
         var soft: UInt64
         var hard: UInt64
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            type = try json.decode("type")
+            soft = try json.decode("soft")
+            hard = try json.decode("hard")
+        }
     }
 
-    struct Root: Decodable {
+    struct Root: JSONDecodable {
         var path: String
         var readonly: Bool?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            path = try json.decode("path")
+            readonly = try json.decodeIfPresent("readonly")
+        }
     }
 
-    struct Mount: Decodable {
+    struct Mount: JSONDecodable {
         var destination: String
         var type: String?
         var source: String?
         var options: [String]?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            destination = try json.decode("destination")
+            type = try json.decodeIfPresent("type")
+            source = try json.decodeIfPresent("source")
+            options = try json.decodeIfPresent("options")
+        }
     }
 
-    struct Linux: Decodable {
+    struct Linux: JSONDecodable {
         var namespaces: [NamespaceEntry]?
         var maskedPaths: [String]?
         var readonlyPaths: [String]?
         var seccomp: SeccompProfile.Profile?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            namespaces = try json.decodeIfPresent("namespaces")
+            maskedPaths = try json.decodeIfPresent("maskedPaths")
+            readonlyPaths = try json.decodeIfPresent("readonlyPaths")
+            seccomp = try json.decodeIfPresent("seccomp")
+        }
     }
 
-    struct NamespaceEntry: Decodable {
+    struct NamespaceEntry: JSONDecodable {
         var type: String
         var path: String?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            type = try json.decode("type")
+            path = try json.decodeIfPresent("path")
+        }
     }
 
     /// Fills `plan` from `DIR/config.json`. A command already in the plan (given after `--`)
@@ -77,9 +134,9 @@ public enum OCIBundle {
         do { bytes = try Files.read(configPath, limit: 4 << 20) } catch { throw Invalid(description: "bundle: \(error)") }
         let config: Config
         do {
-            config = try JSONDecoder().decode(Config.self, from: Data(bytes))
+            config = try Config(document: bytes)
         } catch {
-            throw Invalid(description: "bundle \(configPath): not a valid OCI config: \(SeccompProfile.summary(of: error))")
+            throw Invalid(description: "bundle \(configPath): not a valid OCI config: \(error)")
         }
         guard let root = config.root, !root.path.isEmpty else { throw Invalid(description: "bundle \(configPath): no root.path") }
         // Paths tested on bytes, as runc and the kernel read them.

@@ -1,30 +1,43 @@
-import FoundationEssentials
 import Glibc
+import JSON
 import Namespaces
 
 /// A seccomp profile in Docker's / the OCI runtime spec's JSON format (`defaultAction`,
 /// `defaultErrnoRet`, `architectures` or `archMap`, `syscalls` with `names`, `action`, `args`,
-/// `errnoRet`, `includes`/`excludes` by caps, arches and minKernel). Only read when
-/// `--seccomp FILE` is given, so its JSON decoding is off the default start path.
+/// `errnoRet`, `includes`/`excludes` by caps, arches and minKernel), read as Docker's Go decoder
+/// reads it (keys folded), a key repeated in one object refused.
 enum SeccompProfile {
     struct Invalid: Error, CustomStringConvertible {
         let description: String
     }
 
-    struct Profile: Decodable {
+    struct Profile: JSONDecodable {
         var defaultAction: String
         var defaultErrnoRet: Int32?
         var architectures: [String]?
         var archMap: [ArchMap]?
         var syscalls: [Syscall]?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            defaultAction = try json.decode("defaultAction")
+            defaultErrnoRet = try json.decodeIfPresent("defaultErrnoRet")
+            architectures = try json.decodeIfPresent("architectures")
+            archMap = try json.decodeIfPresent("archMap")
+            syscalls = try json.decodeIfPresent("syscalls")
+        }
     }
 
-    struct ArchMap: Decodable {
+    struct ArchMap: JSONDecodable {
         var architecture: String
         var subArchitectures: [String]?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            architecture = try json.decode("architecture")
+            subArchitectures = try json.decodeIfPresent("subArchitectures")
+        }
     }
 
-    struct Syscall: Decodable {
+    struct Syscall: JSONDecodable {
         var names: [String]?
         var name: String?
         var action: String
@@ -32,19 +45,42 @@ enum SeccompProfile {
         var args: [Arg]?
         var includes: Filter?
         var excludes: Filter?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            names = try json.decodeIfPresent("names")
+            name = try json.decodeIfPresent("name")
+            action = try json.decode("action")
+            errnoRet = try json.decodeIfPresent("errnoRet")
+            args = try json.decodeIfPresent("args")
+            includes = try json.decodeIfPresent("includes")
+            excludes = try json.decodeIfPresent("excludes")
+        }
     }
 
-    struct Arg: Decodable {
+    struct Arg: JSONDecodable {
         var index: UInt32
         var value: UInt64
         var valueTwo: UInt64?
         var op: String
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            index = try json.decode("index")
+            value = try json.decode("value")
+            valueTwo = try json.decodeIfPresent("valueTwo")
+            op = try json.decode("op")
+        }
     }
 
-    struct Filter: Decodable {
+    struct Filter: JSONDecodable {
         var caps: [String]?
         var arches: [String]?
         var minKernel: String?
+
+        init(from json: JSONCursor) throws(JSONDecodingError) {
+            caps = try json.decodeIfPresent("caps")
+            arches = try json.decodeIfPresent("arches")
+            minKernel = try json.decodeIfPresent("minKernel")
+        }
     }
 
     /// `capabilities` are the workload's (Docker's includes/excludes are judged against them).
@@ -52,10 +88,8 @@ enum SeccompProfile {
         let bytes: [UInt8]
         do { bytes = try Files.read(path, limit: 16 << 20) } catch { throw Invalid(description: "seccomp profile \(error)") }
         let profile: Profile
-        do {
-            profile = try JSONDecoder().decode(Profile.self, from: Data(bytes))
-        } catch {
-            throw Invalid(description: "seccomp profile \(path): not a valid profile: \(Self.summary(of: error))")
+        do { profile = try Profile(document: bytes) } catch {
+            throw Invalid(description: "seccomp profile \(path): not a valid profile: \(error)")
         }
         return try filter(from: profile, capabilities: capabilities, path: path)
     }
@@ -151,15 +185,5 @@ enum SeccompProfile {
             text.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
         }
         return numbers(release).lexicographicallyPrecedes(numbers(version)) == false
-    }
-
-    static func summary(of error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, _): return "missing key '\(key.stringValue)'"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-            return "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        case DecodingError.dataCorrupted: return "malformed JSON"
-        default: return "malformed JSON"
-        }
     }
 }

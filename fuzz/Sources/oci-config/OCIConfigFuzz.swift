@@ -1,5 +1,5 @@
 // An OCI `config.json` as the runtime wrapper reads and rewrites it (JSONValue, ContainerConfig),
-// and as `run --bundle` reads it (OCIBundle, Foundation's JSONDecoder).
+// and as `run --bundle` reads it (OCIBundle, the same JSONValue read into its fields).
 import FuzzSupport
 import JSON
 import Launcher

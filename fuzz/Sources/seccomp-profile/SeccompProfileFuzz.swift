@@ -1,8 +1,8 @@
 // A Docker/OCI seccomp profile (`run --seccomp FILE`, a bundle's linux.seccomp): decoded as
 // SeccompProfile.load decodes it, then turned into the filter's rules. (The filter is not
 // loaded: that would confine the fuzzer.)
-import FoundationEssentials
 import FuzzSupport
+import JSON
 
 @testable import Launcher
 
@@ -20,7 +20,7 @@ public func fuzzSeccompProfile(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
     var input = FuzzInput(data, size)
     let capabilities = capabilitySets[Int(input.byte()) % capabilitySets.count]
     let bytes = input.rest()
-    guard let profile = try? JSONDecoder().decode(SeccompProfile.Profile.self, from: Data(bytes)) else { return 0 }
+    guard let profile = try? SeccompProfile.Profile(document: bytes) else { return 0 }
     guard let filter = try? SeccompProfile.filter(from: profile, capabilities: capabilities, path: "fuzz.json") else { return 0 }
     let entries = profile.syscalls ?? []
     require(filter.rules.count <= entries.count, "more rules than syscalls entries")
