@@ -174,7 +174,7 @@ public enum Launcher {
     /// the caller's own ids exist: uid/gid 0 (the defaults) mean the caller, as root inside a
     /// rootless Podman container is the caller; other ids cannot be represented.
     static func secretFiles(_ grants: [SecretGrant], _ values: SecretValues, rootless: Bool) throws -> [SecretsMount.File] {
-        let uid = System.userID, gid = System.groupID
+        let uid = rootless ? System.userID : 0, gid = rootless ? System.groupID : 0
         var files: [SecretsMount.File] = []
         files.reserveCapacity(grants.count)
         for var grant in grants {
