@@ -270,13 +270,13 @@ public enum RuntimeWrapper {
             secrets.remove()
             throw error
         }
-        defer { for index in files.indices { wipe(&files[index].value) } }
+        defer { files.wipeValues() }
 
         do { try secrets.stage(files, root: root) } catch {
             secrets.remove()
             throw RuntimeError(error.description)
         }
-        for index in files.indices { wipe(&files[index].value) }
+        files.wipeValues()
         // A foreground `run` lives as long as its container: nothing plaintext may stay here.
         found.wipe()
         config.addSecretsMount(source: secrets.directory)

@@ -81,7 +81,7 @@ public enum Launcher {
                 }
                 files = try secretFiles(plan.grants, values, rootless: rootless)
             }
-            defer { for index in files.indices { wipe(&files[index].value) } }
+            defer { files.wipeValues() }
             let size = plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
 
             if hasRoot, var root = plan.root {
@@ -103,7 +103,7 @@ public enum Launcher {
             } else if needsTmpfs {
                 try stage(files, plan: plan, size: size, rootless: rootless)
             }
-            for index in files.indices { wipe(&files[index].value) }
+            files.wipeValues()
             // The store, its key and the leases are not the workload's: hidden from it, as runc
             // masks paths (with `--rootfs`/`--bundle` the host's tree is gone already).
             if ownNamespace && !hasRoot {
@@ -182,7 +182,7 @@ public enum Launcher {
                 if grant.uid == 0 { grant.uid = uid }
                 if grant.gid == 0 { grant.gid = gid }
                 guard grant.uid == uid, grant.gid == gid else {
-                    for index in files.indices { wipe(&files[index].value) }
+                    files.wipeValues()
                     throw LaunchError.hardening(
                         "rootless: secret '\(grant.source)' can only be owned by you (uid \(uid), gid \(gid)), not uid \(grant.uid) gid \(grant.gid)")
                 }
@@ -203,7 +203,7 @@ public enum Launcher {
             tie.enforce(SIGKILL)
             return tie
         }
-        for index in files.indices { wipe(&files[index].value) }
+        files.wipeValues()
         exit(ChildProcess.supervise(child))
     }
 

@@ -112,6 +112,14 @@ public struct SecretsMount {
     }
 }
 
+extension [SecretsMount.File] {
+    /// Zeroes every file's value (and forgets it): what the owner of the files owes once they
+    /// are written, or on the way out.
+    public mutating func wipeValues() {
+        for index in indices { Namespaces.wipe(&self[index].value) }
+    }
+}
+
 /// Kernel interfaces of the host that a root workload could use to run code outside its
 /// sandbox, made read-only in its mount namespace (Docker's `readonlyPaths`, and its
 /// read-only /sys): `kernel.core_pattern` and `kernel.modprobe` under /proc/sys name a program
