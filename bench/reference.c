@@ -159,7 +159,8 @@ static int open_in_root(int root, const char *path) {
     return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
-static int tmpfs_detached(unsigned long long bytes) {
+// `noswap` for the secrets' tmpfs; the masks (empty, read-only) are mounted without it.
+static int tmpfs_detached(unsigned long long bytes, int noswap) {
     int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
     if (fs < 0) die("fsopen");
     char size[32];
@@ -167,7 +168,7 @@ static int tmpfs_detached(unsigned long long bytes) {
     if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) != 0 ||
         syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", size, 0) != 0 ||
         syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "755", 0) != 0 ||
-        syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "noswap", NULL, 0) != 0 ||
+        (noswap && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "noswap", NULL, 0) != 0) ||
         syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0)
         die("fsconfig");
     int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
@@ -195,7 +196,7 @@ static void mask(const char *path) {
     if (fstat(target, &st) != 0) die("fstat");
     int cover;
     if (S_ISDIR(st.st_mode)) {
-        cover = tmpfs_detached(4096);
+        cover = tmpfs_detached(4096, 0);
         seal(cover);
     } else {
         cover = (int)syscall(SYS_open_tree, AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | O_CLOEXEC);
@@ -248,9 +249,6 @@ static void harden(void) {
     }
     if (syscall(SYS_capset, &header, data) != 0) die("capset");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("ambient");
-    // run then empties the inheritable set once more, whoever it runs as: a capget and a capset.
-    if (syscall(SYS_capget, &header, data) != 0 || syscall(SYS_capset, &header, data) != 0) die("capset");
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("ambient");
 }
 
 static void write_files(int dir, long count, long size, long extra, const char *data) {
@@ -298,8 +296,7 @@ int main(int argc, char **argv) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     char key[PATH_MAX];
     snprintf(key, sizeof key, "%s/master.key", store_root());
-    check_trusted(store_root());
-    check_trusted(store_root());  // the key file's folder: the root itself by default
+    check_trusted(store_root());  // and the key file's folder: the root itself by default, resolved once
     check_trusted(state_dir());
     if (unshare(CLONE_NEWNS) != 0) die("unshare");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make-rprivate");
@@ -307,7 +304,7 @@ int main(int argc, char **argv) {
     int leases = record_lease(start);
     replace_lease(leases, start);
     unsigned long long bytes = (unsigned long long)(count + 1) * ((size + 8191) / 4096 * 4096) + extra + (1 << 20);
-    int mnt = tmpfs_detached(bytes);
+    int mnt = tmpfs_detached(bytes, 1);
     write_files(mnt, count, size, extra, data);
     seal(mnt);
     int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -39,16 +39,19 @@ int cl_cap_name(int cap, char *buffer, int size) {
     return 0;
 }
 
-int cl_cap_is_effective(int cap) {
+int cl_caps_effective(uint64_t *mask) {
     cap_t state = cap_get_proc();
     if (!state) return -1;
-    cap_flag_value_t value = CAP_CLEAR;
-    int status = cap_get_flag(state, (cap_value_t)cap, CAP_EFFECTIVE, &value);
-    int saved = errno;
+    uint64_t effective = 0;
+    int last = cl_cap_last();
+    for (int cap = 0; cap <= last && cap < 64; cap++) {
+        cap_flag_value_t value = CAP_CLEAR;
+        // A number libcap does not know is not held.
+        if (cap_get_flag(state, (cap_value_t)cap, CAP_EFFECTIVE, &value) == 0 && value == CAP_SET) effective |= 1ull << cap;
+    }
     cap_free(state);
-    errno = saved;
-    if (status != 0) return -1;
-    return value == CAP_SET;
+    *mask = effective;
+    return 0;
 }
 
 int cl_cap_in_bounding_set(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }

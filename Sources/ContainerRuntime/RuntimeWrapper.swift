@@ -253,7 +253,7 @@ public enum RuntimeWrapper {
             throw RuntimeError(
                 "the signed request for '\(grants[index].source)' was issued for another secret (it was removed and created again since): sign a new one")
         }
-        let held = found.records.map { Lease.Held(id: $0.id, name: $0.name) }
+        let held = found.held
         for secret in found.secrets {
             if let variable = Environment.leakingVariable(of: secret.value, in: config.environment) {
                 secrets.remove()

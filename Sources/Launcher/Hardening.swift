@@ -124,8 +124,9 @@ extension Hardening.Resolved {
     /// capability sets and has nothing to give away: it sets no_new_privs instead, so nothing the
     /// workload execs can gain privileges, and loads the filter under it.
     public func apply() throws {
-        let canShapeCapabilities = Capabilities.isEffective("CAP_SETPCAP")
-        let noNewPrivileges = self.noNewPrivileges || !canShapeCapabilities || !Capabilities.isEffective("CAP_SYS_ADMIN")
+        let effective = Capabilities.effective()
+        let canShapeCapabilities = effective.contains("CAP_SETPCAP")
+        let noNewPrivileges = self.noNewPrivileges || !canShapeCapabilities || !effective.contains("CAP_SYS_ADMIN")
         let capabilities = self.capabilities
         if canShapeCapabilities { try Capabilities.limitBoundingSet(to: capabilities) }
         if let filter, !noNewPrivileges { try filter.load() }
@@ -133,9 +134,13 @@ extension Hardening.Resolved {
             try Identity.switchTo(uid: user.uid, gid: user.gid, groups: additionalGroups)
         }
         // A non-root user lost its permitted set with setuid, as under Docker; root keeps exactly these.
-        if canShapeCapabilities && (user == nil || user!.uid == 0) { try Capabilities.set(capabilities) }
-        // Whoever the workload runs as, it inherits nothing through exec (CVE-2022-24769).
-        try Capabilities.clearInheritable()
+        // Whoever the workload runs as, it inherits nothing through exec (CVE-2022-24769):
+        // `set` leaves the inheritable and ambient sets empty too.
+        if canShapeCapabilities && (user == nil || user!.uid == 0) {
+            try Capabilities.set(capabilities)
+        } else {
+            try Capabilities.clearInheritable()
+        }
         if noNewPrivileges { try Capabilities.setNoNewPrivileges() }
         if let filter, noNewPrivileges { try filter.load() }
     }

@@ -71,7 +71,7 @@ public enum Launcher {
                 if let leases, !plan.grants.isEmpty {
                     try leases.replace(Lease(
                         workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
-                        startedAt: startedAt, secrets: values.records.map { Lease.Held(id: $0.id, name: $0.name) }))
+                        startedAt: startedAt, secrets: values.held))
                 }
                 environment = try workloadEnvironment(plan, values: values)
                 if engineTmpfs != nil {

@@ -76,9 +76,21 @@ public enum Capabilities {
         return names
     }
 
-    public static func isEffective(_ name: String) -> Bool {
-        guard let number = number(name) else { return false }
-        return (try? sys("read capabilities") { cl_cap_is_effective(number) }) == 1
+    /// This process's effective set, read once (capget); empty if it cannot be read.
+    public static func effective() -> Effective {
+        var mask: UInt64 = 0
+        guard (try? sys("read capabilities") { cl_caps_effective(&mask) }) != nil else { return Effective(mask: 0) }
+        return Effective(mask: mask)
+    }
+
+    /// An effective set as `effective()` read it.
+    public struct Effective: Sendable {
+        let mask: UInt64
+        /// Whether the capability named like "CAP_SYS_ADMIN" is in the set.
+        public func contains(_ name: String) -> Bool {
+            guard let number = Capabilities.number(name), number < 64 else { return false }
+            return mask & (1 << UInt64(number)) != 0
+        }
     }
 
     /// Keeps only `keep` in the bounding set: nothing this process execs can ever regain the rest.

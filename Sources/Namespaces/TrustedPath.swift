@@ -54,16 +54,28 @@ extension Files {
         // checked here (`/root-owned/missing/../../home/someone/store`), so it is refused, and
         // `.` with it.
         let tail = bytes[existing.count...]
-        for component in tail.split(separator: UInt8(ascii: "/")) where component.elementsEqual([UInt8(ascii: ".")])
-            || component.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")])
-        {
-            return .unresolved(SysError("resolve", path, errno: EINVAL))
-        }
+        if hasDotComponent(tail) { return .unresolved(SysError("resolve", path, errno: EINVAL)) }
         if real == [UInt8(ascii: "/")] && tail.first == UInt8(ascii: "/") { real = [] }
         guard real.count + tail.count <= Int(PATH_MAX) else {
             return .unresolved(SysError("resolve", path, errno: ENAMETOOLONG))
         }
         real += tail
         return .trusted(real.isEmpty ? "/" : String(decoding: real, as: UTF8.self))
+    }
+
+    /// Whether a "/"-separated component of `bytes` is "." or "..".
+    static func hasDotComponent(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var length = 0, dots = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: "/") {
+                if length > 0 && length <= 2 && dots == length { return true }
+                length = 0
+                dots = 0
+            } else {
+                length += 1
+                if byte == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        return length > 0 && length <= 2 && dots == length
     }
 }

@@ -83,6 +83,15 @@ public struct SecretValues {
         return seen
     }
 
+    /// What a lease records of them: each distinct secret (one per ID), in the order first asked.
+    public var held: [Lease.Held] {
+        var held: [Lease.Held] = []
+        for secret in secrets where !held.contains(where: { $0.id == secret.record.id }) {
+            held.append(Lease.Held(id: secret.record.id, name: secret.record.name))
+        }
+        return held
+    }
+
     /// Keeps `value` (leaving `[]` in its place) unless `reference` was answered already.
     mutating func add(_ reference: String, _ record: SecretRecord, taking value: inout [UInt8]) {
         guard !references.contains(reference) else { return }

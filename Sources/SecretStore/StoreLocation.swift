@@ -52,7 +52,9 @@ public struct StoreLocation: Sendable, Equatable {
         guard System.effectiveUserID == 0 else { return self }
         var checked = self
         checked.root = try Self.trustedPath(root)
-        checked.keyFile = try Self.trustedPath(Files.parent(of: keyFile)) + "/" + (Files.components(keyFile).last ?? "")
+        // The key's folder is most often the store's own: resolved once.
+        let keyFolder = Files.parent(of: keyFile)
+        checked.keyFile = (keyFolder == root ? checked.root : try Self.trustedPath(keyFolder)) + "/" + (Files.components(keyFile).last ?? "")
         checked.stateDirectory = try Self.trustedPath(stateDirectory)
         return checked
     }

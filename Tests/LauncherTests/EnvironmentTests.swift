@@ -28,6 +28,22 @@ import Testing
     }
 }
 
+/// A secret of 8 bytes or more is found inside a value or an argument, anywhere in it; a
+/// shorter one only whole.
+@Suite struct EnvironmentContainmentTests {
+    @Test func aLongSecretIsFoundInsideAValue() {
+        let secret = Array("s3cr3t-pw\n".utf8)  // 9 bytes once its newline is trimmed
+        #expect(Environment.leakingVariable(of: secret, in: ["DB=postgres://u:s3cr3t-pw@h/db"]) == "DB")
+        #expect(Environment.leakingVariable(of: secret, in: ["A=s3cr3t-pwX", "B=Xs3cr3t-pw"]) == "A")
+        #expect(Environment.leakingVariable(of: secret, in: ["B=xxs3cr3t-pw"]) == "B")  // at the very end
+        #expect(Environment.leakingVariable(of: secret, in: ["C=s3cr3t-p", "D=ss3cr3t-p w", "s3cr3t-pw"]) == nil)
+        #expect(Environment.leakingVariable(of: Array("short".utf8), in: ["E=shorter", "F=a short"]) == nil)
+        #expect(Environment.leakingArgument(of: secret, in: ["redis-server", "--requirepass=s3cr3t-pw"]) == 1)
+        #expect(Environment.leakingArgument(of: secret, in: ["s3cr3t-p", "3cr3t-pw"]) == nil)
+        #expect(Environment.leakingArgument(of: Array("short".utf8), in: ["x", "short"]) == 1)
+    }
+}
+
 /// `--env` and `env=VAR` replace a variable by its name: the bytes before the first '=', as
 /// the kernel and getenv read them (the byte-level class of bugs fuzz/ found in the parsers).
 @Suite struct EnvironmentSetTests {

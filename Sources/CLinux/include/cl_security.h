@@ -12,8 +12,9 @@ int cl_cap_from_name(const char *name);
 int cl_cap_name(int cap, char *buffer, int size);
 /// Highest capability number this kernel knows.
 int cl_cap_last(void);
-/// 1 if this process holds `cap` in its effective set now, 0 if not.
-int cl_cap_is_effective(int cap);
+/// This process's effective set now, as a mask of capability numbers (bit N: capability N),
+/// read once.
+int cl_caps_effective(uint64_t *mask);
 /// 1 if this process may still hold `cap` (it is in the bounding set), 0 if not.
 int cl_cap_in_bounding_set(int cap);
 /// Drops from the bounding set every capability not in keep[0..count).
