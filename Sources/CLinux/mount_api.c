@@ -166,3 +166,9 @@ int cl_probe_move_mount_beneath(void) {
     return (int)syscall(SYS_move_mount, -1, "", -1, "",
                         CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH | CL_MOVE_MOUNT_BENEATH);
 }
+
+int cl_move_mount_beneath(int mount_fd, int target_fd) {
+    return (int)syscall(SYS_move_mount, mount_fd, "", target_fd, "",
+                        CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH | CL_MOVE_MOUNT_BENEATH);
+}
+

@@ -2,6 +2,7 @@
 #include "cl_process.h"
 #include <errno.h>
 #include <sys/random.h>
+#include <sched.h>
 #include <unistd.h>
 
 int cl_sync_file_system(int fd) { return syncfs(fd); }
@@ -58,3 +59,17 @@ int cl_reset_fatal_signals(void) {
     }
     return 0;
 }
+
+#include <sys/syscall.h>
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int cl_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int cl_pidfd_send_signal(int pidfd, int signal) { return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0); }
+
+int cl_setns(int fd, int namespaces) { return setns(fd, namespaces); }

@@ -62,11 +62,17 @@ public struct ContainerSecrets: Sendable {
     /// Records that `pid` holds these secrets (the container's init, or this wrapper while it
     /// creates the container: then `wants` names the grants not read yet), for `secret rm`
     /// and `ps`.
-    public func recordLease(pid: pid_t, held: [Lease.Held], wants: [String] = []) throws(StoreError) {
+    /// With `grants`, the lease also says what `update` needs to swap the container's secrets.
+    public func recordLease(pid: pid_t, held: [Lease.Held], wants: [String] = [], grants: [Lease.Grant]? = nil) throws(StoreError) {
         guard let start = System.processStartTime(pid) else { throw .system(SysError("read start time of pid \(pid)", errno: ESRCH)) }
+        let workload = grants.map {
+            Lease.Workload(
+                pid: pid, processStartTime: start, secretsDirectory: ContainerConfig.secretsDirectory, tmpfsSize: nil, grants: $0,
+                hostDirectory: directory)
+        }
         let lease = Lease(
             workloadID: id, name: String(id.prefix(12)), pid: pid, processStartTime: start,
-            startedAt: System.nowNanoseconds(), secrets: held, wants: wants)
+            startedAt: System.nowNanoseconds(), secrets: held, wants: wants, workload: workload)
         try LeaseBook(directory: stateDirectory).record(lease, file: leaseFile)
     }
 

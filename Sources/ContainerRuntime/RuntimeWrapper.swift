@@ -254,6 +254,7 @@ public enum RuntimeWrapper {
                 "the signed request for '\(grants[index].source)' was issued for another secret (it was removed and created again since): sign a new one")
         }
         let held = found.held
+        let leaseGrants = Launcher.leaseGrants(grants, found)
         for secret in found.secrets {
             if let variable = Environment.leakingVariable(of: secret.value, in: config.environment) {
                 secrets.remove()
@@ -313,7 +314,7 @@ public enum RuntimeWrapper {
         // would let `secret rm` through, so the create fails instead.
         do {
             guard let pid else { throw StoreError.system(SysError("read the container's pid file", errno: ENOENT)) }
-            try secrets.recordLease(pid: pid, held: held)
+            try secrets.recordLease(pid: pid, held: held, grants: leaseGrants)
         } catch {
             _ = try? spawn(runtime, Array(commandLine.arguments[..<(commandLine.commandIndex ?? 0)]) + ["delete", "--force", call.id])
             try? replace(configPath, with: original)

@@ -49,6 +49,8 @@ public enum Launcher {
             // in every mode, before a secret is read (so `secret rm` cannot win a race with this
             // start). An engine's tmpfs (an unprivileged container) records none: its state dir
             // is the image's own /run, and no `secret rm` reaches its exported store.
+            // The lease as last written, for the supervisor of a PID namespace to complete.
+            var recorded: Lease?
             let workloadID = System.randomHex(6)
             let startedAt = System.nowNanoseconds()
             guard let ownStart = System.ownStartTime() else { throw LaunchError.system(SysError("read /proc/self/stat", errno: ESRCH)) }
@@ -69,9 +71,14 @@ public enum Launcher {
                 var values = try readSecrets(plan.grants, location: location)
                 defer { values.wipe() }
                 if let leases, !plan.grants.isEmpty {
-                    try leases.replace(Lease(
+                    let lease = Lease(
                         workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
-                        startedAt: startedAt, secrets: values.held))
+                        startedAt: startedAt, secrets: values.held,
+                        workload: Lease.Workload(
+                            pid: System.processID, processStartTime: ownStart, secretsDirectory: plan.secretsDirectory,
+                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants(plan.grants, values)))
+                    try leases.replace(lease)
+                    recorded = lease
                 }
                 environment = try workloadEnvironment(plan, values: values)
                 if engineTmpfs != nil {
@@ -89,7 +96,15 @@ public enum Launcher {
                 // a fresh /proc then lists only the workload's own processes.
                 if !root.needsPIDNamespace { root.namespaces += "p" }
                 try Namespace.unshare(root.namespaces)
-                tie = try forkIntoPIDNamespace(files: &files)
+                tie = try forkIntoPIDNamespace(files: &files) { child in
+                    // `update` enters and signals the workload's first process, not the shim.
+                    guard let leases, let lease = recorded, var workload = lease.workload,
+                        let start = System.processStartTime(child)
+                    else { return }
+                    workload.pid = child
+                    workload.processStartTime = start
+                    try? leases.replace(lease.with(secrets: lease.secrets, workload: workload))
+                }
                 // The child: the lease is its parent's, which outlives it.
                 leaseFile = nil
                 // Where the store, key or state dir are inside the new root (a root of `/`, or a
@@ -197,14 +212,26 @@ public enum Launcher {
     /// A new PID namespace takes effect for children only: the workload is forked to be its
     /// init, and the shim stays as its parent, holding the lease (recorded under its pid) and
     /// forwarding signals, and exits with its status. Returns in the child.
-    static func forkIntoPIDNamespace(files: inout [SecretsMount.File]) throws -> ChildProcess.ParentTie {
+    static func forkIntoPIDNamespace(
+        files: inout [SecretsMount.File], parent: (pid_t) -> Void
+    ) throws -> ChildProcess.ParentTie {
         let (child, tie) = try ChildProcess.forkTied()
         if let tie {
             tie.enforce(SIGKILL)
             return tie
         }
         files.wipeValues()
+        parent(child)
         exit(ChildProcess.supervise(child))
+    }
+
+    /// The grants as a lease keeps them for `update`: each by the ID its source found.
+    public static func leaseGrants(_ grants: [SecretGrant], _ values: SecretValues) -> [Lease.Grant] {
+        grants.compactMap { grant in
+            values[grant.source].map {
+                Lease.Grant(id: $0.record.id, target: grant.target, uid: grant.uid, gid: grant.gid, mode: grant.mode)
+            }
+        }
     }
 
     static func readSecrets(_ grants: [SecretGrant], location: StoreLocation) throws -> SecretValues {

@@ -22,6 +22,20 @@ public enum ChildProcess {
         return shellStatus(status) ?? 125
     }
 
+    /// Waits for `child` (signals are not forwarded) and returns its status as `supervise` does.
+    public static func wait(_ child: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while true {
+            guard let got = try? sys("waitpid", nil, { waitpid(child, &status, 0) }) else { return 125 }
+            if got == child { break }
+        }
+        return shellStatus(status) ?? 125
+    }
+
+    /// setsid(2): this process leads a session and process group of its own, so a signal to
+    /// the caller's group (a terminal's ^C, a `kill -9 -PGID`) no longer reaches it.
+    public static func startSession() { _ = try? sys("setsid") { setsid() } }
+
     /// A wait(2) status as a shell reports it: the exit code, or 128 + the terminating signal
     /// (WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG, which are macros C alone can call).
     static func shellStatus(_ status: Int32) -> Int32? {

@@ -93,6 +93,42 @@ public struct SecretsMount {
 
     public func close() { fd.close() }
 
+    /// A second detached mount of the same tmpfs (open_tree's OPEN_TREE_CLONE), read-only as
+    /// this one, to attach in another place (a container's own secrets dir).
+    public func copy(shown: String) throws(SysError) -> SecretsMount {
+        let raw = try sys("copy the secrets mount for", shown) { cl_clone_tree_fd(fd.rawValue, 0) }
+        return SecretsMount(fd: FileDescriptor(rawValue: raw), shown: shown)
+    }
+
+    /// `update`'s swap: this (sealed) tmpfs goes beneath the secrets mount whose root
+    /// `current` refers to (move_mount with MOVE_MOUNT_BENEATH, Linux 6.5+), then that mount is
+    /// detached, uncovering it. Every path under the secrets dir shows the old set until the
+    /// detach and the new one after: never a mix, never nothing. A process holding a file or
+    /// folder of the old set keeps it; the kernel frees the old tmpfs when the last one closes.
+    public func replace(_ current: FileDescriptor) throws(SysError) {
+        try sys("mount the new secrets beneath", shown) { cl_move_mount_beneath(fd.rawValue, current.rawValue) }
+        try sys("detach the old secrets at", shown) { cl_detach_mount_at(current.rawValue) }
+    }
+
+    /// The secrets mount at `directory` of the current mount namespace (as `update` finds it
+    /// once in the workload's), resolved inside the namespace's root and opened once: it must
+    /// be the root of a tmpfs or ramfs mount, or nothing is replaced (EINVAL).
+    public static func openCurrent(_ directory: String) throws(SysError) -> FileDescriptor {
+        let root = try ContainedRoot.open("/")
+        defer { root.fd.close() }
+        let current = try root.openExisting(directory)
+        do throws(SysError) {
+            let isMountRoot = try sys("statx", directory) { cl_is_mount_root(current.rawValue) }
+            guard isMountRoot == 1, try FileSystemKind.of(current, path: directory).isMemoryBacked else {
+                throw SysError("find the secrets mount at", directory, errno: EINVAL)
+            }
+        } catch {
+            current.close()
+            throw error
+        }
+        return current
+    }
+
     static func isSameDirectory(_ a: FileDescriptor, _ b: FileDescriptor) throws(SysError) -> Bool {
         let first = try a.status(), second = try b.status()
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino

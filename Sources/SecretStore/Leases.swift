@@ -21,6 +21,59 @@ public struct Lease: Sendable, Equatable {
     public let wants: [String]
     /// A lease whose file could not be read while its process lives: it holds everything.
     public let holdsEverything: Bool
+    /// What `update` needs to rebuild the workload's secrets; nil in a lease that is still
+    /// starting, in a container's, and in one written before `update` existed.
+    public let workload: Workload?
+
+    /// The secrets mount of a running workload, as `run` made it: where it is, which process's
+    /// namespaces hold it, and every file on it.
+    public struct Workload: Sendable, Equatable {
+        /// The process whose mount (and user) namespace holds the secrets tmpfs, and which
+        /// `update --signal` reaches: the workload itself after a plain `run`'s exec, the first
+        /// process of its PID namespace with `--rootfs` or `--bundle`. With its start time
+        /// (clock ticks since boot), so a reused pid is never taken for it.
+        public var pid: pid_t
+        public var processStartTime: UInt64
+        /// The secrets dir as the workload sees it (inside its root).
+        public var secretsDirectory: String
+        /// `--tmpfs-size` in bytes when it was given; otherwise the size follows the files.
+        public var tmpfsSize: UInt64?
+        public var grants: [Grant]
+        /// A container of the runtime wrapper: the host's tmpfs (`<state>/containers/<id>`)
+        /// that the container's secrets dir is bound from, swapped too, so that the wrapper's
+        /// `delete` unmounts what the container holds.
+        public var hostDirectory: String?
+
+        public init(
+            pid: pid_t, processStartTime: UInt64, secretsDirectory: String, tmpfsSize: UInt64?, grants: [Grant],
+            hostDirectory: String? = nil
+        ) {
+            self.pid = pid
+            self.processStartTime = processStartTime
+            self.secretsDirectory = secretsDirectory
+            self.tmpfsSize = tmpfsSize
+            self.grants = grants
+            self.hostDirectory = hostDirectory
+        }
+    }
+
+    /// One file of the secrets mount: the secret (by ID) at `target` (relative to the secrets
+    /// dir) with Docker's uid, gid and mode.
+    public struct Grant: Sendable, Equatable {
+        public var id: String
+        public var target: String
+        public var uid: UInt32
+        public var gid: UInt32
+        public var mode: UInt32
+
+        public init(id: String, target: String, uid: UInt32, gid: UInt32, mode: UInt32) {
+            self.id = id
+            self.target = target
+            self.uid = uid
+            self.gid = gid
+            self.mode = mode
+        }
+    }
 
     /// The most grants one workload may hold: its lease stays far below the 1 MiB a reader
     /// accepts (Docker sets no limit; 4,096 is over what a service is ever given).
@@ -37,7 +90,7 @@ public struct Lease: Sendable, Equatable {
 
     public init(
         workloadID: String, name: String, pid: pid_t, processStartTime: UInt64, startedAt: Int64, secrets: [Held],
-        wants: [String] = [], holdsEverything: Bool = false
+        wants: [String] = [], holdsEverything: Bool = false, workload: Workload? = nil
     ) {
         self.workloadID = workloadID
         self.name = name
@@ -52,6 +105,14 @@ public struct Lease: Sendable, Equatable {
         for reference in wants where !references.contains(reference) { references.append(reference) }
         self.wants = references
         self.holdsEverything = holdsEverything
+        self.workload = workload
+    }
+
+    /// The same lease with other secrets, references and workload (an `update`).
+    public func with(secrets: [Held], wants: [String] = [], workload: Workload?) -> Lease {
+        Lease(
+            workloadID: workloadID, name: name, pid: pid, processStartTime: processStartTime, startedAt: startedAt,
+            secrets: secrets, wants: wants, workload: workload)
     }
 
     /// Whether this workload holds (or may be about to hold) the secret: its exact ID, or a
@@ -94,7 +155,56 @@ public struct Lease: Sendable, Equatable {
         field("started", startedAt)
         for secret in secrets { field("secret", secret.id + " " + secret.name) }
         for reference in wants { field("wants", reference) }
+        if let workload {
+            bytes.append(contentsOf: "workload ".utf8)
+            ASCIIDecimal.append(Int64(workload.pid), to: &bytes)
+            bytes.append(UInt8(ascii: " "))
+            ASCIIDecimal.append(workload.processStartTime, to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+            field("secrets-dir", Self.escaped(workload.secretsDirectory))
+            if let size = workload.tmpfsSize {
+                bytes.append(contentsOf: "tmpfs-size ".utf8)
+                ASCIIDecimal.append(size, to: &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+            }
+            if let host = workload.hostDirectory { field("host-dir", Self.escaped(host)) }
+            for grant in workload.grants {
+                field("grant", "\(grant.id) \(grant.uid) \(grant.gid) \(grant.mode) \(Self.escaped(grant.target))")
+            }
+        }
         return bytes
+    }
+
+    /// A path on one line of a lease: bytes up to the space and '%' as %XX (a target or a
+    /// secrets dir may hold spaces and newlines; the kernel allows any byte but '/' and NUL in
+    /// a name).
+    static func escaped(_ text: String) -> String {
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            if byte <= 0x20 || byte == UInt8(ascii: "%") || byte == 0x7F {
+                out.append(UInt8(ascii: "%"))
+                out.append(contentsOf: Array(String(byte >> 4, radix: 16).utf8))
+                out.append(contentsOf: Array(String(byte & 0xF, radix: 16).utf8))
+            } else {
+                out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func unescaped(_ text: Substring) -> String? {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let byte = bytes.popFirst() {
+            guard byte == UInt8(ascii: "%") else {
+                out.append(byte)
+                continue
+            }
+            guard bytes.count >= 2, let value = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            out.append(value)
+            bytes = bytes.dropFirst(2)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func decode(_ bytes: [UInt8]) -> Lease? {
@@ -103,10 +213,17 @@ public struct Lease: Sendable, Equatable {
         var fields: [Substring: Substring] = [:]
         var secrets: [Held] = []
         var wants: [String] = []
+        var grants: [Grant] = []
         for line in lines.dropFirst() {
             let parts = line.split(separator: " ", maxSplits: 1)
             guard parts.count == 2 else { return nil }
             switch parts[0] {
+            case "grant":
+                let values = parts[1].split(separator: " ", maxSplits: 4)
+                guard values.count == 5, let uid = UInt32(values[1]), let gid = UInt32(values[2]), let mode = UInt32(values[3]),
+                    let target = unescaped(values[4])
+                else { return nil }
+                grants.append(Grant(id: String(values[0]), target: target, uid: uid, gid: gid, mode: mode))
             case "secret":
                 let held = parts[1].split(separator: " ", maxSplits: 1)
                 guard held.count == 2 else { return nil }
@@ -118,9 +235,29 @@ public struct Lease: Sendable, Equatable {
         guard let id = fields["id"], let name = fields["name"], let pid = fields["pid"].flatMap({ pid_t($0) }),
             let start = fields["start"].flatMap({ UInt64($0) }), let started = fields["started"].flatMap({ Int64($0) })
         else { return nil }
+        var workload: Workload?
+        if let process = fields["workload"] {
+            let values = process.split(separator: " ")
+            guard values.count == 2, let workloadPID = pid_t(values[0]), let workloadStart = UInt64(values[1]),
+                let directory = fields["secrets-dir"].flatMap({ unescaped($0) })
+            else { return nil }
+            var size: UInt64?
+            if let text = fields["tmpfs-size"] {
+                guard let value = UInt64(text) else { return nil }
+                size = value
+            }
+            var host: String?
+            if let text = fields["host-dir"] {
+                guard let value = unescaped(text) else { return nil }
+                host = value
+            }
+            workload = Workload(
+                pid: workloadPID, processStartTime: workloadStart, secretsDirectory: directory, tmpfsSize: size, grants: grants,
+                hostDirectory: host)
+        }
         return Lease(
             workloadID: String(id), name: String(name), pid: pid, processStartTime: start, startedAt: started,
-            secrets: secrets, wants: wants)
+            secrets: secrets, wants: wants, workload: workload)
     }
 }
 
@@ -252,6 +389,30 @@ public struct LeaseDirectory: Sendable {
                 throw error
             }
             try fd.rename(temporary, to: name, path: path + "/" + name)
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    /// `replace` under the directory's shared lock, as `record` writes a starting workload's
+    /// first lease: `update` names the secrets it is about to read this way, so `secret rm`
+    /// either sees them named or has deleted them before they are read.
+    public func replaceShared(_ lease: Lease, file: String? = nil) throws(StoreError) {
+        do { try fd.lock(LOCK_SH, path: path) } catch { throw .system(error) }
+        defer { fd.unlock() }
+        try replace(lease, file: file)
+    }
+
+    /// Serializes `update`s: an exclusive lock on `.update.lock` in this directory (made 0600),
+    /// held until the returned descriptor is closed (or its process dies).
+    public func lockForUpdate() throws(StoreError) -> FileDescriptor {
+        do throws(SysError) {
+            let lock = try fd.openAt(".update.lock", O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            do { try lock.lock(LOCK_EX, path: path + "/.update.lock") } catch {
+                lock.close()
+                throw error
+            }
+            return lock
         } catch {
             throw .system(error)
         }

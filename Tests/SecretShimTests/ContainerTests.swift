@@ -66,6 +66,31 @@ struct DockerTests {
         #expect(shim(["secret", "rm", "pw"]).status == 0)
     }
 
+    /// `update` of a running container: the new set in the container's /run/secrets and in the
+    /// host's copy that `rm -f` unmounts, the lease following, nothing left after.
+    @Test func anUpdateSwapsARunningContainersSecrets() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", Self.value)
+        shim.create("pw2", "rotated-docker-value")
+        let dockerd = try PrivateDockerd(shim: shim)
+        defer { dockerd.stop() }
+        #expect(dockerd.docker("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
+        let container = dockerd.docker(
+            "run --runtime secretshim --network none -d -e SECRETSHIM_SECRETS=\(shim.signed("pw")!) bb sleep 300").output.lastLine
+        #expect(Engines.eventually { dockerd.docker("exec \(container) cat /run/secrets/pw").output == Self.value })
+        let updated = shim(["update", "--secret-rm", "pw", "--secret-add", "pw2,target=app/pw,mode=0400,uid=1000", String(container.prefix(12))])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        #expect(container.hasPrefix(updated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let seen = dockerd.docker("exec \(container) sh -c 'cat /run/secrets/app/pw; echo; stat -c \"%a %u\" /run/secrets/app/pw; ls /run/secrets; grep -c \" /run/secrets \" /proc/self/mountinfo'")
+        #expect(seen.output == "rotated-docker-value\n400 1000\napp\n1\n", "\(seen.output)")
+        #expect(shim(["ps"]).stdout.contains("pw2"))
+        #expect(shim(["secret", "rm", "pw"]).status == 0, "a revoked secret can go")
+        #expect(shim(["secret", "rm", "pw2"]).status == 1, "a held one cannot")
+        #expect(dockerd.docker("rm -f \(container)").status == 0)
+        #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
+    }
+
     /// examples/containers/Containerfile: `secretshim run` as the entrypoint of an unprivileged
     /// container, with the engine's tmpfs and the store mounted read-only.
     @Test func aWrappedEntrypointInAnUnprivilegedContainer() throws {
@@ -168,6 +193,25 @@ struct PodmanTests {
             }
         }
         #expect(podman.podman("rm -f -t 0 \(clean) \(leaky)").status == 0)
+        #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
+    }
+    /// `update` of a running Podman container, as for Docker.
+    @Test func anUpdateSwapsARunningContainersSecrets() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("pw", Self.value)
+        shim.create("pw2", "rotated-podman-value")
+        let podman = try PrivatePodman(shim: shim)
+        defer { podman.stop() }
+        #expect(podman.podman("import \(try Engines.busyboxTar(in: shim.directory)) bb").status == 0)
+        let container = podman.podman(
+            "run --network none \(podman.ulimits) -d --annotation org.secretshim.secrets=\(shim.signed("pw")!) bb sleep 300").output.lastLine
+        #expect(Engines.eventually { podman.podman("exec \(container) cat /run/secrets/pw").output == Self.value })
+        let updated = shim(["update", "--secret-add", "pw2", "--signal", "CONT", container])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        let seen = podman.podman("exec \(container) sh -c 'cat /run/secrets/pw2; echo; cat /run/secrets/pw'")
+        #expect(seen.output == "rotated-podman-value\n\(Self.value)", "\(seen.output)")
+        #expect(podman.podman("rm -f -t 0 \(container)").status == 0)
         #expect(Engines.eventually { Engines.leftovers(shim).isEmpty }, "after rm -f: \(Engines.leftovers(shim))")
     }
 }

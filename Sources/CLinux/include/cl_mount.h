@@ -13,3 +13,6 @@ int cl_unmount_detached(const char *target);
 
 #define CL_TMPFS_MAGIC 0x01021994
 #define CL_RAMFS_MAGIC 0x858458f6
+/// Detaches (MNT_DETACH) the mount whose root directory `fd` refers to; processes holding a
+/// file or folder of it keep them, and the kernel frees it when the last one closes.
+int cl_detach_mount_at(int fd);

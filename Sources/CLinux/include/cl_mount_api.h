@@ -32,6 +32,10 @@ int cl_is_whole_filesystem_mount(int fd);
 /// flag: always -1, errno EBADF where the kernel knows it (it got as far as the descriptors),
 /// EINVAL where it does not (it refused the flag first).
 int cl_probe_move_mount_beneath(void);
+/// move_mount(2) with MOVE_MOUNT_BENEATH (Linux 6.5+): attaches the detached mount `mount_fd`
+/// beneath the top mount on the directory `target_fd` refers to (that mount's root), so that
+/// detaching the top one then uncovers it: `update`'s swap, never a moment with nothing there.
+int cl_move_mount_beneath(int mount_fd, int target_fd);
 
 /// AT_EMPTY_PATH (glibc declares it only under _GNU_SOURCE): act on the descriptor itself.
 #define CL_AT_EMPTY_PATH 0x1000

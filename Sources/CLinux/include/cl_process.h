@@ -24,3 +24,14 @@ int cl_forward_signals(pid_t child);
 /// again, replacing the Swift runtime's crash handler (whose report dumps memory at each
 /// register to stderr).
 int cl_reset_fatal_signals(void);
+/// pidfd_open(2) (Linux 5.3+): a descriptor for process `pid` that keeps naming it, never a
+/// later process given the same pid.
+int cl_pidfd_open(pid_t pid);
+/// pidfd_send_signal(2) (Linux 5.1+): `signal` to the process the pidfd names.
+int cl_pidfd_send_signal(int pidfd, int signal);
+/// setns(2) (glibc declares it only under _GNU_SOURCE); with a pidfd, `namespaces` is a mask of
+/// CLONE_NEW* flags, all entered at once (Linux 5.8+).
+int cl_setns(int fd, int namespaces);
+/// CLONE_NEWNS and CLONE_NEWUSER for cl_setns (sched.h spells them only under _GNU_SOURCE).
+#define CL_CLONE_NEWNS 0x00020000
+#define CL_CLONE_NEWUSER 0x10000000

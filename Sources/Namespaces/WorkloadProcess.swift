@@ -1,0 +1,78 @@
+import CLinux
+import Glibc
+
+/// A running workload's process, held by a pidfd: `update` enters its namespaces and signals
+/// it through the descriptor, so a process that later reuses the pid is never touched.
+public struct WorkloadProcess {
+    public let pidfd: FileDescriptor
+    public let pid: pid_t
+
+    /// Opens `pid` if it is still the process that started at `startTime` (clock ticks since
+    /// boot, as a lease records it). The start time is compared after the pidfd is open, so
+    /// the descriptor names the process that was checked. ESRCH when it is gone.
+    public static func open(pid: pid_t, startTime: UInt64) throws(SysError) -> WorkloadProcess {
+        let raw = try sys("pidfd_open", "pid \(pid)") { cl_pidfd_open(pid) }
+        let process = WorkloadProcess(pidfd: FileDescriptor(rawValue: raw), pid: pid)
+        guard System.processStartTime(pid) == startTime else {
+            process.close()
+            throw SysError("pidfd_open", "pid \(pid)", errno: ESRCH)
+        }
+        return process
+    }
+
+    /// Moves this process into the workload's mount namespace (setns through the pidfd), where
+    /// its secrets mount can be replaced. An ordinary user enters the workload's user namespace
+    /// with it (a rootless `run`, where only that namespace's root may mount); root does not
+    /// need to, and stays root over every namespace. setns resets the root and working
+    /// directory to the namespace's root: for `--rootfs`, `--bundle` and a container, the
+    /// workload's own root. The caller must be single-threaded (the kernel refuses a user
+    /// namespace, and a mount namespace shared with other threads' file system state).
+    public func enterMountNamespace() throws(SysError) {
+        var namespaces: Int32 = CL_CLONE_NEWNS
+        if System.effectiveUserID != 0 {
+            let own = try Files.status("/proc/self/ns/user")
+            let theirs = try Files.status("/proc/\(pid)/ns/user")
+            if own.st_ino != theirs.st_ino || own.st_dev != theirs.st_dev { namespaces |= CL_CLONE_NEWUSER }
+        }
+        try sys("setns", "pid \(pid)") { cl_setns(pidfd.rawValue, namespaces) }
+    }
+
+    /// pidfd_send_signal(2).
+    public func signal(_ signal: Int32) throws(SysError) {
+        try sys("signal", "pid \(pid)") { cl_pidfd_send_signal(pidfd.rawValue, signal) }
+    }
+
+    public func close() { pidfd.close() }
+}
+
+/// A user namespace's id mapping as the host reads it (/proc/PID/uid_map, gid_map: lines of
+/// "inside outside count"): which host id a container's uid or gid is.
+public struct IDMap: Sendable {
+    public struct Range: Sendable {
+        public let inside: UInt32, outside: UInt32, count: UInt32
+    }
+
+    public let ranges: [Range]
+
+    /// The mapping of `pid`'s user namespace, `kind` "uid" or "gid".
+    public static func of(pid: pid_t, _ kind: String) throws(SysError) -> IDMap {
+        let text = String(decoding: try Files.read("/proc/\(pid)/\(kind)_map", limit: 1 << 16), as: UTF8.self)
+        var ranges: [Range] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let inside = UInt32(fields[0]), let outside = UInt32(fields[1]), let count = UInt32(fields[2]) else {
+                throw SysError("read", "/proc/\(pid)/\(kind)_map", errno: EINVAL)
+            }
+            ranges.append(Range(inside: inside, outside: outside, count: count))
+        }
+        return IDMap(ranges: ranges)
+    }
+
+    /// The host id of `id` inside the namespace, or nil where it is not mapped.
+    public func hostID(_ id: UInt32) -> UInt32? {
+        for range in ranges where id >= range.inside && UInt64(id) < UInt64(range.inside) + UInt64(range.count) {
+            return range.outside + (id - range.inside)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,264 @@
+import Foundation
+import Testing
+
+/// `update` against the real kernel: grants, revokes and rotations swapped into a running
+/// workload's mount namespace (MOVE_MOUNT_BENEATH), every refusal changing nothing, a reader
+/// that only ever sees whole sets, a `kill -9` at random moments, races with `secret rm` and
+/// with other updates, and each kind of workload (plain, `--rootfs`, rootless).
+@Suite(.enabled(if: runningAsRoot, "needs root"), .serialized)
+struct UpdateAttacks {
+    /// The workload's view of its secrets dir, through /proc/PID/root (its mount namespace).
+    static func secretsDir(_ pid: pid_t, _ directory: String = "/run/secrets") -> String { "/proc/\(pid)/root\(directory)" }
+
+    static func read(_ pid: pid_t, _ file: String) -> String? {
+        try? String(contentsOfFile: secretsDir(pid) + "/" + file, encoding: .utf8)
+    }
+
+    /// The mounts at the secrets dir in the workload's own table.
+    static func secretsMounts(_ pid: pid_t, _ directory: String = "/run/secrets") -> Int {
+        let table = (try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8)) ?? ""
+        return table.split(separator: "\n").filter { $0.split(separator: " ").count > 4 && $0.split(separator: " ")[4] == Substring(directory) }.count
+    }
+
+    static func lease(_ shim: Shim) -> String {
+        leaseFiles(in: shim.state).map { (try? String(contentsOfFile: shim.state + "/" + $0, encoding: .utf8)) ?? "" }.joined()
+    }
+
+    /// Starts `run --name w` with `grants` around `command`, waiting until its secrets are there.
+    static func start(_ shim: Shim, _ grants: [String], _ command: [String], first: String) throws -> Spawned {
+        let workload = shim.start(["run", "--name", "w"] + grants.flatMap { ["--secret", $0] } + ["--"] + command)
+        let ready = waitUntil(timeout: 10) { read(workload.pid, first) != nil }
+        if !ready { workload.stop() }
+        try #require(ready, "the workload did not start: \(workload.stderr)")
+        return workload
+    }
+
+    @Test func grantRevokeAndRotateInPlace() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let (a, b, c) = (uniqueValue("a"), uniqueValue("b"), uniqueValue("c"))
+        shim.create("a", a)
+        shim.create("b", b)
+        let cID = shim.create("c", c)
+        let workload = try Self.start(shim, ["a", "b,target=sub/b"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let hostBefore = mountPoints(under: "/run/secrets")
+
+        // Docker's order: the removal first, so c can take a's target in the same command.
+        let updated = shim(["update", "--secret-rm", "a", "--secret-add", "c,target=a,mode=0400,uid=7", "w"])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        #expect(updated.stdout.count == 13 && updated.stderr.isEmpty)
+        #expect(Self.read(workload.pid, "a") == c)
+        #expect(Self.read(workload.pid, "sub/b") == b)
+        #expect(shell("stat -c '%a %u' \(Self.secretsDir(workload.pid))/a").output == "400 7\n")
+        #expect(workload.isRunning, "no restart")
+        #expect(Self.secretsMounts(workload.pid) == 1, "the old tmpfs is detached, not left beneath")
+        #expect(mountPoints(under: "/run/secrets") == hostBefore, "nothing reaches the host's mount table")
+
+        // The lease follows: ps shows the new set, a revoked secret can go, a held one cannot.
+        let ps = shim(["ps", "--format", "json"])
+        #expect(ps.stdout.contains("\"Secrets\":[\"b\",\"c\"]"), "\(ps.stdout)")
+        #expect(shim(["secret", "rm", "a"]).status == 0)
+        let held = shim(["secret", "rm", "c"])
+        #expect(held.status == 1)
+        expectOneLineError(held, contains: "in use")
+
+        // By ID as well as by name; by pid as well as by name.
+        let byID = shim(["update", "--secret-rm", cID, "\(workload.pid)"])
+        #expect(byID.status == 0, "\(byID.stderr)")
+        #expect(Self.read(workload.pid, "a") == nil && Self.read(workload.pid, "sub/b") == b)
+        expectNoValue(updated.output + byID.output + ps.output, [a, b, c], "update's output")
+    }
+
+    /// Each refusal: one line, its exit status, and nothing changed (files, mounts, lease).
+    @Test func everyRefusalChangesNothing() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", uniqueValue("a"))
+        shim.create("b", uniqueValue("b"))
+        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let lease = Self.lease(shim)
+        let cases: [([String], Int32, String)] = [
+            (["--secret-add", "missing", "w"], 1, "no such secret"),
+            (["--secret-add", "b,target=a", "w"], 1, "same target"),
+            (["--secret-add", "b,target=a/x", "w"], 1, "folder"),
+            (["--secret-add", "b,mode=999", "w"], 2, "invalid mode"),
+            (["--secret-add", "b,target=../x", "w"], 2, ".."),
+            (["--secret-add", "b,env=B_FILE", "w"], 2, "environment"),
+            (["--secret-rm", "b", "w"], 1, "holds no secret"),
+            (["--secret-add", "b", "nosuch"], 1, "no such workload"),
+            (["--secret-add", "b", "--signal", "NOPE", "w"], 2, "signal"),
+            (["w"], 2, "--secret-add"),
+            // A valid addition after a bad one is not applied either.
+            (["--secret-add", "b", "--secret-add", "missing", "w"], 1, "no such secret"),
+        ]
+        for (arguments, status, message) in cases {
+            let result = shim(["update"] + arguments)
+            #expect(result.status == status, "\(arguments): \(result.stderr)")
+            expectOneLineError(result, contains: message)
+            #expect(Self.lease(shim) == lease, "\(arguments) changed the lease")
+            #expect(Self.read(workload.pid, "b") == nil && Self.read(workload.pid, "a") != nil, "\(arguments)")
+            #expect(Self.secretsMounts(workload.pid) == 1)
+        }
+    }
+
+    /// A reader that goes through one directory each time (`cd /run/secrets && cat a sub/b`)
+    /// sees a whole old set or a whole new set across 100 swaps of paired files; no read fails.
+    @Test func aReaderSeesOnlyWholeSets() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        for version in 0...100 { shim.create("v\(version)", "value-\(version)") }
+        let out = shim.path + "/reads"
+        let script = """
+            while :; do (cd /run/secrets && a=$(cat a) && b=$(cat sub/b) && \
+            if [ "$a" = "$b" ]; then echo "ok $a"; else echo "MIXED $a $b"; fi || echo FAILED); done > \(out)
+            """
+        let workload = try Self.start(shim, ["v0,target=a", "v0,target=sub/b"], ["sh", "-c", script], first: "a")
+        defer { workload.stop() }
+        for version in 1...100 {
+            let result = shim([
+                "update", "--secret-rm", "v\(version - 1)", "--secret-add", "v\(version),target=a",
+                "--secret-add", "v\(version),target=sub/b", "w",
+            ])
+            try #require(result.status == 0, "swap \(version): \(result.stderr)")
+        }
+        usleep(50_000)
+        workload.stop()
+        let lines = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n")
+        let bad = lines.filter { !$0.hasPrefix("ok value-") }
+        // The last line may be cut by the kill.
+        #expect(bad.count <= 1 && (bad.isEmpty || bad[0] == lines.last!), "\(bad.prefix(5))")
+        let seen = Set(lines.filter { $0.hasPrefix("ok ") })
+        #expect(seen.count > 10, "the reader saw \(seen.count) sets")
+        #expect(seen.contains("ok value-100"))
+        #expect(Self.secretsMounts(workload.pid) <= 1)
+    }
+
+    /// `kill -9` of `update` at random moments: the workload always shows the old set or the
+    /// new one whole, one mount, and a lease naming exactly what it holds.
+    @Test func aKilledUpdateLeavesTheOldOrTheNewSet() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        for version in 0...20 { shim.create("v\(version)", "value-\(version)") }
+        let workload = try Self.start(shim, ["v0,target=a", "v0,target=sub/b"], ["sleep", "120"], first: "a")
+        defer { workload.stop() }
+        var current = 0
+        for version in 1...20 {
+            let update = shim.start([
+                "update", "--secret-rm", "v\(current)", "--secret-add", "v\(version),target=a",
+                "--secret-add", "v\(version),target=sub/b", "w",
+            ])
+            usleep(UInt32.random(in: 0...8_000))
+            kill(-update.pid, SIGKILL)  // its process group, if it leads one
+            update.signal(SIGKILL)
+            update.wait(timeout: 10)
+            // What the kill did not stop (the part in a session of its own) runs to its end.
+            #expect(waitUntil(timeout: 10) { shell("pgrep -f -- 'update --secret-rm [v]'").status != 0 })
+            #expect(shell("flock \(shim.state)/.update.lock true").status == 0)
+            let a = Self.read(workload.pid, "a"), b = Self.read(workload.pid, "sub/b")
+            #expect(a != nil && a == b, "round \(version): a=\(a ?? "-") b=\(b ?? "-")")
+            #expect(a == "value-\(current)" || a == "value-\(version)", "round \(version): \(a ?? "-")")
+            if a == "value-\(version)" { current = version }
+            #expect(Self.secretsMounts(workload.pid) == 1, "round \(version)")
+            let lease = Self.lease(shim)
+            #expect(lease.contains(" v\(current)\n") && !lease.contains("wants"), "round \(version): \(lease)")
+        }
+        #expect(shim(["ps"]).stdout.contains("v\(current)"))
+    }
+
+    /// `secret rm` and `update --secret-add` of the same secret, at once: either the secret is
+    /// gone and the update refused, or the workload holds it and the removal was refused.
+    @Test func anUpdateAndARemovalNeverBothWin() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("base", uniqueValue())
+        let workload = try Self.start(shim, ["base"], ["sleep", "60"], first: "base")
+        defer { workload.stop() }
+        for round in 0..<10 {
+            let name = "x\(round)"
+            shim.create(name, "value-\(round)")
+            let remove = shim.start(["secret", "rm", name])
+            let update = shim(["update", "--secret-add", name, "w"])
+            let removed = remove.finish()
+            #expect((update.status == 0) != (removed.status == 0), "round \(round): update \(update.status), rm \(removed.status)")
+            #expect((Self.read(workload.pid, name) != nil) == (update.status == 0), "round \(round)")
+            let listed = shim(["secret", "ls", "--format", "json"]).stdout.contains("\"\(name)\"")
+            #expect(listed == (update.status == 0), "round \(round): a held secret stays, a removed one is held by none")
+        }
+    }
+
+    /// Updates of one workload at once are serialized: none is lost.
+    @Test func concurrentUpdatesAreSerialized() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("base", uniqueValue())
+        for index in 0..<6 { shim.create("c\(index)", "value-\(index)") }
+        let workload = try Self.start(shim, ["base"], ["sleep", "60"], first: "base")
+        defer { workload.stop() }
+        let updates = (0..<6).map { shim.start(["update", "--secret-add", "c\($0)", "w"]) }
+        for update in updates { #expect(update.finish().status == 0) }
+        for index in 0..<6 { #expect(Self.read(workload.pid, "c\(index)") == "value-\(index)") }
+        #expect(Self.secretsMounts(workload.pid) == 1)
+    }
+
+    /// `--rootfs`: the workload's first process, in its PID namespace, is entered and signalled.
+    @Test(.enabled(if: hasBusybox, "needs busybox"))
+    func aRootfsWorkloadIsUpdatedAndSignalled() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let root = shim.folder("rootfs")
+        for folder in ["bin", "proc", "dev", "tmp"] { _ = shim.folder("rootfs/" + folder) }
+        #expect(shell("cp /bin/busybox \(root)/bin/ && for a in sh cat sleep; do ln -s busybox \(root)/bin/$a; done").status == 0)
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let workload = shim.start(
+            ["run", "--name", "w", "--rootfs", root, "--secret", "a", "--", "/bin/sh", "-c",
+             "trap 'cat /run/secrets/b > /tmp/seen' HUP; while :; do sleep 0.05; done"],
+            env: ["PATH": "/bin"])
+        defer { workload.stop() }
+        var first: pid_t = 0
+        try #require(waitUntil(timeout: 10) {
+            guard let line = Self.lease(shim).split(separator: "\n").first(where: { $0.hasPrefix("workload ") }),
+                let pid = pid_t(line.split(separator: " ")[1]), pid != workload.pid
+            else { return false }
+            first = pid
+            return Self.read(pid, "a") != nil
+        }, "no workload process recorded: \(workload.stderr)")
+        let result = shim(["update", "--secret-add", "b", "--signal", "HUP", "w"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Self.read(first, "b") == "value-b")
+        #expect(waitUntil(timeout: 5) { (try? String(contentsOfFile: root + "/tmp/seen", encoding: .utf8)) == "value-b" },
+                "the signal came after the swap")
+        #expect(Self.secretsMounts(first) == 1)
+        #expect(mountPoints(under: root).isEmpty, "nothing on the host")
+    }
+
+    /// Rootless: the same user updates its own workload, through its user namespace.
+    @Test(.enabled(if: hasSetpriv, "needs setpriv"))
+    func aRootlessWorkloadIsUpdatedByItsUser() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let home = shim.folder("home")
+        #expect(shell("chown 65534:65534 \(home)").status == 0)
+        let env = ["SECRETSHIM_ROOT": "", "SECRETSHIM_STATE_DIR": "", "HOME": home,
+                   "XDG_DATA_HOME": home + "/data", "XDG_RUNTIME_DIR": home + "/runtime"]
+        for name in ["one", "two"] {
+            let created = shim(asNobody + [Shim.binary, "secret", "create", name, "-"], stdin: Data("value-\(name)".utf8),
+                               env: env, executable: "/usr/bin/setpriv")
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        let workload = shim.start(asNobody + [Shim.binary, "run", "--name", "mine", "--secret", "one", "--", "sleep", "60"],
+                                  env: env, executable: "/usr/bin/setpriv")
+        defer { workload.stop() }
+        try #require(waitUntil(timeout: 10) { Self.read(workload.pid, "one") != nil }, "\(workload.stderr)")
+        let result = shim(asNobody + [Shim.binary, "update", "--secret-rm", "one", "--secret-add", "two,target=one", "mine"],
+                          env: env, executable: "/usr/bin/setpriv")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Self.read(workload.pid, "one") == "value-two")
+        #expect(shell("stat -c '%u' \(Self.secretsDir(workload.pid))/one").output == "65534\n")
+        #expect(Self.secretsMounts(workload.pid) == 1)
+        // Root's own state dir knows nothing of it: another user's workload is not found.
+        #expect(shim(["update", "--secret-add", "two", "mine"]).status == 1)
+    }
+}
