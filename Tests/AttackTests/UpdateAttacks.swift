@@ -234,6 +234,42 @@ struct UpdateAttacks {
         #expect(mountPoints(under: root).isEmpty, "nothing on the host")
     }
 
+    /// `--bundle` (a `runc spec` bundle): its PID namespace's first process is updated.
+    @Test(.enabled(if: hasBusybox && hasRunc, "needs busybox and runc"))
+    func aBundleWorkloadIsUpdated() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let bundle = shim.folder("bundle")
+        let root = bundle + "/rootfs"
+        for folder in ["bin", "proc", "dev", "tmp"] { _ = shim.folder("bundle/rootfs/" + folder) }
+        #expect(shell("cp /bin/busybox \(root)/bin/ && for a in sh cat sleep; do ln -s busybox \(root)/bin/$a; done").status == 0)
+        #expect(shell("cd \(bundle) && runc spec").status == 0)
+        let path = bundle + "/config.json"
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        var process = config["process"] as! [String: Any]
+        process["terminal"] = false
+        process["args"] = ["/bin/sh", "-c", "while :; do sleep 0.05; done"]
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        let workload = shim.start(["run", "--name", "w", "--bundle", bundle, "--secret", "a"])
+        defer { workload.stop() }
+        var first: pid_t = 0
+        try #require(waitUntil(timeout: 10) {
+            guard let line = Self.lease(shim).split(separator: "\n").first(where: { $0.hasPrefix("workload ") }),
+                let pid = pid_t(line.split(separator: " ")[1]), pid != workload.pid
+            else { return false }
+            first = pid
+            return Self.read(pid, "a") != nil
+        }, "no workload process recorded: \(workload.stderr)")
+        let result = shim(["update", "--secret-rm", "a", "--secret-add", "b,target=a", "w"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Self.read(first, "a") == "value-b")
+        #expect(Self.secretsMounts(first) == 1)
+        #expect(mountPoints(under: bundle).isEmpty, "nothing on the host")
+    }
+
     /// Rootless: the same user updates its own workload, through its user namespace.
     @Test(.enabled(if: hasSetpriv, "needs setpriv"))
     func aRootlessWorkloadIsUpdatedByItsUser() throws {
