@@ -49,8 +49,10 @@ public enum Launcher {
             // in every mode, before a secret is read (so `secret rm` cannot win a race with this
             // start). An engine's tmpfs (an unprivileged container) records none: its state dir
             // is the image's own /run, and no `secret rm` reaches its exported store.
-            // The lease as last written, for the supervisor of a PID namespace to complete.
-            var recorded: Lease?
+            // What the lease says once the secrets are read, for the supervisor of a PID
+            // namespace to complete with its workload's pid.
+            var leaseHeld: [Lease.Held] = []
+            var leaseGrants: [Lease.Grant] = []
             let workloadID = System.randomHex(6)
             let startedAt = System.nowNanoseconds()
             guard let ownStart = System.ownStartTime() else { throw LaunchError.system(SysError("read /proc/self/stat", errno: ESRCH)) }
@@ -71,14 +73,14 @@ public enum Launcher {
                 var values = try readSecrets(plan.grants, location: location)
                 defer { values.wipe() }
                 if let leases, !plan.grants.isEmpty {
-                    let lease = Lease(
+                    leaseHeld = values.held
+                    leaseGrants = Self.leaseGrants(plan.grants, values)
+                    try leases.replace(Lease(
                         workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
-                        startedAt: startedAt, secrets: values.held,
+                        startedAt: startedAt, secrets: leaseHeld,
                         workload: Lease.Workload(
                             pid: System.processID, processStartTime: ownStart, secretsDirectory: plan.secretsDirectory,
-                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants(plan.grants, values)))
-                    try leases.replace(lease)
-                    recorded = lease
+                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants)))
                 }
                 environment = try workloadEnvironment(plan, values: values)
                 if engineTmpfs != nil {
@@ -98,12 +100,13 @@ public enum Launcher {
                 try Namespace.unshare(root.namespaces)
                 tie = try forkIntoPIDNamespace(files: &files) { child in
                     // `update` enters and signals the workload's first process, not the shim.
-                    guard let leases, let lease = recorded, var workload = lease.workload,
-                        let start = System.processStartTime(child)
-                    else { return }
-                    workload.pid = child
-                    workload.processStartTime = start
-                    try? leases.replace(lease.with(secrets: lease.secrets, workload: workload))
+                    guard let leases, !plan.grants.isEmpty, let start = System.processStartTime(child) else { return }
+                    try? leases.replace(Lease(
+                        workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
+                        startedAt: startedAt, secrets: leaseHeld,
+                        workload: Lease.Workload(
+                            pid: child, processStartTime: start, secretsDirectory: plan.secretsDirectory,
+                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants)))
                 }
                 // The child: the lease is its parent's, which outlives it.
                 leaseFile = nil
@@ -227,11 +230,13 @@ public enum Launcher {
 
     /// The grants as a lease keeps them for `update`: each by the ID its source found.
     public static func leaseGrants(_ grants: [SecretGrant], _ values: SecretValues) -> [Lease.Grant] {
-        grants.compactMap { grant in
-            values[grant.source].map {
-                Lease.Grant(id: $0.record.id, target: grant.target, uid: grant.uid, gid: grant.gid, mode: grant.mode)
-            }
+        var found: [Lease.Grant] = []
+        found.reserveCapacity(grants.count)
+        for grant in grants {
+            guard let secret = values[grant.source] else { continue }
+            found.append(Lease.Grant(id: secret.record.id, target: grant.target, uid: grant.uid, gid: grant.gid, mode: grant.mode))
         }
+        return found
     }
 
     static func readSecrets(_ grants: [SecretGrant], location: StoreLocation) throws -> SecretValues {

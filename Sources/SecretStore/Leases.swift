@@ -169,7 +169,17 @@ public struct Lease: Sendable, Equatable {
             }
             if let host = workload.hostDirectory { field("host-dir", Self.escaped(host)) }
             for grant in workload.grants {
-                field("grant", "\(grant.id) \(grant.uid) \(grant.gid) \(grant.mode) \(Self.escaped(grant.target))")
+                bytes.append(contentsOf: "grant ".utf8)
+                bytes.append(contentsOf: grant.id.utf8)
+                bytes.append(UInt8(ascii: " "))
+                ASCIIDecimal.append(UInt64(grant.uid), to: &bytes)
+                bytes.append(UInt8(ascii: " "))
+                ASCIIDecimal.append(UInt64(grant.gid), to: &bytes)
+                bytes.append(UInt8(ascii: " "))
+                ASCIIDecimal.append(UInt64(grant.mode), to: &bytes)
+                bytes.append(UInt8(ascii: " "))
+                bytes.append(contentsOf: Self.escaped(grant.target).utf8)
+                bytes.append(UInt8(ascii: "\n"))
             }
         }
         return bytes

@@ -41,6 +41,36 @@ import Testing
         #expect(Lease.decode(lease.encoded()) == lease)
     }
 
+    /// What `update` needs: the workload's process, its secrets dir and each file; a target or
+    /// a dir with spaces, newlines or '%' stays on its line (as %XX) and reads back whole.
+    @Test func aWorkloadReadsBack() {
+        let lease = Lease(
+            workloadID: "0a1b2c3d4e5f", name: "w", pid: 10, processStartTime: 20, startedAt: 30,
+            secrets: [.init(id: "a1", name: "a")],
+            workload: Lease.Workload(
+                pid: 11, processStartTime: 21, secretsDirectory: "/run/my secrets", tmpfsSize: 1_048_576,
+                grants: [
+                    .init(id: "a1", target: "a", uid: 0, gid: 0, mode: 0o444),
+                    .init(id: "a1", target: "sub/x y\nz%20", uid: 4_294_967_294, gid: 7, mode: 0o400),
+                ],
+                hostDirectory: "/run/secretshim/containers/c1"))
+        let text = String(decoding: lease.encoded(), as: UTF8.self)
+        #expect(text.hasSuffix("""
+            workload 11 21
+            secrets-dir /run/my%20secrets
+            tmpfs-size 1048576
+            host-dir /run/secretshim/containers/c1
+            grant a1 0 0 292 a
+            grant a1 4294967294 7 256 sub/x%20y%0az%2520
+
+            """), "\(text)")
+        #expect(Lease.decode(lease.encoded()) == lease)
+        // A damaged workload part makes the whole lease unreadable (it then holds everything).
+        for bad in ["workload 11\n", "grant a1 0 0 x a\n", "grant a1 0 0 292 %zz\n", "tmpfs-size -1\n"] {
+            #expect(Lease.decode(lease.encoded() + Array(bad.utf8)) == nil, "\(bad)")
+        }
+    }
+
     @Test func leaseFileIsNamedByPid() {
         #expect(LeaseBook(directory: "/run/secretshim").path(for: 1234) == "/run/secretshim/1234.lease")
     }
