@@ -79,15 +79,17 @@ public struct SecretsUpdate: Sendable {
         return (id, 0)
     }
 
-    func forkChild() throws(Failure) -> pid_t {
-        do { return try ChildProcess.fork() } catch { throw .refused("\(error)") }
-    }
-
-    func pipe() throws(Failure) -> (FileDescriptor, FileDescriptor) {
-        do { return try FileDescriptor.pipe() } catch { throw .refused("\(error)") }
-    }
 
     /// The update itself, in the process `perform` made.
+    ///
+    /// A lease is a file, and a root workload that reaches the host's tree could plant one: so
+    /// nothing in it is acted on until the kernel agrees. Its process must be in a mount
+    /// namespace of its own, a container's host tmpfs must be the one its ID names, and the
+    /// mount must hold exactly the files the lease claims, value for value (no one can match a
+    /// value they were not given). Before its swap, an update records the set it is swapping in
+    /// (`pending`); an update killed half-way leaves a mount that shows the old set (perhaps
+    /// with the new one stacked beneath it, which the next update finishes uncovering) or the
+    /// new one, and the next update finds out which.
     func apply(location: StoreLocation) throws(Failure) -> String {
         let leases: LeaseDirectory
         do {
@@ -110,85 +112,129 @@ public struct SecretsUpdate: Sendable {
         guard let current = lease.workload else {
             throw .refused("workload \(lease.name) (\(lease.workloadID)) cannot be updated: it was started by a secretshim without update, or is still starting")
         }
-        let grants = try newGrants(current, held: lease.secrets)
         // A container's lease is named by it, a `run`'s by its pid.
         let leaseFile = current.hostDirectory != nil ? "container-" + lease.workloadID : nil
+        if let host = current.hostDirectory, host != location.stateDirectory + "/containers/" + lease.workloadID {
+            throw .refused("the lease of \(lease.workloadID) names another folder than its container's (\(host)): refused")
+        }
+        let additions = try parsedAdditions(current)
 
-        // The references about to be read are named first (see the type's comment).
-        let wants = grants.map(\.source)
-        do { try leases.replaceShared(lease.with(secrets: lease.secrets, wants: wants, workload: current), file: leaseFile) } catch {
+        // Every secret the update may need is named first (see the type's comment): what the
+        // mount may hold now (the lease's set, or an interrupted update's) and the additions.
+        var wants: [String] = []
+        for grant in current.grants + (current.pending ?? []) where !wants.contains(grant.id) { wants.append(grant.id) }
+        for grant in additions where !wants.contains(grant.source) { wants.append(grant.source) }
+        do { try leases.replaceOwned(lease.with(secrets: lease.secrets, wants: wants, workload: current), file: leaseFile) } catch {
             throw .refused("\(error)")
         }
         var restored = false
         func restore() {
             guard !restored else { return }
             restored = true
-            try? leases.replace(lease, file: leaseFile)
+            try? leases.replaceOwned(lease, file: leaseFile)
         }
-        var values: SecretValues
-        do { values = try location.openForReading().read(wants) } catch {
-            restore()
-            throw .refused("\(error)")
-        }
-        defer { values.wipe() }
-        // A container's secrets are the host's tmpfs, bound into it: written as the host sees
-        // the container's ids (through its user namespace, if it has one).
-        var files: [SecretsMount.File]
-        var owner: (uid: uid_t, gid: gid_t) = (0, 0)
-        do {
-            if current.hostDirectory != nil {
-                let uids = try IDMap.of(pid: current.pid, "uid"), gids = try IDMap.of(pid: current.pid, "gid")
-                guard let rootUID = uids.hostID(0), let rootGID = gids.hostID(0) else {
-                    throw Failure.refused("the container's user namespace maps no root (uid 0 and gid 0)")
-                }
-                owner = (rootUID, rootGID)
-                files = try containerFiles(grants, values, uids: uids, gids: gids)
-            } else {
-                files = try Launcher.secretFiles(grants, values, rootless: System.effectiveUserID != 0)
-            }
-        } catch let error as Failure {
-            restore()
-            throw error
-        } catch {
-            restore()
-            throw .refused("\(error)")
-        }
-        defer { files.wipeValues() }
-        let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
-        if let given = current.tmpfsSize, given < needed {
-            restore()
-            throw .refused(LaunchError.tmpfsTooSmall(needed: needed, given: given).description)
-        }
-        let size = current.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
-
-        let process: WorkloadProcess
-        do { process = try WorkloadProcess.open(pid: current.pid, startTime: current.processStartTime) } catch {
-            restore()
-            throw .refused("no such workload: \(workload) (its process \(current.pid) is gone)")
-        }
-        defer { process.close() }
         do throws(Failure) {
+            var values: SecretValues
+            do { values = try location.openForReading().read(wants) } catch { throw .refused("\(error)") }
+            defer { values.wipe() }
+            let process: WorkloadProcess
+            do { process = try WorkloadProcess.open(pid: current.pid, startTime: current.processStartTime) } catch {
+                throw .refused("no such workload: \(workload) (its process \(current.pid) is gone)")
+            }
+            defer { process.close() }
+            let owners = try Owners(current, pid: current.pid)
+
+            let holding: [Lease.Grant]
             if let host = current.hostDirectory {
-                try swapContainer(files, size: size, owner: owner, host: host, process: process, inside: current.secretsDirectory)
+                let hostTable: FileDescriptor
+                do { hostTable = try FileDescriptor.open("/proc/self/mountinfo", O_RDONLY) } catch { throw .refused("\(error)") }
+                defer { hostTable.close() }
+                holding = try settle(host, current, values, owners, mountinfo: hostTable)
             } else {
-                try swap(files, size: size, process: process, inside: current.secretsDirectory)
+                do { try process.enterMountNamespace() } catch { throw .refused("\(error)") }
+                holding = try settle(current.secretsDirectory, current, values, owners, mountinfo: process.mountinfo)
+            }
+            let grants = try newGrants(holding, additions, held: lease.secrets)
+            var files = try owners.files(grants, values)
+            defer { files.wipeValues() }
+            let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
+            if let given = current.tmpfsSize, given < needed {
+                throw .refused(LaunchError.tmpfsTooSmall(needed: needed, given: given).description)
+            }
+            let size = current.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
+
+            // The set about to be swapped in, recorded first.
+            var intent = current
+            intent.grants = holding
+            let swappedIn = Launcher.leaseGrants(grants, values)
+            intent.pending = swappedIn
+            let pendingLease = lease.with(secrets: lease.secrets, wants: wants, workload: intent)
+            guard pendingLease.encoded().count <= LeaseDirectory.maximumLeaseSize else {
+                throw .refused("\(grants.count) grants would not fit in a lease (\(LeaseDirectory.maximumLeaseSize) bytes): use fewer or shorter targets")
+            }
+            do { try leases.replaceOwned(pendingLease, file: leaseFile) } catch { throw .refused("\(error)") }
+            if let host = current.hostDirectory {
+                try swapContainer(files, size: size, owner: owners.root, host: host, process: process, inside: current.secretsDirectory)
+            } else {
+                try swap(files, size: size, shown: current.secretsDirectory)
+            }
+            files.wipeValues()
+            // Done: the lease names exactly the new set.
+            var updated = current
+            updated.grants = swappedIn
+            updated.pending = nil
+            restored = true
+            do { try leases.replaceOwned(lease.with(secrets: values.held(by: swappedIn), workload: updated), file: leaseFile) } catch {
+                throw .refused("the secrets were swapped, but the lease could not be rewritten: \(error)")
+            }
+            if let signal {
+                do { try process.signal(signal) } catch { throw .refused("the secrets were swapped, but \(error)") }
             }
         } catch {
             restore()
             throw error
-        }
-        files.wipeValues()
-        // Done: the lease names exactly the new set.
-        var updated = current
-        updated.grants = Launcher.leaseGrants(grants, values)
-        restored = true
-        do { try leases.replace(lease.with(secrets: values.held, workload: updated), file: leaseFile) } catch {
-            throw .refused("the secrets were swapped, but the lease could not be rewritten: \(error)")
-        }
-        if let signal {
-            do { try process.signal(signal) } catch { throw .refused("the secrets were swapped, but \(error)") }
         }
         return lease.workloadID
+    }
+
+    /// Which set the mount at `path` (in this process's mount namespace) holds: the lease's, or
+    /// an interrupted update's (`pending`), after finishing that update's swap if it was killed
+    /// between its two mount calls (two mounts stacked there: the old one on top is detached,
+    /// uncovering the new one). Anything else is refused: the lease does not say what the
+    /// workload holds.
+    func settle(
+        _ path: String, _ current: Lease.Workload, _ values: SecretValues, _ owners: Owners, mountinfo: FileDescriptor
+    ) throws(Failure) -> [Lease.Grant] {
+        do throws(SysError) {
+            var candidates = [current.grants]
+            if let pending = current.pending { candidates.append(pending) }
+            var mount = try SecretsMount.openCurrent(path)
+            defer { mount.close() }
+            if try SecretsMount.stackDepth(at: path, mountinfo: mountinfo) > 1, let pending = current.pending {
+                guard try holdsOneOf(mount, [current.grants], values, owners) != nil else { throw SysError("check", path, errno: EINVAL) }
+                try SecretsMount.detach(mount, shown: path)
+                mount.close()
+                mount = try SecretsMount.openCurrent(path)
+                candidates = [pending]
+            }
+            guard let found = try holdsOneOf(mount, candidates, values, owners) else { throw SysError("check", path, errno: EINVAL) }
+            return found
+        } catch {
+            if error.errno == EINVAL && error.operation == "check" {
+                throw .refused("the secrets mount at \(path) does not hold what the workload's lease says: nothing changed")
+            }
+            throw .refused("\(error)")
+        }
+    }
+
+    func holdsOneOf(_ mount: FileDescriptor, _ sets: [[Lease.Grant]], _ values: SecretValues, _ owners: Owners) throws(SysError) -> [Lease.Grant]? {
+        for set in sets {
+            let grants = set.map { SecretGrant(source: $0.id, target: $0.target, uid: $0.uid, gid: $0.gid, mode: $0.mode) }
+            guard var files = try? owners.files(grants, values) else { continue }
+            defer { files.wipeValues() }
+            if try SecretsMount.holdsExactly(mount, files) { return set }
+        }
+        return nil
     }
 
     static let noBeneath =
@@ -196,15 +242,14 @@ public struct SecretsUpdate: Sendable {
 
     /// A `run`'s swap, from inside its mount namespace: the new tmpfs is made there (rootless,
     /// only the workload's user namespace may make one) and replaces the old one.
-    func swap(_ files: [SecretsMount.File], size: UInt64, process: WorkloadProcess, inside: String) throws(Failure) {
-        do { try process.enterMountNamespace() } catch { throw .refused("\(error)") }
+    func swap(_ files: [SecretsMount.File], size: UInt64, shown: String) throws(Failure) {
         // Asked here, where this process may mount: outside, an ordinary user's probe is
         // refused for want of the capability before the kernel looks at the flag.
         guard KernelFeatures.moveMountBeneath else { throw .refused(Self.noBeneath) }
         do throws(SysError) {
-            let mount = try SecretsMount.stage(files, size: size, shown: inside)
+            let mount = try SecretsMount.stage(files, size: size, shown: shown)
             defer { mount.close() }
-            let old = try SecretsMount.openCurrent(inside)
+            let old = try SecretsMount.openCurrent(shown)
             defer { old.close() }
             try mount.replace(old)
         } catch {
@@ -214,7 +259,8 @@ public struct SecretsUpdate: Sendable {
 
     /// A container's swap (root only): the new tmpfs is made on the host, replaces the host's
     /// copy under the state dir (which the wrapper's `delete` unmounts), then a second mount
-    /// of it replaces the container's secrets dir, from inside the container's mount namespace.
+    /// of it replaces the container's secrets dir, from inside the container's mount namespace
+    /// (where a swap killed half-way is finished first, as `settle` does on the host).
     func swapContainer(
         _ files: [SecretsMount.File], size: UInt64, owner: (uid: uid_t, gid: gid_t), host: String,
         process: WorkloadProcess, inside: String
@@ -225,32 +271,75 @@ public struct SecretsUpdate: Sendable {
             defer { mount.close() }
             let oldHost = try SecretsMount.openCurrent(host)
             defer { oldHost.close() }
+            let oldDevice = try oldHost.status(path: host).st_dev
             try mount.replace(oldHost)
             // Copied once attached in this namespace (open_tree clones only a mount of the
             // caller's own namespace on older kernels).
             let copy = try mount.copy(shown: inside)
             defer { copy.close() }
+            let newDevice = try mount.fd.status(path: host).st_dev
             try process.enterMountNamespace()
-            let old = try SecretsMount.openCurrent(inside)
+            var old = try SecretsMount.openCurrent(inside)
             defer { old.close() }
+            // The container's mount is a bind of the host's copy: the one just replaced, or,
+            // after an update killed between its two swaps, already the new one's.
+            if try SecretsMount.stackDepth(at: inside, mountinfo: process.mountinfo) > 1 {
+                try SecretsMount.detach(old, shown: inside)
+                old.close()
+                old = try SecretsMount.openCurrent(inside)
+            }
+            let device = try old.status(path: inside).st_dev
+            guard device == oldDevice || device == newDevice else { throw SysError("check", inside, errno: EINVAL) }
             try copy.replace(old)
         } catch {
+            if error.errno == EINVAL && error.operation == "check" {
+                throw .refused("the container's \(inside) is not the secrets mount its lease names: refused")
+            }
             throw .refused("\(error)")
         }
     }
 
-    /// Each grant's file with its owner as the host must write it, through the container's
-    /// user namespace mapping (identity without one).
-    func containerFiles(_ grants: [SecretGrant], _ values: SecretValues, uids: IDMap, gids: IDMap) throws(Failure) -> [SecretsMount.File] {
-        var files: [SecretsMount.File] = []
-        for grant in grants {
-            guard let uid = uids.hostID(grant.uid), let gid = gids.hostID(grant.gid) else {
-                files.wipeValues()
-                throw .refused("secret '\(grant.source)': uid \(grant.uid) or gid \(grant.gid) is not mapped in the container's user namespace")
+    /// Who the files belong to: for a `run`, as `run` wrote them (rootless, the caller); for a
+    /// container, as the host sees the container's ids (through its user namespace, if any).
+    struct Owners {
+        var uids: IDMap?
+        var gids: IDMap?
+        var root: (uid: uid_t, gid: gid_t) = (0, 0)
+
+        init(_ current: Lease.Workload, pid: pid_t) throws(Failure) {
+            guard current.hostDirectory != nil else { return }
+            do {
+                uids = try IDMap.of(pid: pid, "uid")
+                gids = try IDMap.of(pid: pid, "gid")
+            } catch {
+                throw .refused("\(error)")
             }
-            files.append(SecretsMount.File(target: grant.target, value: values[grant.source]!.value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
+            guard let rootUID = uids!.hostID(0), let rootGID = gids!.hostID(0) else {
+                throw .refused("the container's user namespace maps no root (uid 0 and gid 0)")
+            }
+            root = (rootUID, rootGID)
         }
-        return files
+
+        func files(_ grants: [SecretGrant], _ values: SecretValues) throws(Failure) -> [SecretsMount.File] {
+            guard let uids, let gids else {
+                do { return try Launcher.secretFiles(grants, values, rootless: System.effectiveUserID != 0) } catch {
+                    throw .refused("\(error)")
+                }
+            }
+            var files: [SecretsMount.File] = []
+            for grant in grants {
+                guard let value = values[grant.source]?.value else {
+                    files.wipeValues()
+                    throw .refused("no such secret: \(grant.source)")
+                }
+                guard let uid = uids.hostID(grant.uid), let gid = gids.hostID(grant.gid) else {
+                    files.wipeValues()
+                    throw .refused("secret '\(grant.source)': uid \(grant.uid) or gid \(grant.gid) is not mapped in the container's user namespace")
+                }
+                files.append(SecretsMount.File(target: grant.target, value: value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
+            }
+            return files
+        }
     }
 
     /// The live lease `workload` names: a `--name`, a `ps` ID, a PID (the shim's or the
@@ -268,18 +357,9 @@ public struct SecretsUpdate: Sendable {
         throw .refused("no such workload: \(workload)")
     }
 
-    /// The workload's grants after the removals, then the additions (Docker's order): each a
-    /// `SecretGrant` whose source is the secret's ID for those kept.
-    func newGrants(_ current: Lease.Workload, held: [Lease.Held]) throws(Failure) -> [SecretGrant] {
-        var kept = current.grants
-        for reference in removals {
-            let matches = kept.filter { grant in
-                grant.id == reference || held.contains { $0.id == grant.id && $0.name == reference }
-            }
-            guard !matches.isEmpty else { throw .refused("the workload holds no secret '\(reference)'") }
-            kept.removeAll { grant in matches.contains(grant) }
-        }
-        var grants = kept.map { SecretGrant(source: $0.id, target: $0.target, uid: $0.uid, gid: $0.gid, mode: $0.mode) }
+    /// The `--secret-add` specs as grants (run's grammar, under the workload's secrets dir).
+    func parsedAdditions(_ current: Lease.Workload) throws(Failure) -> [SecretGrant] {
+        var grants: [SecretGrant] = []
         for spec in additions {
             let grant: SecretGrant
             do { grant = try SecretGrant.parse(spec, secretsDirectory: current.secretsDirectory) } catch {
@@ -290,8 +370,31 @@ public struct SecretsUpdate: Sendable {
             }
             grants.append(grant)
         }
+        return grants
+    }
+
+    /// The workload's grants after the removals, then the additions (Docker's order): each a
+    /// `SecretGrant` whose source is the secret's ID for those kept.
+    func newGrants(_ holding: [Lease.Grant], _ additions: [SecretGrant], held: [Lease.Held]) throws(Failure) -> [SecretGrant] {
+        var kept = holding
+        for reference in removals {
+            let matches = kept.filter { grant in
+                grant.id == reference || held.contains { $0.id == grant.id && $0.name == reference }
+            }
+            guard !matches.isEmpty else { throw .refused("the workload holds no secret '\(reference)'") }
+            kept.removeAll { grant in matches.contains(grant) }
+        }
+        let grants = kept.map { SecretGrant(source: $0.id, target: $0.target, uid: $0.uid, gid: $0.gid, mode: $0.mode) } + additions
         guard grants.count <= Lease.maximumGrants else { throw .refused(LaunchError.tooManyGrants(grants.count).description) }
         do { try SecretGrant.checkTargets(grants) } catch { throw .refused("\(error)") }
         return grants
+    }
+
+    func forkChild() throws(Failure) -> pid_t {
+        do { return try ChildProcess.fork() } catch { throw .refused("\(error)") }
+    }
+
+    func pipe() throws(Failure) -> (FileDescriptor, FileDescriptor) {
+        do { return try FileDescriptor.pipe() } catch { throw .refused("\(error)") }
     }
 }

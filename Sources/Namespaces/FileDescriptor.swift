@@ -28,8 +28,6 @@ public struct FileDescriptor: Sendable {
         FileDescriptor(rawValue: try sys("open", name) { name.withCString { Glibc.openat(rawValue, $0, flags | O_CLOEXEC, mode) } })
     }
 
-    /// Best effort: a close that fails has still released the descriptor (Linux), so it is
-    /// neither retried nor reported.
     /// pipe2(2), both ends close-on-exec and non-blocking: (read end, write end).
     public static func pipe() throws(SysError) -> (FileDescriptor, FileDescriptor) {
         var ends: [Int32] = [-1, -1]
@@ -37,6 +35,8 @@ public struct FileDescriptor: Sendable {
         return (FileDescriptor(rawValue: ends[0]), FileDescriptor(rawValue: ends[1]))
     }
 
+    /// Best effort: a close that fails has still released the descriptor (Linux), so it is
+    /// neither retried nor reported.
     public func close() { _ = try? sys("close", retryOnInterrupt: false) { Glibc.close(rawValue) } }
 
     /// Reads to end of file. More than `limit` bytes is an error (EFBIG): callers bound what

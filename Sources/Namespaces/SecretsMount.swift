@@ -129,6 +129,92 @@ public struct SecretsMount {
         return current
     }
 
+    /// Whether the mount whose root `current` refers to holds exactly `files`: the same paths
+    /// and no other file (folders aside), each a regular file with its uid, gid, mode and
+    /// bytes. `update` compares a workload's mount with what its lease claims before acting on
+    /// the lease: a lease is a file a root workload might have planted, the mount is the
+    /// kernel's, and no one can match a value they were not given.
+    public static func holdsExactly(_ current: FileDescriptor, _ files: [File]) throws(SysError) -> Bool {
+        var found: [String] = []
+        guard try listFiles(current, prefix: "", into: &found, depth: 0) else { return false }
+        guard found.count == files.count, Set(found) == Set(files.map(\.target)) else { return false }
+        for file in files {
+            let opened = FileDescriptor(rawValue: try sys("open", file.target) {
+                cl_open_in_root(current.rawValue, file.target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
+            })
+            defer { opened.close() }
+            let st = try opened.status(path: file.target)
+            guard st.st_mode & S_IFMT == S_IFREG, st.st_uid == file.uid, st.st_gid == file.gid,
+                st.st_mode & 0o7777 == file.mode, Int(st.st_size) == file.value.count
+            else { return false }
+            var bytes = try opened.readAll(limit: file.value.count + 1, path: file.target)
+            defer { Namespaces.wipe(&bytes) }
+            guard bytes == file.value else { return false }
+        }
+        return true
+    }
+
+    /// The paths of every non-folder under `directory`; false for anything but folders and
+    /// regular files (a symbolic link, a device: never written by secretshim), or folders
+    /// deeper than a path can be.
+    static func listFiles(_ directory: FileDescriptor, prefix: String, into found: inout [String], depth: Int) throws(SysError) -> Bool {
+        guard depth < 256 else { return false }
+        for name in directory.entries() {
+            let path = prefix.isEmpty ? name : prefix + "/" + name
+            let entry = try directory.openAt(name, CL_O_PATH | O_NOFOLLOW)
+            defer { entry.close() }
+            let st = try entry.status(path: path)
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: found.append(path)
+            case S_IFDIR:
+                let folder = try directory.openAt(name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                defer { folder.close() }
+                guard try listFiles(folder, prefix: path, into: &found, depth: depth + 1) else { return false }
+            default: return false
+            }
+        }
+        return true
+    }
+
+    /// How many mounts are stacked at `path` in the mount table `mountinfo` (a descriptor of
+    /// a /proc/PID/mountinfo, read again from its start each time): more than one after an
+    /// `update` killed between putting its tmpfs beneath and detaching the old one.
+    public static func stackDepth(at path: String, mountinfo: FileDescriptor) throws(SysError) -> Int {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = try mountinfo.read(upTo: 1 << 16, at: bytes.count, path: "mountinfo")
+            if chunk.isEmpty || bytes.count > 16 << 20 { break }
+            bytes += chunk
+        }
+        let table = String(decoding: bytes, as: UTF8.self)
+        var depth = 0
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5)
+            if fields.count > 4, unescapedMountPath(fields[4]) == path { depth += 1 }
+        }
+        return depth
+    }
+
+    /// mountinfo's escapes (\040 for a space, \011, \012, \134) undone.
+    static func unescapedMountPath(_ field: Substring) -> String {
+        var bytes: [UInt8] = []
+        var rest = Array(field.utf8)[...]
+        while let byte = rest.popFirst() {
+            if byte == UInt8(ascii: "\\"), rest.count >= 3, let value = UInt8(String(decoding: rest.prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(value)
+                rest = rest.dropFirst(3)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Detaches the top mount whose root `current` refers to (what a half-done swap left on top).
+    public static func detach(_ current: FileDescriptor, shown: String) throws(SysError) {
+        try sys("detach the secrets at", shown) { cl_detach_mount_at(current.rawValue) }
+    }
+
     static func isSameDirectory(_ a: FileDescriptor, _ b: FileDescriptor) throws(SysError) -> Bool {
         let first = try a.status(), second = try b.status()
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino

@@ -43,6 +43,9 @@ public struct Lease: Sendable, Equatable {
         /// that the container's secrets dir is bound from, swapped too, so that the wrapper's
         /// `delete` unmounts what the container holds.
         public var hostDirectory: String?
+        /// The set an `update` is swapping in, recorded before its swap and dropped after: a
+        /// `kill -9` between leaves a lease that says which two sets the mount may show.
+        public var pending: [Grant]?
 
         public init(
             pid: pid_t, processStartTime: UInt64, secretsDirectory: String, tmpfsSize: UInt64?, grants: [Grant],
@@ -129,7 +132,7 @@ public struct Lease: Sendable, Equatable {
 
     /// One `key value` per line. Names, IDs and references are validated before they get here,
     /// so none holds a newline or a space.
-    func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(160 + secrets.count * 64 + wants.count * 32)
         func field(_ key: String, _ value: String) {
@@ -168,8 +171,9 @@ public struct Lease: Sendable, Equatable {
                 bytes.append(UInt8(ascii: "\n"))
             }
             if let host = workload.hostDirectory { field("host-dir", Self.escaped(host)) }
-            for grant in workload.grants {
-                bytes.append(contentsOf: "grant ".utf8)
+            func grantLine(_ key: String, _ grant: Grant) {
+                bytes.append(contentsOf: key.utf8)
+                bytes.append(UInt8(ascii: " "))
                 bytes.append(contentsOf: grant.id.utf8)
                 bytes.append(UInt8(ascii: " "))
                 ASCIIDecimal.append(UInt64(grant.uid), to: &bytes)
@@ -181,6 +185,11 @@ public struct Lease: Sendable, Equatable {
                 bytes.append(contentsOf: Self.escaped(grant.target).utf8)
                 bytes.append(UInt8(ascii: "\n"))
             }
+            if let pending = workload.pending {
+                field("pending-set", "1")
+                for grant in pending { grantLine("pending", grant) }
+            }
+            for grant in workload.grants { grantLine("grant", grant) }
         }
         return bytes
     }
@@ -224,16 +233,24 @@ public struct Lease: Sendable, Equatable {
         var secrets: [Held] = []
         var wants: [String] = []
         var grants: [Grant] = []
+        var pending: [Grant] = []
+        func grant(_ text: Substring) -> Grant? {
+            let values = text.split(separator: " ", maxSplits: 4)
+            guard values.count == 5, let uid = UInt32(values[1]), let gid = UInt32(values[2]), let mode = UInt32(values[3]),
+                let target = unescaped(values[4])
+            else { return nil }
+            return Grant(id: String(values[0]), target: target, uid: uid, gid: gid, mode: mode)
+        }
         for line in lines.dropFirst() {
             let parts = line.split(separator: " ", maxSplits: 1)
             guard parts.count == 2 else { return nil }
             switch parts[0] {
             case "grant":
-                let values = parts[1].split(separator: " ", maxSplits: 4)
-                guard values.count == 5, let uid = UInt32(values[1]), let gid = UInt32(values[2]), let mode = UInt32(values[3]),
-                    let target = unescaped(values[4])
-                else { return nil }
-                grants.append(Grant(id: String(values[0]), target: target, uid: uid, gid: gid, mode: mode))
+                guard let found = grant(parts[1]) else { return nil }
+                grants.append(found)
+            case "pending":
+                guard let found = grant(parts[1]) else { return nil }
+                pending.append(found)
             case "secret":
                 let held = parts[1].split(separator: " ", maxSplits: 1)
                 guard held.count == 2 else { return nil }
@@ -264,6 +281,7 @@ public struct Lease: Sendable, Equatable {
             workload = Workload(
                 pid: workloadPID, processStartTime: workloadStart, secretsDirectory: directory, tmpfsSize: size, grants: grants,
                 hostDirectory: host)
+            if fields["pending-set"] != nil { workload!.pending = pending } else if !pending.isEmpty { return nil }
         }
         return Lease(
             workloadID: String(id), name: String(name), pid: pid, processStartTime: start, startedAt: started,
@@ -404,28 +422,53 @@ public struct LeaseDirectory: Sendable {
         }
     }
 
-    /// `replace` under the directory's shared lock, as `record` writes a starting workload's
-    /// first lease: `update` names the secrets it is about to read this way, so `secret rm`
-    /// either sees them named or has deleted them before they are read.
-    public func replaceShared(_ lease: Lease, file: String? = nil) throws(StoreError) {
-        do { try fd.lock(LOCK_SH, path: path) } catch { throw .system(error) }
-        defer { fd.unlock() }
-        try replace(lease, file: file)
-    }
-
     /// Serializes `update`s: an exclusive lock on `.update.lock` in this directory (made 0600),
-    /// held until the returned descriptor is closed (or its process dies).
-    public func lockForUpdate() throws(StoreError) -> FileDescriptor {
+    /// held until the returned descriptor is closed (or its process dies). Waits at most
+    /// `timeout` seconds (a holder stopped by a signal would otherwise block every update).
+    public func lockForUpdate(timeout: Double = 10) throws(StoreError) -> FileDescriptor {
         do throws(SysError) {
             let lock = try fd.openAt(".update.lock", O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
-            do { try lock.lock(LOCK_EX, path: path + "/.update.lock") } catch {
-                lock.close()
-                throw error
+            let deadline = System.nowNanoseconds() + Int64(timeout * 1e9)
+            while true {
+                do {
+                    try lock.lock(LOCK_EX | LOCK_NB, path: path + "/.update.lock")
+                    return lock
+                } catch {
+                    guard error.errno == EWOULDBLOCK, System.nowNanoseconds() < deadline else {
+                        lock.close()
+                        throw error
+                    }
+                    usleep(5_000)
+                }
             }
-            return lock
         } catch {
             throw .system(error)
         }
+    }
+
+    /// The most a lease may hold (bytes): half of what a reader accepts.
+    public static let maximumLeaseSize = 512 << 10
+
+    /// `replace` for `update`: under the directory's exclusive lock (which `secret rm` takes,
+    /// and before which a starting `run` records its first lease), and only while the file
+    /// still holds this workload's lease (same ID, pid and start time): a workload that ended
+    /// meanwhile, its pid taken by a new `run`, keeps the new lease untouched (ESRCH).
+    public func replaceOwned(_ lease: Lease, file: String? = nil) throws(StoreError) {
+        let name = file.map { $0 + ".lease" } ?? Self.fileName(lease.pid)
+        guard lease.encoded().count <= Self.maximumLeaseSize else {
+            throw .system(SysError("write lease", path + "/" + name, errno: EFBIG))
+        }
+        do { try fd.lock(LOCK_EX, path: path) } catch { throw .system(error) }
+        defer { fd.unlock() }
+        guard let opened = try? fd.openAt(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else {
+            throw .system(SysError("read lease", path + "/" + name, errno: ESRCH))
+        }
+        let onDisk = (try? opened.readAll(limit: 1 << 20)).flatMap { Lease.decode($0) }
+        opened.close()
+        guard let onDisk, onDisk.workloadID == lease.workloadID, onDisk.pid == lease.pid,
+            onDisk.processStartTime == lease.processStartTime
+        else { throw .system(SysError("the lease of", lease.workloadID + " is another workload's now", errno: ESRCH)) }
+        try replace(lease, file: file)
     }
 
     /// Holds the directory's exclusive lock while `body` runs: `secret rm` checks the holders

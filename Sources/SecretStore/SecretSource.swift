@@ -92,6 +92,17 @@ public struct SecretValues {
         return held
     }
 
+    /// What a lease records of the secrets `grants` name (by ID), each once, in grant order.
+    public func held(by grants: [Lease.Grant]) -> [Lease.Held] {
+        var held: [Lease.Held] = []
+        for grant in grants where !held.contains(where: { $0.id == grant.id }) {
+            if let secret = secrets.first(where: { $0.record.id == grant.id }) {
+                held.append(Lease.Held(id: secret.record.id, name: secret.record.name))
+            }
+        }
+        return held
+    }
+
     /// Keeps `value` (leaving `[]` in its place) unless `reference` was answered already.
     mutating func add(_ reference: String, _ record: SecretRecord, taking value: inout [UInt8]) {
         guard !references.contains(reference) else { return }

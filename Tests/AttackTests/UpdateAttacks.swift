@@ -202,6 +202,112 @@ struct UpdateAttacks {
         #expect(Self.secretsMounts(workload.pid) == 1)
     }
 
+    /// A root workload can reach the host's tree, and so plant a lease (a fresh-eyes attack:
+    /// it renamed the state dir's parent and wrote root-owned leases in a new one). Whatever a
+    /// lease claims, update acts only on what the kernel shows: a grant the mount does not hold
+    /// (a secret to steal), a process in the host's own mount namespace, a container folder
+    /// other than its own: each refused, nothing mounted, nothing read.
+    @Test func aPlantedLeaseIsNotBelieved() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let aID = shim.create("a", "value-a")
+        let stolenID = shim.create("stolen", uniqueValue("stolen"))
+        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let host = shim.start(["60"], executable: "/bin/sleep")  // a plain process of the host
+        defer { host.stop() }
+        let hostTmpfs = shim.folder("hosttmpfs")
+        #expect(shell("mount -t tmpfs -o size=64k tmpfs \(hostTmpfs) && echo keep > \(hostTmpfs)/mine").status == 0)
+        let leaseFile = shim.state + "/\(workload.pid).lease"
+        let original = try String(contentsOfFile: leaseFile, encoding: .utf8)
+        let start = processStartTime(workload.pid)!, hostStart = processStartTime(host.pid)!
+        let plants: [(String, String)] = [
+            // The workload's own process, claiming it holds `stolen` too.
+            (original.replacingOccurrences(of: "grant \(aID) 0 0 292 a\n", with: "grant \(aID) 0 0 292 a\ngrant \(stolenID) 0 0 292 loot\n"),
+             "does not hold"),
+            // A host process and a host tmpfs.
+            (original.replacingOccurrences(of: "workload \(workload.pid) \(start)", with: "workload \(host.pid) \(hostStart)")
+                .replacingOccurrences(of: "secrets-dir /run/secrets", with: "secrets-dir \(hostTmpfs)"),
+             "own"),
+            // A container's folder that is not its own.
+            (original.replacingOccurrences(of: "secrets-dir /run/secrets\n", with: "secrets-dir /run/secrets\nhost-dir \(hostTmpfs)\n"),
+             "folder"),
+        ]
+        for (planted, message) in plants {
+            try planted.write(toFile: leaseFile, atomically: false, encoding: .utf8)
+            let result = shim(["update", "--secret-add", "a,target=b", "w"])
+            #expect(result.status == 1, "\(message): \(result.stdout)")
+            expectOneLineError(result, contains: message)
+            #expect(Self.read(workload.pid, "loot") == nil && Self.read(workload.pid, "b") == nil)
+            #expect((try? String(contentsOfFile: hostTmpfs + "/mine", encoding: .utf8)) == "keep\n", "the host's tmpfs was touched")
+            #expect(mountPoints(under: hostTmpfs) == [hostTmpfs])
+            #expect(Self.secretsMounts(workload.pid) == 1)
+        }
+        _ = shell("umount \(hostTmpfs)")
+    }
+
+    /// An update killed between putting its tmpfs beneath and detaching the old one (the
+    /// child itself, by root: here strace's fault injection) leaves two mounts stacked; the
+    /// lease names that pending set, and the next update finishes the swap instead of burying
+    /// it (a fresh-eyes finding: a later update detached only the top, and `secret rm` then
+    /// removed a secret the buried mount still held).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/strace"), "needs strace"))
+    func anUpdateKilledBetweenItsTwoMountCallsIsFinishedByTheNext() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        shim.create("b", "value-b")
+        shim.create("c", "value-c")
+        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let killed = shim(["-f", "-qq", "-e", "trace=umount2", "-e", "inject=umount2:signal=SIGKILL", Shim.binary,
+                           "update", "--secret-add", "b", "w"], executable: "/usr/bin/strace")
+        #expect(killed.status != 0)
+        #expect(Self.secretsMounts(workload.pid) == 2, "the kill came between the two mount calls")
+        #expect(Self.read(workload.pid, "a") == "value-a" && Self.read(workload.pid, "b") == nil, "the old set on top")
+        #expect(shim(["secret", "rm", "b"]).status == 1, "the pending set is held")
+        let next = shim(["update", "--secret-add", "c", "w"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(Self.secretsMounts(workload.pid) == 1)
+        #expect(Self.read(workload.pid, "a") == "value-a" && Self.read(workload.pid, "b") == "value-b" && Self.read(workload.pid, "c") == "value-c")
+        #expect(!Self.lease(shim).contains("pending") && !Self.lease(shim).contains("wants"))
+        #expect(shim(["secret", "rm", "b"]).status == 1)
+    }
+
+    /// A lease may hold at most 512 KiB: an update that would write more is refused, and the
+    /// workload stays updatable (a fresh-eyes finding: 300 long targets made a lease no one could
+    /// read again, which then held every secret against `rm`).
+    @Test func anUpdateTooBigForALeaseIsRefused() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let folder = Array(repeating: String(repeating: "d", count: 250), count: 15).joined(separator: "/")
+        let result = shim(["update"] + (0..<300).flatMap { ["--secret-add", "a,target=\(folder)/t\($0)"] } + ["w"])
+        #expect(result.status == 1)
+        expectOneLineError(result, contains: "lease")
+        #expect(shim(["update", "--secret-add", "a,target=b", "w"]).status == 0)
+        #expect(Self.read(workload.pid, "b") == "value-a")
+    }
+
+    /// An update waits at most 10 s for the lock (a holder stopped by a root workload's
+    /// SIGSTOP would otherwise block every update), then refuses in one line.
+    @Test func aHeldLockIsNotWaitedForForever() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("a", "value-a")
+        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let holder = shim.start(["-c", "exec flock \(shim.state)/.update.lock sleep 30"], executable: "/bin/sh")
+        defer { holder.stop() }
+        #expect(waitUntil(timeout: 5) { shell("flock -n \(shim.state)/.update.lock true").status != 0 })
+        let started = Date()
+        let result = shim(["update", "--secret-add", "a,target=b", "w"])
+        #expect(result.status == 1 && Date().timeIntervalSince(started) < 20)
+        expectOneLineError(result, contains: "lock")
+    }
+
     /// `--rootfs`: the workload's first process, in its PID namespace, is entered and signalled.
     @Test(.enabled(if: hasBusybox, "needs busybox"))
     func aRootfsWorkloadIsUpdatedAndSignalled() throws {
