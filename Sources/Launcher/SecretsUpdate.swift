@@ -122,7 +122,10 @@ public struct SecretsUpdate: Sendable {
         // Every secret the update may need is named first (see the type's comment): what the
         // mount may hold now (the lease's set, or an interrupted update's) and the additions.
         var wants: [String] = []
-        for grant in current.grants + (current.pending ?? []) where !wants.contains(grant.id) { wants.append(grant.id) }
+        // By name where the lease has one: `run`'s own lookup, off SQLite (checked against the
+        // ID once read).
+        let reference = References(held: lease.secrets)
+        for grant in current.grants + (current.pending ?? []) where !wants.contains(reference[grant.id]) { wants.append(reference[grant.id]) }
         for grant in additions where !wants.contains(grant.source) { wants.append(grant.source) }
         do { try leases.replaceOwned(lease.with(secrets: lease.secrets, wants: wants, workload: current), file: leaseFile) } catch {
             throw .refused("\(error)")
@@ -137,6 +140,9 @@ public struct SecretsUpdate: Sendable {
             var values: SecretValues
             do { values = try location.openForReading().read(wants) } catch { throw .refused("\(error)") }
             defer { values.wipe() }
+            for grant in current.grants + (current.pending ?? []) where values[reference[grant.id]]?.record.id != grant.id {
+                throw .refused("the workload's lease names secret \(grant.id), which the store no longer has under that name: nothing changed")
+            }
             let process: WorkloadProcess
             do { process = try WorkloadProcess.open(pid: current.pid, startTime: current.processStartTime) } catch {
                 throw .refused("no such workload: \(workload) (its process \(current.pid) is gone)")
@@ -149,12 +155,12 @@ public struct SecretsUpdate: Sendable {
                 let hostTable: FileDescriptor
                 do { hostTable = try FileDescriptor.open("/proc/self/mountinfo", O_RDONLY) } catch { throw .refused("\(error)") }
                 defer { hostTable.close() }
-                holding = try settle(host, current, values, owners, mountinfo: hostTable)
+                holding = try settle(host, current, values, owners, reference, mountinfo: hostTable)
             } else {
                 do { try process.enterMountNamespace() } catch { throw .refused("\(error)") }
-                holding = try settle(current.secretsDirectory, current, values, owners, mountinfo: process.mountinfo)
+                holding = try settle(current.secretsDirectory, current, values, owners, reference, mountinfo: process.mountinfo)
             }
-            let grants = try newGrants(holding, additions, held: lease.secrets)
+            let grants = try newGrants(holding, additions, held: lease.secrets, reference)
             var files = try owners.files(grants, values)
             defer { files.wipeValues() }
             let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
@@ -203,7 +209,8 @@ public struct SecretsUpdate: Sendable {
     /// uncovering the new one). Anything else is refused: the lease does not say what the
     /// workload holds.
     func settle(
-        _ path: String, _ current: Lease.Workload, _ values: SecretValues, _ owners: Owners, mountinfo: FileDescriptor
+        _ path: String, _ current: Lease.Workload, _ values: SecretValues, _ owners: Owners, _ reference: References,
+        mountinfo: FileDescriptor
     ) throws(Failure) -> [Lease.Grant] {
         do throws(SysError) {
             var candidates = [current.grants]
@@ -211,13 +218,13 @@ public struct SecretsUpdate: Sendable {
             var mount = try SecretsMount.openCurrent(path)
             defer { mount.close() }
             if try SecretsMount.stackDepth(at: path, mountinfo: mountinfo) > 1, let pending = current.pending {
-                guard try holdsOneOf(mount, [current.grants], values, owners) != nil else { throw SysError("check", path, errno: EINVAL) }
+                guard try holdsOneOf(mount, [current.grants], values, owners, reference) != nil else { throw SysError("check", path, errno: EINVAL) }
                 try SecretsMount.detach(mount, shown: path)
                 mount.close()
                 mount = try SecretsMount.openCurrent(path)
                 candidates = [pending]
             }
-            guard let found = try holdsOneOf(mount, candidates, values, owners) else { throw SysError("check", path, errno: EINVAL) }
+            guard let found = try holdsOneOf(mount, candidates, values, owners, reference) else { throw SysError("check", path, errno: EINVAL) }
             return found
         } catch {
             if error.errno == EINVAL && error.operation == "check" {
@@ -227,9 +234,11 @@ public struct SecretsUpdate: Sendable {
         }
     }
 
-    func holdsOneOf(_ mount: FileDescriptor, _ sets: [[Lease.Grant]], _ values: SecretValues, _ owners: Owners) throws(SysError) -> [Lease.Grant]? {
+    func holdsOneOf(
+        _ mount: FileDescriptor, _ sets: [[Lease.Grant]], _ values: SecretValues, _ owners: Owners, _ reference: References
+    ) throws(SysError) -> [Lease.Grant]? {
         for set in sets {
-            let grants = set.map { SecretGrant(source: $0.id, target: $0.target, uid: $0.uid, gid: $0.gid, mode: $0.mode) }
+            let grants = set.map { reference.grant($0) }
             guard var files = try? owners.files(grants, values) else { continue }
             defer { files.wipeValues() }
             if try SecretsMount.holdsExactly(mount, files) { return set }
@@ -357,6 +366,18 @@ public struct SecretsUpdate: Sendable {
         throw .refused("no such workload: \(workload)")
     }
 
+    /// How a lease's grant asks the store for its secret: by the name the lease holds it
+    /// under, else by its ID.
+    struct References {
+        let held: [Lease.Held]
+
+        subscript(id: String) -> String { held.first { $0.id == id }?.name ?? id }
+
+        func grant(_ grant: Lease.Grant) -> SecretGrant {
+            SecretGrant(source: self[grant.id], target: grant.target, uid: grant.uid, gid: grant.gid, mode: grant.mode)
+        }
+    }
+
     /// The `--secret-add` specs as grants (run's grammar, under the workload's secrets dir).
     func parsedAdditions(_ current: Lease.Workload) throws(Failure) -> [SecretGrant] {
         var grants: [SecretGrant] = []
@@ -375,7 +396,9 @@ public struct SecretsUpdate: Sendable {
 
     /// The workload's grants after the removals, then the additions (Docker's order): each a
     /// `SecretGrant` whose source is the secret's ID for those kept.
-    func newGrants(_ holding: [Lease.Grant], _ additions: [SecretGrant], held: [Lease.Held]) throws(Failure) -> [SecretGrant] {
+    func newGrants(
+        _ holding: [Lease.Grant], _ additions: [SecretGrant], held: [Lease.Held], _ reference: References
+    ) throws(Failure) -> [SecretGrant] {
         var kept = holding
         for reference in removals {
             let matches = kept.filter { grant in
@@ -384,7 +407,7 @@ public struct SecretsUpdate: Sendable {
             guard !matches.isEmpty else { throw .refused("the workload holds no secret '\(reference)'") }
             kept.removeAll { grant in matches.contains(grant) }
         }
-        let grants = kept.map { SecretGrant(source: $0.id, target: $0.target, uid: $0.uid, gid: $0.gid, mode: $0.mode) } + additions
+        let grants = kept.map { reference.grant($0) } + additions
         guard grants.count <= Lease.maximumGrants else { throw .refused(LaunchError.tooManyGrants(grants.count).description) }
         do { try SecretGrant.checkTargets(grants) } catch { throw .refused("\(error)") }
         return grants

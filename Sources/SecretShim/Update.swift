@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Launcher
+import SecretStore
 
 struct UpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,14 +32,32 @@ struct UpdateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let location = try globals.location
         let update = SecretsUpdate(
             removals: removals, additions: additions, signal: signal.flatMap(Signals.number), workload: workload)
+        let status = Self.perform(update, location: try globals.location)
+        if status != 0 { throw ExitStatus(code: status) }
+    }
+
+    /// Runs `update` and prints the workload's ID; the exit status (its errors are reported).
+    static func perform(_ update: SecretsUpdate, location: StoreLocation) -> Int32 {
         let result = update.perform(location: location) { failure in
             Output.error("update", failure.description)
         }
-        guard let id = result.id else { throw ExitStatus(code: result.status) }
+        guard let id = result.id else { return result.status }
         Output.out(id + "\n")
+        return 0
+    }
+
+    /// The path an ordinary command line takes (`UpdateArguments`), past ArgumentParser;
+    /// nil when ArgumentParser must answer it.
+    static func fastPath(_ arguments: ArraySlice<String>) -> Int32? {
+        guard let update = UpdateArguments.parse(arguments) else { return nil }
+        let location: StoreLocation
+        do { location = try StoreLocation.resolve(root: LeadingGlobals.root, keyFile: LeadingGlobals.keyFile).trusted() } catch {
+            Output.error("store", "\(error)")
+            return 1
+        }
+        return perform(update, location: location)
     }
 }
 

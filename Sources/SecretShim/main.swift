@@ -5,8 +5,8 @@ import Namespaces
 System.resetFatalSignals()
 
 // Entry point, and the one start-up trick: `run` (in every workload's start path) and `runtime`
-// (in every container's) are parsed by hand and dispatched before ArgumentParser is touched;
-// everything else goes through ArgumentParser. What `run` may cost before its exec is the budget
+// (in every container's) are parsed by hand and dispatched before ArgumentParser is touched, and
+// so is an ordinary `update` (a rotation's); everything else goes through ArgumentParser. What `run` may cost before its exec is the budget
 // in bench/budget, which ./bench/run measures (instructions, page faults, the ratio to the C
 // reference): a change to this path is judged by those figures.
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -37,4 +37,9 @@ if rest.first == "run" {
     exit(RunCommand.main(rest.dropFirst()))
 }
 System.forbidCoreDumps()
+// An ordinary `update` command line is read by hand too (`UpdateArguments` says why); anything
+// else about it is ArgumentParser's.
+if rest.first == "update", let status = UpdateCommand.fastPath(rest.dropFirst()) {
+    exit(status)
+}
 exit(runParsedCommand(Array(rest)))
