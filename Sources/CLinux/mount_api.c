@@ -172,3 +172,14 @@ int cl_move_mount_beneath(int mount_fd, int target_fd) {
                         CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH | CL_MOVE_MOUNT_BENEATH);
 }
 
+
+int64_t cl_mount_id(int fd) {
+    struct statx stx;
+    memset(&stx, 0, sizeof stx);
+    if (statx(fd, "", CL_AT_EMPTY_PATH, 0x1000 /* STATX_MNT_ID */, &stx) != 0) return -1;
+    if (!(stx.stx_mask & 0x1000)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return (int64_t)stx.stx_mnt_id;
+}

@@ -117,6 +117,12 @@ public struct SecretsUpdate: Sendable {
         if let host = current.hostDirectory, host != location.stateDirectory + "/containers/" + lease.workloadID {
             throw .refused("the lease of \(lease.workloadID) names another folder than its container's (\(host)): refused")
         }
+        // The process the lease sends the update to is the one the lease is named by: the
+        // workload itself, or (--rootfs, --bundle) the first process of the PID namespace that
+        // the shim named by the lease supervises.
+        if current.pid != lease.pid && (current.hostDirectory != nil || System.parentProcessID(current.pid) != lease.pid) {
+            throw .refused("the lease of \(lease.workloadID) names process \(current.pid), which is not its workload: refused")
+        }
         let additions = try parsedAdditions(current)
 
         // Every secret the update may need is named first (see the type's comment): what the
@@ -151,14 +157,22 @@ public struct SecretsUpdate: Sendable {
             let owners = try Owners(current, pid: current.pid)
 
             let holding: [Lease.Grant]
+            // A container's folder is opened from the state dir's descriptor, component by
+            // component, following no link (one planted there could lead to any host mount).
+            let hostFolder = ["containers", lease.workloadID]
+            func openHost(_ shown: String) throws(SysError) -> FileDescriptor {
+                try SecretsMount.openCurrent(hostFolder, in: leases.fd, shown: shown)
+            }
             if let host = current.hostDirectory {
                 let hostTable: FileDescriptor
                 do { hostTable = try FileDescriptor.open("/proc/self/mountinfo", O_RDONLY) } catch { throw .refused("\(error)") }
                 defer { hostTable.close() }
-                holding = try settle(host, current, values, owners, reference, mountinfo: hostTable)
+                holding = try settle(host, current, values, owners, reference, mountinfo: hostTable, open: openHost)
             } else {
                 do { try process.enterMountNamespace() } catch { throw .refused("\(error)") }
-                holding = try settle(current.secretsDirectory, current, values, owners, reference, mountinfo: process.mountinfo)
+                holding = try settle(
+                    current.secretsDirectory, current, values, owners, reference, mountinfo: process.mountinfo,
+                    open: SecretsMount.openCurrent)
             }
             let grants = try newGrants(holding, additions, held: lease.secrets, reference)
             var files = try owners.files(grants, values)
@@ -180,7 +194,8 @@ public struct SecretsUpdate: Sendable {
             }
             do { try leases.replaceOwned(pendingLease, file: leaseFile) } catch { throw .refused("\(error)") }
             if let host = current.hostDirectory {
-                try swapContainer(files, size: size, owner: owners.root, host: host, process: process, inside: current.secretsDirectory)
+                try swapContainer(
+                    files, size: size, owner: owners.root, host: host, process: process, inside: current.secretsDirectory, open: openHost)
             } else {
                 try swap(files, size: size, shown: current.secretsDirectory)
             }
@@ -210,18 +225,18 @@ public struct SecretsUpdate: Sendable {
     /// workload holds.
     func settle(
         _ path: String, _ current: Lease.Workload, _ values: SecretValues, _ owners: Owners, _ reference: References,
-        mountinfo: FileDescriptor
+        mountinfo: FileDescriptor, open: (String) throws(SysError) -> FileDescriptor
     ) throws(Failure) -> [Lease.Grant] {
         do throws(SysError) {
             var candidates = [current.grants]
             if let pending = current.pending { candidates.append(pending) }
-            var mount = try SecretsMount.openCurrent(path)
+            var mount = try open(path)
             defer { mount.close() }
-            if try SecretsMount.stackDepth(at: path, mountinfo: mountinfo) > 1, let pending = current.pending {
+            if try SecretsMount.isStacked(mount, mountinfo: mountinfo), let pending = current.pending {
                 guard try holdsOneOf(mount, [current.grants], values, owners, reference) != nil else { throw SysError("check", path, errno: EINVAL) }
                 try SecretsMount.detach(mount, shown: path)
                 mount.close()
-                mount = try SecretsMount.openCurrent(path)
+                mount = try open(path)
                 candidates = [pending]
             }
             guard let found = try holdsOneOf(mount, candidates, values, owners, reference) else { throw SysError("check", path, errno: EINVAL) }
@@ -272,13 +287,13 @@ public struct SecretsUpdate: Sendable {
     /// (where a swap killed half-way is finished first, as `settle` does on the host).
     func swapContainer(
         _ files: [SecretsMount.File], size: UInt64, owner: (uid: uid_t, gid: gid_t), host: String,
-        process: WorkloadProcess, inside: String
+        process: WorkloadProcess, inside: String, open: (String) throws(SysError) -> FileDescriptor
     ) throws(Failure) {
         guard KernelFeatures.moveMountBeneath else { throw .refused(Self.noBeneath) }
         do throws(SysError) {
             let mount = try SecretsMount.stage(files, size: size, shown: host, owner: owner)
             defer { mount.close() }
-            let oldHost = try SecretsMount.openCurrent(host)
+            let oldHost = try open(host)
             defer { oldHost.close() }
             let oldDevice = try oldHost.status(path: host).st_dev
             try mount.replace(oldHost)
@@ -292,7 +307,7 @@ public struct SecretsUpdate: Sendable {
             defer { old.close() }
             // The container's mount is a bind of the host's copy: the one just replaced, or,
             // after an update killed between its two swaps, already the new one's.
-            if try SecretsMount.stackDepth(at: inside, mountinfo: process.mountinfo) > 1 {
+            if try SecretsMount.isStacked(old, mountinfo: process.mountinfo) {
                 try SecretsMount.detach(old, shown: inside)
                 old.close()
                 old = try SecretsMount.openCurrent(inside)

@@ -116,7 +116,30 @@ public struct SecretsMount {
     public static func openCurrent(_ directory: String) throws(SysError) -> FileDescriptor {
         let root = try ContainedRoot.open("/")
         defer { root.fd.close() }
-        let current = try root.openExisting(directory)
+        return try checked(try root.openExisting(directory), directory)
+    }
+
+    /// `openCurrent` for a folder named by components under `base` (the state dir's
+    /// descriptor), each opened without following a symbolic link.
+    public static func openCurrent(_ components: [String], in base: FileDescriptor, shown: String) throws(SysError) -> FileDescriptor {
+        var current = try base.openAt(".", CL_O_PATH | O_DIRECTORY)
+        for name in components {
+            guard !name.isEmpty, name != ".", name != "..", !name.utf8.contains(UInt8(ascii: "/")) else {
+                current.close()
+                throw SysError("open", shown, errno: EINVAL)
+            }
+            let next: FileDescriptor
+            do { next = try current.openAt(name, CL_O_PATH | O_DIRECTORY | O_NOFOLLOW) } catch {
+                current.close()
+                throw SysError("open", shown, errno: error.errno)
+            }
+            current.close()
+            current = next
+        }
+        return try checked(current, shown)
+    }
+
+    static func checked(_ current: FileDescriptor, _ directory: String) throws(SysError) -> FileDescriptor {
         do throws(SysError) {
             let isMountRoot = try sys("statx", directory) { cl_is_mount_root(current.rawValue) }
             guard isMountRoot == 1, try FileSystemKind.of(current, path: directory).isMemoryBacked else {
@@ -176,38 +199,30 @@ public struct SecretsMount {
         return true
     }
 
-    /// How many mounts are stacked at `path` in the mount table `mountinfo` (a descriptor of
-    /// a /proc/PID/mountinfo, read again from its start each time): more than one after an
-    /// `update` killed between putting its tmpfs beneath and detaching the old one.
-    public static func stackDepth(at path: String, mountinfo: FileDescriptor) throws(SysError) -> Int {
+    /// Whether the mount whose root `top` refers to sits on another tmpfs mounted at the same
+    /// place (what an `update` killed between putting its tmpfs beneath and detaching the old
+    /// one leaves). Read in the mount table `mountinfo` (a descriptor of a /proc/PID/mountinfo,
+    /// read again from its start) by mount ID, never by a path: a secrets dir given as
+    /// `/var/run/secrets` or a workload that chrooted shows other mount point strings.
+    public static func isStacked(_ top: FileDescriptor, mountinfo: FileDescriptor) throws(SysError) -> Bool {
+        let id = try sys("statx", "the secrets mount") { cl_mount_id(top.rawValue) }
         var bytes: [UInt8] = []
         while true {
             let chunk = try mountinfo.read(upTo: 1 << 16, at: bytes.count, path: "mountinfo")
             if chunk.isEmpty || bytes.count > 16 << 20 { break }
             bytes += chunk
         }
-        let table = String(decoding: bytes, as: UTF8.self)
-        var depth = 0
-        for line in table.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 5)
-            if fields.count > 4, unescapedMountPath(fields[4]) == path { depth += 1 }
+        // "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPER".
+        var entries: [Int64: (parent: Int64, root: Substring, point: Substring, type: Substring)] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 6, let mountID = Int64(fields[0]), let parent = Int64(fields[1]),
+                let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count
+            else { continue }
+            entries[mountID] = (parent, fields[3], fields[4], fields[dash + 1])
         }
-        return depth
-    }
-
-    /// mountinfo's escapes (\040 for a space, \011, \012, \134) undone.
-    static func unescapedMountPath(_ field: Substring) -> String {
-        var bytes: [UInt8] = []
-        var rest = Array(field.utf8)[...]
-        while let byte = rest.popFirst() {
-            if byte == UInt8(ascii: "\\"), rest.count >= 3, let value = UInt8(String(decoding: rest.prefix(3), as: UTF8.self), radix: 8) {
-                bytes.append(value)
-                rest = rest.dropFirst(3)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let mine = entries[id], let below = entries[mine.parent] else { return false }
+        return below.point == mine.point && below.root == "/" && below.type == "tmpfs"
     }
 
     /// Detaches the top mount whose root `current` refers to (what a half-done swap left on top).

@@ -80,6 +80,16 @@ public enum System {
     /// `processStartTime` of this process.
     public static func ownStartTime() -> UInt64? { startTime(statFile: "/proc/self/stat") }
 
+    /// The parent of `pid` (/proc/PID/stat's field 4), nil once it is gone.
+    public static func parentProcessID(_ pid: pid_t) -> pid_t? {
+        guard let stat = try? Files.read("/proc/\(pid)/stat", limit: 4096), let close = stat.lastIndex(of: UInt8(ascii: ")")) else {
+            return nil
+        }
+        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 1 else { return nil }
+        return pid_t(String(decoding: fields[1], as: UTF8.self))
+    }
+
     static func startTime(statFile: String) -> UInt64? {
         guard let stat = try? Files.read(statFile, limit: 4096) else { return nil }
         // The command name (field 2) may hold spaces and parentheses: fields resume after the

@@ -21,6 +21,8 @@ enum UpdateArguments {
             let (name, inline) = LeadingGlobals.splitFlag(argument)
             let value: String
             if let inline {
+                // `--secret-rm= w`: ArgumentParser takes `w` as the value.
+                guard !inline.isEmpty else { return nil }
                 value = inline
             } else {
                 guard index < arguments.endIndex, !arguments[index].hasUTF8Prefix("-") else { return nil }

@@ -25,8 +25,8 @@ struct UpdateAttacks {
     }
 
     /// Starts `run --name w` with `grants` around `command`, waiting until its secrets are there.
-    static func start(_ shim: Shim, _ grants: [String], _ command: [String], first: String) throws -> Spawned {
-        let workload = shim.start(["run", "--name", "w"] + grants.flatMap { ["--secret", $0] } + ["--"] + command)
+    static func start(_ shim: Shim, _ grants: [String], _ command: [String], first: String, name: String = "w") throws -> Spawned {
+        let workload = shim.start(["run", "--name", name] + grants.flatMap { ["--secret", $0] } + ["--"] + command)
         let ready = waitUntil(timeout: 10) { read(workload.pid, first) != nil }
         if !ready { workload.stop() }
         try #require(ready, "the workload did not start: \(workload.stderr)")
@@ -40,8 +40,10 @@ struct UpdateAttacks {
         shim.create("a", a)
         shim.create("b", b)
         let cID = shim.create("c", c)
-        let workload = try Self.start(shim, ["a", "b,target=sub/b"], ["sleep", "60"], first: "a")
+        // The workload keeps a descriptor of the old `a` open (fd 3) across the update.
+        let workload = try Self.start(shim, ["a", "b,target=sub/b"], ["sh", "-c", "exec 3</run/secrets/a; exec sleep 60"], first: "a")
         defer { workload.stop() }
+        #expect(waitUntil(timeout: 5) { commandName(workload.pid) == "sleep" })
         let hostBefore = mountPoints(under: "/run/secrets")
 
         // Docker's order: the removal first, so c can take a's target in the same command.
@@ -53,6 +55,7 @@ struct UpdateAttacks {
         #expect(shell("stat -c '%a %u' \(Self.secretsDir(workload.pid))/a").output == "400 7\n")
         #expect(workload.isRunning, "no restart")
         #expect(Self.secretsMounts(workload.pid) == 1, "the old tmpfs is detached, not left beneath")
+        #expect((try? String(contentsOfFile: "/proc/\(workload.pid)/fd/3", encoding: .utf8)) == a, "an open file of the old set keeps reading it")
         #expect(mountPoints(under: "/run/secrets") == hostBefore, "nothing reaches the host's mount table")
 
         // The lease follows: ps shows the new set, a revoked secret can go, a held one cannot.
@@ -68,6 +71,10 @@ struct UpdateAttacks {
         #expect(byID.status == 0, "\(byID.stderr)")
         #expect(Self.read(workload.pid, "a") == nil && Self.read(workload.pid, "sub/b") == b)
         expectNoValue(updated.output + byID.output + ps.output, [a, b, c], "update's output")
+        // Once it ends, nothing of it is left: no lease, and every secret can go.
+        workload.stop()
+        #expect(shim(["ps"]).stdout.split(separator: "\n").count == 1)
+        #expect(shim(["secret", "rm", "b", "c"]).status == 0)
     }
 
     /// Each refusal: one line, its exit status, and nothing changed (files, mounts, lease).
@@ -90,6 +97,8 @@ struct UpdateAttacks {
             (["--secret-add", "b", "nosuch"], 1, "no such workload"),
             (["--secret-add", "b", "--signal", "NOPE", "w"], 2, "signal"),
             (["w"], 2, "--secret-add"),
+            // An empty inline value: ArgumentParser's reading (`w` is the value), not the fast path's.
+            (["--secret-rm=", "w"], 2, "workload"),
             // A valid addition after a bad one is not applied either.
             (["--secret-add", "b", "--secret-add", "missing", "w"], 1, "no such secret"),
         ]
@@ -221,14 +230,29 @@ struct UpdateAttacks {
         let leaseFile = shim.state + "/\(workload.pid).lease"
         let original = try String(contentsOfFile: leaseFile, encoding: .utf8)
         let start = processStartTime(workload.pid)!, hostStart = processStartTime(host.pid)!
+        let other = try Self.start(shim, ["a"], ["sleep", "61"], first: "a", name: "other")
+        defer { other.stop() }
+        let otherStart = processStartTime(other.pid)!
+        // A lease of the host process itself (its own file, its own pid), naming a host tmpfs.
+        let hostLease = original.replacingOccurrences(of: "pid \(workload.pid)\n", with: "pid \(host.pid)\n")
+            .replacingOccurrences(of: "start \(start)\n", with: "start \(hostStart)\n")
+            .replacingOccurrences(of: "workload \(workload.pid) \(start)", with: "workload \(host.pid) \(hostStart)")
+            .replacingOccurrences(of: "secrets-dir /run/secrets", with: "secrets-dir \(hostTmpfs)")
+            .replacingOccurrences(of: "name w\n", with: "name hostw\n")
+        try hostLease.write(toFile: shim.state + "/\(host.pid).lease", atomically: false, encoding: .utf8)
+        let hostResult = shim(["update", "--secret-add", "a,target=b", "hostw"])
+        #expect(hostResult.status == 1)
+        expectOneLineError(hostResult, contains: "own")
         let plants: [(String, String)] = [
             // The workload's own process, claiming it holds `stolen` too.
             (original.replacingOccurrences(of: "grant \(aID) 0 0 292 a\n", with: "grant \(aID) 0 0 292 a\ngrant \(stolenID) 0 0 292 loot\n"),
              "does not hold"),
-            // A host process and a host tmpfs.
+            // Another workload's process (whose mount holds what the lease claims), or a host process.
+            (original.replacingOccurrences(of: "workload \(workload.pid) \(start)", with: "workload \(other.pid) \(otherStart)"),
+             "not its workload"),
             (original.replacingOccurrences(of: "workload \(workload.pid) \(start)", with: "workload \(host.pid) \(hostStart)")
                 .replacingOccurrences(of: "secrets-dir /run/secrets", with: "secrets-dir \(hostTmpfs)"),
-             "own"),
+             "not its workload"),
             // A container's folder that is not its own.
             (original.replacingOccurrences(of: "secrets-dir /run/secrets\n", with: "secrets-dir /run/secrets\nhost-dir \(hostTmpfs)\n"),
              "folder"),
@@ -243,7 +267,47 @@ struct UpdateAttacks {
             #expect(mountPoints(under: hostTmpfs) == [hostTmpfs])
             #expect(Self.secretsMounts(workload.pid) == 1)
         }
+        #expect(Self.read(other.pid, "b") == nil, "the other workload got nothing")
         _ = shell("umount \(hostTmpfs)")
+    }
+
+    /// A container lease whose `containers/<id>` is a symbolic link to a host tmpfs (planted
+    /// in the state dir): the folder is opened following no link, so the host's mount is never
+    /// swapped (a fresh-eyes attack detached a host tmpfs this way and left the new secret on it,
+    /// readable by all).
+    @Test func aContainerFolderThatIsALinkIsNotFollowed() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let aID = shim.create("a", "value-a")
+        shim.create("new", uniqueValue("new"))
+        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let hostTmpfs = shim.folder("hosttmpfs")
+        #expect(shell("mount -t tmpfs -o size=64k tmpfs \(hostTmpfs) && printf value-a > \(hostTmpfs)/a && chmod 444 \(hostTmpfs)/a").status == 0)
+        defer { _ = shell("umount -l \(hostTmpfs)") }
+        _ = shim.folder("state/containers", mode: 0o700)
+        #expect(symlink(hostTmpfs, shim.state + "/containers/evil") == 0)
+        let start = processStartTime(workload.pid)!
+        let lease = """
+            secretshim-lease 1
+            id evil
+            name evilc
+            pid \(workload.pid)
+            start \(start)
+            started 1
+            secret \(aID) a
+            workload \(workload.pid) \(start)
+            secrets-dir /run/secrets
+            host-dir \(shim.state)/containers/evil
+            grant \(aID) 0 0 292 a
+
+            """
+        try lease.write(toFile: shim.state + "/container-evil.lease", atomically: false, encoding: .utf8)
+        let result = shim(["update", "--secret-add", "new", "evilc"])
+        #expect(result.status == 1)
+        expectOneLineError(result, contains: "containers/evil")
+        #expect(mountPoints(under: hostTmpfs) == [hostTmpfs])
+        #expect(FileManager.default.fileExists(atPath: hostTmpfs + "/a") && !FileManager.default.fileExists(atPath: hostTmpfs + "/new"))
     }
 
     /// An update killed between putting its tmpfs beneath and detaching the old one (the
@@ -251,25 +315,31 @@ struct UpdateAttacks {
     /// lease names that pending set, and the next update finishes the swap instead of burying
     /// it (a fresh-eyes finding: a later update detached only the top, and `secret rm` then
     /// removed a secret the buried mount still held).
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/strace"), "needs strace"))
-    func anUpdateKilledBetweenItsTwoMountCallsIsFinishedByTheNext() throws {
+    /// The stack is found by mount ID, not by path: a secrets dir given as `/run//secrets2`
+    /// (mountinfo shows `/run/secrets2`) was once taken for unstacked.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/strace"), "needs strace"),
+          arguments: ["/run/secrets", "/run//secrets2"])
+    func anUpdateKilledBetweenItsTwoMountCallsIsFinishedByTheNext(secretsDir: String) throws {
         let shim = Shim()
         defer { shim.cleanUp() }
         shim.create("a", "value-a")
         shim.create("b", "value-b")
         shim.create("c", "value-c")
-        let workload = try Self.start(shim, ["a"], ["sleep", "60"], first: "a")
+        let canonical = secretsDir.replacingOccurrences(of: "//", with: "/")
+        let workload = shim.start(["run", "--name", "w", "--secrets-dir", secretsDir, "--secret", "a", "--", "sleep", "60"])
         defer { workload.stop() }
+        func read(_ file: String) -> String? { try? String(contentsOfFile: "/proc/\(workload.pid)/root\(canonical)/\(file)", encoding: .utf8) }
+        try #require(waitUntil(timeout: 10) { read("a") != nil }, "\(workload.stderr)")
         let killed = shim(["-f", "-qq", "-e", "trace=umount2", "-e", "inject=umount2:signal=SIGKILL", Shim.binary,
                            "update", "--secret-add", "b", "w"], executable: "/usr/bin/strace")
         #expect(killed.status != 0)
-        #expect(Self.secretsMounts(workload.pid) == 2, "the kill came between the two mount calls")
-        #expect(Self.read(workload.pid, "a") == "value-a" && Self.read(workload.pid, "b") == nil, "the old set on top")
+        #expect(Self.secretsMounts(workload.pid, canonical) == 2, "the kill came between the two mount calls")
+        #expect(read("a") == "value-a" && read("b") == nil, "the old set on top")
         #expect(shim(["secret", "rm", "b"]).status == 1, "the pending set is held")
         let next = shim(["update", "--secret-add", "c", "w"])
         #expect(next.status == 0, "\(next.stderr)")
-        #expect(Self.secretsMounts(workload.pid) == 1)
-        #expect(Self.read(workload.pid, "a") == "value-a" && Self.read(workload.pid, "b") == "value-b" && Self.read(workload.pid, "c") == "value-c")
+        #expect(Self.secretsMounts(workload.pid, canonical) == 1)
+        #expect(read("a") == "value-a" && read("b") == "value-b" && read("c") == "value-c")
         #expect(!Self.lease(shim).contains("pending") && !Self.lease(shim).contains("wants"))
         #expect(shim(["secret", "rm", "b"]).status == 1)
     }

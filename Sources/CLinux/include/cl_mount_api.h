@@ -28,6 +28,9 @@ int cl_is_mount_root(int fd);
 /// mounted there), 0 if it shows a folder of it (a bind mount of a shared tmpfs's folder),
 /// -1 with errno if the kernel cannot say (statx's STATX_MNT_ID, Linux 5.8+).
 int cl_is_whole_filesystem_mount(int fd);
+/// The ID of the mount `fd` is on (statx's STATX_MNT_ID, Linux 5.8+), as mountinfo's first
+/// field gives it; -1 with errno (ENOSYS where the kernel cannot say).
+int64_t cl_mount_id(int fd);
 /// move_mount(2) with MOVE_MOUNT_BENEATH (Linux 6.5+) on invalid descriptors, to probe for the
 /// flag: always -1, errno EBADF where the kernel knows it (it got as far as the descriptors),
 /// EINVAL where it does not (it refused the flag first).
