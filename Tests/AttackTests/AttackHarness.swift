@@ -273,7 +273,15 @@ func expectNoFileHolds(_ values: [String], under directory: String, sourceLocati
 // MARK: - Mounts
 
 /// The host's mount table (this test process is in the host's mount namespace).
-func hostMountInfo() -> String { (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "" }
+func hostMountInfo() -> String { readToEnd("/proc/self/mountinfo") }
+
+/// A /proc file read to its end: such a file has no size, and a table longer than a page (the
+/// mounts of an engine running alongside) came back cut at one through String(contentsOfFile:).
+func readToEnd(_ path: String) -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+    defer { try? handle.close() }
+    return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+}
 
 /// Mount points (field 5, octal escapes decoded) at or under `path`, outermost first.
 func mountPoints(under path: String) -> [String] {

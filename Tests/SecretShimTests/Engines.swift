@@ -44,7 +44,7 @@ enum Engines {
     /// staged folders, leases.
     static func leftovers(_ shim: Shim) -> [String] {
         var found: [String] = []
-        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let mounts = String(decoding: (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mountinfo")).readToEnd()) ?? Data(), as: UTF8.self)
         for line in mounts.split(separator: "\n") where line.contains(shim.state) { found.append("mount: \(line)") }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: shim.state + "/containers")) ?? [] {
             found.append("staged: \(entry)")

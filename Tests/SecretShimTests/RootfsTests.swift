@@ -46,7 +46,7 @@ struct RootfsTests {
     /// folders (the engines' overlays, netns and shm mounts, the adversarial suite's private
     /// tmpfs mounts, all under `secretshim-*` folders); this test's own folder is kept.
     static func hostMountTable(keeping own: URL) -> [Substring] {
-        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let table = String(decoding: (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mountinfo")).readToEnd()) ?? Data(), as: UTF8.self)
         return table.split(separator: "\n").filter {
             !$0.contains("/run/ss") && (!$0.contains("/secretshim-") || $0.contains(own.path))
         }

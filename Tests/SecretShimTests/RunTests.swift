@@ -77,7 +77,7 @@ struct RunTests {
             usleep(10_000)
             waited += 1
         }
-        let hostMounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let hostMounts = String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mountinfo")).readToEnd() ?? Data(), as: UTF8.self)
         #expect(!hostMounts.contains(secretsDir))
         #expect((try? FileManager.default.contentsOfDirectory(atPath: secretsDir)) == [])
         // Another process, even root, reaches the files only through the workload's own namespace.
@@ -92,7 +92,7 @@ struct RunTests {
 
         process.terminate()
         process.waitUntilExit()
-        #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(secretsDir))
+        #expect(!(String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mountinfo")).readToEnd() ?? Data(), as: UTF8.self)).contains(secretsDir))
         // The holder is dead: its lease no longer blocks.
         #expect(shim(["secret", "rm", "pw"]).status == 0)
         #expect(shim(["ps", "--format", "json"]).stdout.isEmpty)

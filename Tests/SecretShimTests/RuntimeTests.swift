@@ -14,7 +14,7 @@ struct RuntimeTests {
         return { $0["annotations"] = ["org.secretshim.secrets": request] }
     }
 
-    static func mounts() -> String { (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "" }
+    static func mounts() -> String { String(decoding: (try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/mountinfo")).readToEnd()) ?? Data(), as: UTF8.self) }
 
     @Test func aForegroundRunSeesItsSecretsAndLeavesNothing() throws {
         let shim = Shim()
