@@ -136,7 +136,7 @@ int cl_is_mount_root(int fd) {
     return (stx.stx_attributes & CL_STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
 }
 
-int cl_is_whole_filesystem_mount(int fd) {
+int64_t cl_mount_id(int fd) {
     struct statx stx;
     memset(&stx, 0, sizeof stx);
     if (statx(fd, "", CL_AT_EMPTY_PATH, 0x1000 /* STATX_MNT_ID */, &stx) != 0) return -1;
@@ -144,6 +144,12 @@ int cl_is_whole_filesystem_mount(int fd) {
         errno = ENOSYS;
         return -1;
     }
+    return (int64_t)stx.stx_mnt_id;
+}
+
+int cl_is_whole_filesystem_mount(int fd) {
+    int64_t mount_id = cl_mount_id(fd);
+    if (mount_id < 0) return -1;
     FILE *table = fopen("/proc/self/mountinfo", "re");
     if (!table) return -1;
     char line[8192];
@@ -153,7 +159,7 @@ int cl_is_whole_filesystem_mount(int fd) {
         // "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ...": ROOT is "/" for a whole file system.
         unsigned long long id;
         char root[4096];
-        if (sscanf(line, "%llu %*u %*s %4095s", &id, root) == 2 && id == stx.stx_mnt_id) {
+        if (sscanf(line, "%llu %*u %*s %4095s", &id, root) == 2 && id == (unsigned long long)mount_id) {
             result = strcmp(root, "/") == 0;
             break;
         }
@@ -172,14 +178,3 @@ int cl_move_mount_beneath(int mount_fd, int target_fd) {
                         CL_MOVE_MOUNT_F_EMPTY_PATH | CL_MOVE_MOUNT_T_EMPTY_PATH | CL_MOVE_MOUNT_BENEATH);
 }
 
-
-int64_t cl_mount_id(int fd) {
-    struct statx stx;
-    memset(&stx, 0, sizeof stx);
-    if (statx(fd, "", CL_AT_EMPTY_PATH, 0x1000 /* STATX_MNT_ID */, &stx) != 0) return -1;
-    if (!(stx.stx_mask & 0x1000)) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return (int64_t)stx.stx_mnt_id;
-}

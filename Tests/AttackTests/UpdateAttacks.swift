@@ -33,6 +33,28 @@ struct UpdateAttacks {
         return workload
     }
 
+    /// A busybox root at `folder` (under the test's own): sh, cat and sleep.
+    static func busyboxRoot(_ shim: Shim, _ folder: String) -> String {
+        let root = shim.folder(folder)
+        for sub in ["bin", "proc", "dev", "tmp"] { _ = shim.folder(folder + "/" + sub) }
+        #expect(shell("cp /bin/busybox \(root)/bin/ && for a in sh cat sleep; do ln -s busybox \(root)/bin/$a; done").status == 0)
+        return root
+    }
+
+    /// The first process of a workload's PID namespace, once the supervisor has recorded it in
+    /// the lease and its secrets are there.
+    static func firstProcess(_ shim: Shim, of workload: Spawned) throws -> pid_t {
+        var first: pid_t = 0
+        try #require(waitUntil(timeout: 10) {
+            guard let line = lease(shim).split(separator: "\n").first(where: { $0.hasPrefix("workload ") }),
+                let pid = pid_t(line.split(separator: " ")[1]), pid != workload.pid
+            else { return false }
+            first = pid
+            return read(pid, "a") != nil
+        }, "no workload process recorded: \(workload.stderr)")
+        return first
+    }
+
     @Test func grantRevokeAndRotateInPlace() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
@@ -384,9 +406,7 @@ struct UpdateAttacks {
     func aRootfsWorkloadIsUpdatedAndSignalled() throws {
         let shim = Shim()
         defer { shim.cleanUp() }
-        let root = shim.folder("rootfs")
-        for folder in ["bin", "proc", "dev", "tmp"] { _ = shim.folder("rootfs/" + folder) }
-        #expect(shell("cp /bin/busybox \(root)/bin/ && for a in sh cat sleep; do ln -s busybox \(root)/bin/$a; done").status == 0)
+        let root = Self.busyboxRoot(shim, "rootfs")
         shim.create("a", "value-a")
         shim.create("b", "value-b")
         let workload = shim.start(
@@ -394,14 +414,7 @@ struct UpdateAttacks {
              "trap 'cat /run/secrets/b > /tmp/seen' HUP; while :; do sleep 0.05; done"],
             env: ["PATH": "/bin"])
         defer { workload.stop() }
-        var first: pid_t = 0
-        try #require(waitUntil(timeout: 10) {
-            guard let line = Self.lease(shim).split(separator: "\n").first(where: { $0.hasPrefix("workload ") }),
-                let pid = pid_t(line.split(separator: " ")[1]), pid != workload.pid
-            else { return false }
-            first = pid
-            return Self.read(pid, "a") != nil
-        }, "no workload process recorded: \(workload.stderr)")
+        let first = try Self.firstProcess(shim, of: workload)
         let result = shim(["update", "--secret-add", "b", "--signal", "HUP", "w"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(Self.read(first, "b") == "value-b")
@@ -417,9 +430,7 @@ struct UpdateAttacks {
         let shim = Shim()
         defer { shim.cleanUp() }
         let bundle = shim.folder("bundle")
-        let root = bundle + "/rootfs"
-        for folder in ["bin", "proc", "dev", "tmp"] { _ = shim.folder("bundle/rootfs/" + folder) }
-        #expect(shell("cp /bin/busybox \(root)/bin/ && for a in sh cat sleep; do ln -s busybox \(root)/bin/$a; done").status == 0)
+        _ = Self.busyboxRoot(shim, "bundle/rootfs")
         #expect(shell("cd \(bundle) && runc spec").status == 0)
         let path = bundle + "/config.json"
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
@@ -432,14 +443,7 @@ struct UpdateAttacks {
         shim.create("b", "value-b")
         let workload = shim.start(["run", "--name", "w", "--bundle", bundle, "--secret", "a"])
         defer { workload.stop() }
-        var first: pid_t = 0
-        try #require(waitUntil(timeout: 10) {
-            guard let line = Self.lease(shim).split(separator: "\n").first(where: { $0.hasPrefix("workload ") }),
-                let pid = pid_t(line.split(separator: " ")[1]), pid != workload.pid
-            else { return false }
-            first = pid
-            return Self.read(pid, "a") != nil
-        }, "no workload process recorded: \(workload.stderr)")
+        let first = try Self.firstProcess(shim, of: workload)
         let result = shim(["update", "--secret-rm", "a", "--secret-add", "b,target=a", "w"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(Self.read(first, "a") == "value-b")
