@@ -8,8 +8,8 @@ import SecretStore
 /// The whole new set is staged on a fresh tmpfs inside the workload's mount namespace (and its
 /// user namespace, rootless) and swapped in beneath the old one (`SecretsMount.replace`). The
 /// lease follows as `run`'s does: the secrets about to be read are named under the state dir's
-/// shared lock first, so `secret rm` never wins a race with an update, and the lease is
-/// rewritten with exactly what the workload holds once the swap is done.
+/// lock first (the one `secret rm` takes), so `secret rm` never wins a race with an update, and
+/// the lease is rewritten with exactly what the workload holds once the swap is done.
 public struct SecretsUpdate: Sendable {
     /// `--secret-rm` references (a secret's name or ID), applied first.
     public var removals: [String]
