@@ -165,21 +165,9 @@ public struct ContainerConfig {
     }
 }
 
-/// A user namespace's id mapping (`containerID`, `hostID`, `size` ranges): which host id owns a
-/// file that the container should see as owned by a given id.
-public struct IDMapping: Sendable, Equatable {
-    public struct Range: Sendable, Equatable {
-        public var containerID: UInt32
-        public var hostID: UInt32
-        public var size: UInt32
-    }
-
-    public var ranges: [Range]?
-
-    public static let identity = IDMapping(ranges: nil)
-
-    init(ranges: [Range]?) { self.ranges = ranges }
-
+extension IDMapping {
+    /// From a config's `uidMappings` or `gidMappings` (ranges with a field out of range are
+    /// skipped).
     init(_ value: JSONValue?) {
         var ranges: [Range] = []
         for item in value?.arrayValue ?? [] {
@@ -188,17 +176,7 @@ public struct IDMapping: Sendable, Equatable {
             else { continue }
             ranges.append(Range(containerID: UInt32(container), hostID: UInt32(host), size: UInt32(size)))
         }
-        self.ranges = ranges
-    }
-
-    /// The host id for a container id; nil if the container has no such id.
-    public func hostID(for id: UInt32) -> UInt32? {
-        guard let ranges else { return id }
-        for range in ranges where id >= range.containerID && UInt64(id) < UInt64(range.containerID) + UInt64(range.size) {
-            let host = UInt64(range.hostID) + UInt64(id - range.containerID)
-            return host <= UInt64(UInt32.max) ? UInt32(host) : nil
-        }
-        return nil
+        self.init(ranges: ranges)
     }
 }
 

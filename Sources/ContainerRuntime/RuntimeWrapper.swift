@@ -265,11 +265,12 @@ public enum RuntimeWrapper {
         var files: [SecretsMount.File]
         let root: (uid: uid_t, gid: gid_t)
         do {
-            files = try ownedFiles(grants, found, mappings: config.idMappings)
-            root = try containerRoot(config.idMappings)
+            let mappings = config.idMappings
+            files = try Launcher.ownedFiles(grants, found, uids: mappings.uid, gids: mappings.gid)
+            root = try Launcher.containerRoot(uids: mappings.uid, gids: mappings.gid)
         } catch {
             secrets.remove()
-            throw error
+            throw RuntimeError(error.description)
         }
         defer { files.wipeValues() }
 
@@ -323,32 +324,6 @@ public enum RuntimeWrapper {
         }
         secrets.dropIntent()
         return status
-    }
-
-    /// Each grant's file with its owner as the host must write it: through the container's user
-    /// namespace mapping, if it has one.
-    static func ownedFiles(
-        _ grants: [SecretGrant], _ found: SecretValues, mappings: (uid: IDMapping, gid: IDMapping)
-    ) throws(RuntimeError) -> [SecretsMount.File] {
-        var files: [SecretsMount.File] = []
-        for grant in grants {
-            guard let uid = mappings.uid.hostID(for: grant.uid) else {
-                throw RuntimeError("secret '\(grant.source)': uid \(grant.uid) is not mapped in the container's user namespace")
-            }
-            guard let gid = mappings.gid.hostID(for: grant.gid) else {
-                throw RuntimeError("secret '\(grant.source)': gid \(grant.gid) is not mapped in the container's user namespace")
-            }
-            // Every source was found (`read` throws for one that is not).
-            files.append(SecretsMount.File(target: grant.target, value: found[grant.source]!.value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
-        }
-        return files
-    }
-
-    static func containerRoot(_ mappings: (uid: IDMapping, gid: IDMapping)) throws(RuntimeError) -> (uid: uid_t, gid: gid_t) {
-        guard let uid = mappings.uid.hostID(for: 0), let gid = mappings.gid.hostID(for: 0) else {
-            throw RuntimeError("the container's user namespace maps no root (uid 0 and gid 0)")
-        }
-        return (uid, gid)
     }
 
     /// The largest config.json the wrapper reads (bytes); a larger one is the runtime's to read.

@@ -14,6 +14,8 @@ public enum LaunchError: Error, CustomStringConvertible {
     case hardening(String)
     case tooManyGrants(Int)
     case mount(SecretsMount.Error)
+    /// A container's id that its user namespace does not map.
+    case unmapped(String)
 
     public var exitCode: Int32 {
         if case .exec(let failure) = self { return failure.exitCode }
@@ -36,6 +38,7 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .hardening(let why): return why
         case .tooManyGrants(let count): return "\(count) grants: at most \(Lease.maximumGrants) secrets per workload"
         case .mount(let failure): return failure.description
+        case .unmapped(let why): return why
         }
     }
 }

@@ -228,6 +228,36 @@ public enum Launcher {
         exit(ChildProcess.supervise(child))
     }
 
+    /// Each grant's file with its owner as the host must write it for a container: through its
+    /// user namespace mapping (identity without one). The runtime wrapper and `update` of a
+    /// container both write them so.
+    public static func ownedFiles(
+        _ grants: [SecretGrant], _ values: SecretValues, uids: IDMapping, gids: IDMapping
+    ) throws(LaunchError) -> [SecretsMount.File] {
+        var files: [SecretsMount.File] = []
+        for grant in grants {
+            guard let uid = uids.hostID(for: grant.uid) else {
+                files.wipeValues()
+                throw .unmapped("secret '\(grant.source)': uid \(grant.uid) is not mapped in the container's user namespace")
+            }
+            guard let gid = gids.hostID(for: grant.gid) else {
+                files.wipeValues()
+                throw .unmapped("secret '\(grant.source)': gid \(grant.gid) is not mapped in the container's user namespace")
+            }
+            // Every source was found (`read` throws for one that is not).
+            files.append(SecretsMount.File(target: grant.target, value: values[grant.source]!.value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
+        }
+        return files
+    }
+
+    /// The container's root as the host sees it (the owner of the tmpfs root and its folders).
+    public static func containerRoot(uids: IDMapping, gids: IDMapping) throws(LaunchError) -> (uid: uid_t, gid: gid_t) {
+        guard let uid = uids.hostID(for: 0), let gid = gids.hostID(for: 0) else {
+            throw .unmapped("the container's user namespace maps no root (uid 0 and gid 0)")
+        }
+        return (uid, gid)
+    }
+
     /// The grants as a lease keeps them for `update`: each by the ID its source found.
     public static func leaseGrants(_ grants: [SecretGrant], _ values: SecretValues) -> [Lease.Grant] {
         var found: [Lease.Grant] = []

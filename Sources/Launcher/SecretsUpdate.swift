@@ -174,14 +174,15 @@ public struct SecretsUpdate: Sendable {
                     current.secretsDirectory, current, values, owners, reference, mountinfo: process.mountinfo,
                     open: SecretsMount.openCurrent)
             }
-            let grants = try newGrants(holding, additions, held: lease.secrets, reference)
+            let grants = try newGrants(holding, additions, reference)
             var files = try owners.files(grants, values)
             defer { files.wipeValues() }
-            let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
+            let sizes = files.map { $0.value.count }
+            let needed = LaunchPlan.bytesNeeded(forSecretSizes: sizes)
             if let given = current.tmpfsSize, given < needed {
                 throw .refused(LaunchError.tmpfsTooSmall(needed: needed, given: given).description)
             }
-            let size = current.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
+            let size = current.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: sizes)
 
             // The set about to be swapped in, recorded first.
             var intent = current
@@ -227,26 +228,28 @@ public struct SecretsUpdate: Sendable {
         _ path: String, _ current: Lease.Workload, _ values: SecretValues, _ owners: Owners, _ reference: References,
         mountinfo: FileDescriptor, open: (String) throws(SysError) -> FileDescriptor
     ) throws(Failure) -> [Lease.Grant] {
+        let found: [Lease.Grant]?
         do throws(SysError) {
-            var candidates = [current.grants]
-            if let pending = current.pending { candidates.append(pending) }
             var mount = try open(path)
             defer { mount.close() }
             if try SecretsMount.isStacked(mount, mountinfo: mountinfo), let pending = current.pending {
-                guard try holdsOneOf(mount, [current.grants], values, owners, reference) != nil else { throw SysError("check", path, errno: EINVAL) }
-                try SecretsMount.detach(mount, shown: path)
-                mount.close()
-                mount = try open(path)
-                candidates = [pending]
+                // The old set on top: detached, the pending set beneath must be what shows.
+                if try holdsOneOf(mount, [current.grants], values, owners, reference) != nil {
+                    try SecretsMount.detach(mount, shown: path)
+                    mount.close()
+                    mount = try open(path)
+                    found = try holdsOneOf(mount, [pending], values, owners, reference)
+                } else {
+                    found = nil
+                }
+            } else {
+                found = try holdsOneOf(mount, [current.grants] + (current.pending.map { [$0] } ?? []), values, owners, reference)
             }
-            guard let found = try holdsOneOf(mount, candidates, values, owners, reference) else { throw SysError("check", path, errno: EINVAL) }
-            return found
         } catch {
-            if error.errno == EINVAL && error.operation == "check" {
-                throw .refused("the secrets mount at \(path) does not hold what the workload's lease says: nothing changed")
-            }
             throw .refused("\(error)")
         }
+        guard let found else { throw .refused("the secrets mount at \(path) does not hold what the workload's lease says: nothing changed") }
+        return found
     }
 
     func holdsOneOf(
@@ -290,6 +293,17 @@ public struct SecretsUpdate: Sendable {
         process: WorkloadProcess, inside: String, open: (String) throws(SysError) -> FileDescriptor
     ) throws(Failure) {
         guard KernelFeatures.moveMountBeneath else { throw .refused(Self.noBeneath) }
+        guard try swapBoth(files, size: size, owner: owner, host: host, process: process, inside: inside, open: open) else {
+            throw .refused("the container's \(inside) is not the secrets mount its lease names: refused")
+        }
+    }
+
+    /// `swapContainer`'s mounts; false when the container's secrets dir is not the host
+    /// copy's bind (nothing is swapped inside then).
+    func swapBoth(
+        _ files: [SecretsMount.File], size: UInt64, owner: (uid: uid_t, gid: gid_t), host: String,
+        process: WorkloadProcess, inside: String, open: (String) throws(SysError) -> FileDescriptor
+    ) throws(Failure) -> Bool {
         do throws(SysError) {
             let mount = try SecretsMount.stage(files, size: size, shown: host, owner: owner)
             defer { mount.close() }
@@ -313,56 +327,39 @@ public struct SecretsUpdate: Sendable {
                 old = try SecretsMount.openCurrent(inside)
             }
             let device = try old.status(path: inside).st_dev
-            guard device == oldDevice || device == newDevice else { throw SysError("check", inside, errno: EINVAL) }
+            guard device == oldDevice || device == newDevice else { return false }
             try copy.replace(old)
+            return true
         } catch {
-            if error.errno == EINVAL && error.operation == "check" {
-                throw .refused("the container's \(inside) is not the secrets mount its lease names: refused")
-            }
             throw .refused("\(error)")
         }
     }
 
     /// Who the files belong to: for a `run`, as `run` wrote them (rootless, the caller); for a
-    /// container, as the host sees the container's ids (through its user namespace, if any).
+    /// container, as the runtime wrapper wrote them (`Launcher.ownedFiles`), through the
+    /// mapping of its user namespace as /proc shows it.
     struct Owners {
-        var uids: IDMap?
-        var gids: IDMap?
+        var mappings: (uid: IDMapping, gid: IDMapping)?
         var root: (uid: uid_t, gid: gid_t) = (0, 0)
 
         init(_ current: Lease.Workload, pid: pid_t) throws(Failure) {
             guard current.hostDirectory != nil else { return }
             do {
-                uids = try IDMap.of(pid: pid, "uid")
-                gids = try IDMap.of(pid: pid, "gid")
+                let found = (uid: try IDMapping.of(pid: pid, "uid"), gid: try IDMapping.of(pid: pid, "gid"))
+                mappings = found
+                root = try Launcher.containerRoot(uids: found.uid, gids: found.gid)
             } catch {
                 throw .refused("\(error)")
             }
-            guard let rootUID = uids!.hostID(0), let rootGID = gids!.hostID(0) else {
-                throw .refused("the container's user namespace maps no root (uid 0 and gid 0)")
-            }
-            root = (rootUID, rootGID)
         }
 
         func files(_ grants: [SecretGrant], _ values: SecretValues) throws(Failure) -> [SecretsMount.File] {
-            guard let uids, let gids else {
-                do { return try Launcher.secretFiles(grants, values, rootless: System.effectiveUserID != 0) } catch {
-                    throw .refused("\(error)")
-                }
+            do {
+                guard let mappings else { return try Launcher.secretFiles(grants, values, rootless: System.effectiveUserID != 0) }
+                return try Launcher.ownedFiles(grants, values, uids: mappings.uid, gids: mappings.gid)
+            } catch {
+                throw .refused("\(error)")
             }
-            var files: [SecretsMount.File] = []
-            for grant in grants {
-                guard let value = values[grant.source]?.value else {
-                    files.wipeValues()
-                    throw .refused("no such secret: \(grant.source)")
-                }
-                guard let uid = uids.hostID(grant.uid), let gid = gids.hostID(grant.gid) else {
-                    files.wipeValues()
-                    throw .refused("secret '\(grant.source)': uid \(grant.uid) or gid \(grant.gid) is not mapped in the container's user namespace")
-                }
-                files.append(SecretsMount.File(target: grant.target, value: value, uid: uid, gid: gid, mode: mode_t(grant.mode)))
-            }
-            return files
         }
     }
 
@@ -412,14 +409,14 @@ public struct SecretsUpdate: Sendable {
     /// The workload's grants after the removals, then the additions (Docker's order): each a
     /// `SecretGrant` whose source is the secret's ID for those kept.
     func newGrants(
-        _ holding: [Lease.Grant], _ additions: [SecretGrant], held: [Lease.Held], _ reference: References
+        _ holding: [Lease.Grant], _ additions: [SecretGrant], _ reference: References
     ) throws(Failure) -> [SecretGrant] {
         var kept = holding
-        for reference in removals {
+        for removal in removals {
             let matches = kept.filter { grant in
-                grant.id == reference || held.contains { $0.id == grant.id && $0.name == reference }
+                grant.id == removal || reference[grant.id] == removal
             }
-            guard !matches.isEmpty else { throw .refused("the workload holds no secret '\(reference)'") }
+            guard !matches.isEmpty else { throw .refused("the workload holds no secret '\(removal)'") }
             kept.removeAll { grant in matches.contains(grant) }
         }
         let grants = kept.map { reference.grant($0) } + additions

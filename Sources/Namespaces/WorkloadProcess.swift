@@ -63,35 +63,3 @@ public struct WorkloadProcess {
         mountinfo.close()
     }
 }
-
-/// A user namespace's id mapping as the host reads it (/proc/PID/uid_map, gid_map: lines of
-/// "inside outside count"): which host id a container's uid or gid is.
-public struct IDMap: Sendable {
-    public struct Range: Sendable {
-        public let inside: UInt32, outside: UInt32, count: UInt32
-    }
-
-    public let ranges: [Range]
-
-    /// The mapping of `pid`'s user namespace, `kind` "uid" or "gid".
-    public static func of(pid: pid_t, _ kind: String) throws(SysError) -> IDMap {
-        let text = String(decoding: try Files.read("/proc/\(pid)/\(kind)_map", limit: 1 << 16), as: UTF8.self)
-        var ranges: [Range] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count == 3, let inside = UInt32(fields[0]), let outside = UInt32(fields[1]), let count = UInt32(fields[2]) else {
-                throw SysError("read", "/proc/\(pid)/\(kind)_map", errno: EINVAL)
-            }
-            ranges.append(Range(inside: inside, outside: outside, count: count))
-        }
-        return IDMap(ranges: ranges)
-    }
-
-    /// The host id of `id` inside the namespace, or nil where it is not mapped.
-    public func hostID(_ id: UInt32) -> UInt32? {
-        for range in ranges where id >= range.inside && UInt64(id) < UInt64(range.inside) + UInt64(range.count) {
-            return range.outside + (id - range.inside)
-        }
-        return nil
-    }
-}
