@@ -29,6 +29,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
+        // The etcd store's client: etcd's JSON gateway over HTTPS (mutual TLS), off the local
+        // store's path (only `EtcdStore` links it).
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
@@ -44,6 +49,16 @@ let package = Package(
         .target(name: "SecretStore", dependencies: ["Namespaces", "CSQLite", "CSealing"]),
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore", "JSON"]),
         .target(name: "JSON", dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]),
+        // The store on etcd: the second `SecretSource`, sealed on the client as the local one,
+        // its holders published by `secretshim node`.
+        .target(
+            name: "EtcdStore",
+            dependencies: [
+                "Namespaces", "SecretStore", "JSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive", "JSON"]),
         .target(
             name: "ContainerRuntime",
@@ -51,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "SecretShim",
             dependencies: [
-                "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime", "JSON",
+                "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime", "JSON", "EtcdStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Unit tests, in process, one target per module (Tests/<Module>Tests).

@@ -63,7 +63,8 @@ public struct ContainerSecrets: Sendable {
     /// creates the container: then `wants` names the grants not read yet), for `secret rm`
     /// and `ps`.
     /// With `grants`, the lease also says what `update` needs to swap the container's secrets.
-    public func recordLease(pid: pid_t, held: [Lease.Held], wants: [String] = [], grants: [Lease.Grant]? = nil) throws(StoreError) {
+    @discardableResult
+    public func recordLease(pid: pid_t, held: [Lease.Held], wants: [String] = [], grants: [Lease.Grant]? = nil) throws(StoreError) -> Lease {
         guard let start = System.processStartTime(pid) else { throw .system(SysError("read start time of pid \(pid)", errno: ESRCH)) }
         let workload = grants.map {
             Lease.Workload(
@@ -74,6 +75,7 @@ public struct ContainerSecrets: Sendable {
             workloadID: id, name: String(id.prefix(12)), pid: pid, processStartTime: start,
             startedAt: System.nowNanoseconds(), secrets: held, wants: wants, workload: workload)
         try LeaseBook(directory: stateDirectory).record(lease, file: leaseFile)
+        return lease
     }
 
     /// Named by the container, so `delete` finds it in one step among the leases of every

@@ -244,6 +244,8 @@ public enum RuntimeWrapper {
             if location.stateDirectory != StoreLocation.defaultStateDirectory() { try secrets.recordPointer() }
             try secrets.recordLease(pid: System.processID, held: [], wants: grants.map(\.source))
             found = try store.read(grants.map(\.source))
+            // A store shared with other nodes learns of it before any secret is used.
+            try store.hold(try secrets.recordLease(pid: System.processID, held: found.held, wants: grants.map(\.source)))
         } catch {
             secrets.remove()
             throw RuntimeError("\(error)")

@@ -70,17 +70,21 @@ public enum Launcher {
             var files: [SecretsMount.File]
             let environment: [String]
             do {
-                var values = try readSecrets(plan.grants, location: location)
+                let store = plan.grants.isEmpty ? nil : try location.openForReading()
+                var values = try store?.read(plan.grants.map { $0.source }) ?? SecretValues()
                 defer { values.wipe() }
-                if let leases, !plan.grants.isEmpty {
+                if let leases, let store {
                     leaseHeld = values.held
                     leaseGrants = Self.leaseGrants(plan.grants, values)
-                    try leases.replace(Lease(
+                    let lease = Lease(
                         workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
                         startedAt: startedAt, secrets: leaseHeld,
                         workload: Lease.Workload(
                             pid: System.processID, processStartTime: ownStart, secretsDirectory: plan.secretsDirectory,
-                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants)))
+                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants))
+                    try leases.replace(lease)
+                    // A store shared with other nodes learns of it before any secret is used.
+                    try store.hold(lease)
                 }
                 environment = try workloadEnvironment(plan, values: values)
                 if engineTmpfs != nil {
@@ -267,11 +271,6 @@ public enum Launcher {
             found.append(Lease.Grant(id: secret.record.id, target: grant.target, uid: grant.uid, gid: grant.gid, mode: grant.mode))
         }
         return found
-    }
-
-    static func readSecrets(_ grants: [SecretGrant], location: StoreLocation) throws -> SecretValues {
-        guard !grants.isEmpty else { return SecretValues() }
-        return try location.openForReading().read(grants.map { $0.source })
     }
 
     /// The store root, key file and state dir as the workload will see them inside `root`:

@@ -144,7 +144,11 @@ public struct SecretsUpdate: Sendable {
         }
         do throws(Failure) {
             var values: SecretValues
-            do { values = try location.openForReading().read(wants) } catch { throw .refused("\(error)") }
+            let store: any SecretSource
+            do {
+                store = try location.openForReading()
+                values = try store.read(wants)
+            } catch { throw .refused("\(error)") }
             defer { values.wipe() }
             for grant in current.grants + (current.pending ?? []) where values[reference[grant.id]]?.record.id != grant.id {
                 throw .refused("the workload's lease names secret \(grant.id), which the store no longer has under that name: nothing changed")
@@ -193,7 +197,13 @@ public struct SecretsUpdate: Sendable {
             guard pendingLease.encoded().count <= LeaseDirectory.maximumLeaseSize else {
                 throw .refused("\(grants.count) grants would not fit in a lease (\(LeaseDirectory.maximumLeaseSize) bytes): use fewer or shorter targets")
             }
-            do { try leases.replaceOwned(pendingLease, file: leaseFile) } catch { throw .refused("\(error)") }
+            do {
+                try leases.replaceOwned(pendingLease, file: leaseFile)
+                // A store shared with other nodes learns of the new set before the swap.
+                var holding = lease.secrets
+                for held in values.held(by: swappedIn) where !holding.contains(held) { holding.append(held) }
+                try store.hold(pendingLease.with(secrets: holding, wants: wants, workload: intent))
+            } catch { throw .refused("\(error)") }
             if let host = current.hostDirectory {
                 try swapContainer(
                     files, size: size, owner: owners.root, host: host, process: process, inside: current.secretsDirectory, open: openHost)

@@ -11,8 +11,11 @@ struct CommandFailure: Error, CustomStringConvertible {
     let why: String
     let exitCode: Int32
 
+    /// `error` as a failure of `what` (exit 1); a `CommandFailure` from a step inside (a
+    /// usage error in the global options, say) keeps its own line and code.
     static func failed(_ what: String, _ error: any Error) -> CommandFailure {
-        CommandFailure(what: what, why: "\(error)", exitCode: 1)
+        if let failure = error as? CommandFailure { return failure }
+        return CommandFailure(what: what, why: "\(error)", exitCode: 1)
     }
 
     static func usage(_ what: String, _ why: String) -> CommandFailure {

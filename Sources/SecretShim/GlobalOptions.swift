@@ -10,12 +10,30 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The 32-byte master key (env SECRETSHIM_KEY_FILE).", valueName: "path"))
     var keyFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("local, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (env SECRETSHIM_STORE).", valueName: "url"))
+    var store: String?
+
+    @Option(name: .customLong("etcd-cacert"), help: ArgumentHelp("The CA of the etcd members' certificates (env SECRETSHIM_ETCD_CACERT).", valueName: "path"))
+    var etcdCACert: String?
+
+    @Option(name: .customLong("etcd-cert"), help: ArgumentHelp("This node's client certificate for etcd (env SECRETSHIM_ETCD_CERT).", valueName: "path"))
+    var etcdCert: String?
+
+    @Option(name: .customLong("etcd-key"), help: ArgumentHelp("The client certificate's key (env SECRETSHIM_ETCD_KEY).", valueName: "path"))
+    var etcdKey: String?
+
     /// Resolved from flags, environment and defaults; as root, checked to be root's alone
     /// (`StoreLocation.trusted`).
     var location: StoreLocation {
         get throws {
             do {
-                return try StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile).trusted()
+                var location = try StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile).trusted()
+                location.remote = try StoreChoice.remote(
+                    store: store ?? LeadingGlobals.store, caCertificate: etcdCACert ?? LeadingGlobals.etcdCACert,
+                    certificate: etcdCert ?? LeadingGlobals.etcdCert, key: etcdKey ?? LeadingGlobals.etcdKey)
+                return location
+            } catch let failure as CommandFailure {
+                throw failure
             } catch {
                 throw CommandFailure.failed("store", error)
             }

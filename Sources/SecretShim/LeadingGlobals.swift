@@ -8,14 +8,22 @@ import Namespaces
 enum LeadingGlobals {
     nonisolated(unsafe) static var root: String?
     nonisolated(unsafe) static var keyFile: String?
+    /// `--store` and the etcd client's TLS files (`StoreChoice`).
+    nonisolated(unsafe) static var store: String?
+    nonisolated(unsafe) static var etcdCACert: String?
+    nonisolated(unsafe) static var etcdCert: String?
+    nonisolated(unsafe) static var etcdKey: String?
 
-    /// Consumes leading `--root X`, `--root=X`, `--key-file X`, `--key-file=X`; returns the rest.
+    static let flags = ["--root", "--key-file", "--store", "--etcd-cacert", "--etcd-cert", "--etcd-key"]
+
+    /// Consumes leading `--root X`, `--root=X`, `--key-file X`, `--store X`, `--etcd-cacert X`,
+    /// `--etcd-cert X`, `--etcd-key X` (each also as `--flag=X`); returns the rest.
     /// A flag with no value is left in place for the parser to report.
     static func peel(_ arguments: ArraySlice<String>) -> ArraySlice<String> {
         var rest = arguments
         while let first = rest.first {
             let (flag, inline) = splitFlag(first)
-            guard flag == "--root" || flag == "--key-file" else { break }
+            guard flags.contains(flag) else { break }
             let value: String
             if let inline {
                 value = inline
@@ -25,7 +33,14 @@ enum LeadingGlobals {
                 value = rest[rest.startIndex + 1]
                 rest = rest.dropFirst(2)
             }
-            if flag == "--root" { root = value } else { keyFile = value }
+            switch flag {
+            case "--root": root = value
+            case "--key-file": keyFile = value
+            case "--store": store = value
+            case "--etcd-cacert": etcdCACert = value
+            case "--etcd-cert": etcdCert = value
+            default: etcdKey = value
+            }
         }
         return rest
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtcdStore
 import JSON
 import Namespaces
 import SecretStore
@@ -11,28 +12,55 @@ struct PsCommand: ParsableCommand {
 
     @OptionGroup var output: FormatOption
 
+    @Flag(name: .customLong("all-nodes"), help: "Every node's workloads, with a NODE column (an etcd store).")
+    var allNodes = false
+
+    /// One workload as `ps` shows it.
+    struct Row {
+        let id: String, name: String, pid: Int64, startedAt: Int64, secrets: [String], node: String?
+    }
+
     func run() throws {
-        let leases: [Lease]
-        do { leases = try LeaseBook(directory: try globals.location.stateDirectory).liveLeases() } catch {
+        let location = try globals.location
+        var rows: [Row] = []
+        do {
+            if allNodes {
+                guard location.remote != nil else {
+                    throw CommandFailure.usage("ps", "--all-nodes lists the workloads of a store shared by several nodes: give --store etcd://... (or SECRETSHIM_STORE)")
+                }
+                guard let store = try location.openForReading() as? EtcdSecretStore else {
+                    throw CommandFailure.usage("ps", "--all-nodes needs an etcd store")
+                }
+                rows = try store.workloads().map {
+                    Row(id: $0.workloadID, name: $0.name, pid: $0.pid, startedAt: $0.startedAt, secrets: $0.secrets.map(\.name), node: $0.node)
+                }
+            } else {
+                rows = try LeaseBook(directory: location.stateDirectory).liveLeases().map {
+                    Row(id: $0.workloadID, name: $0.name, pid: Int64($0.pid), startedAt: $0.startedAt, secrets: $0.secrets.map(\.name), node: nil)
+                }
+            }
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
             throw CommandFailure.failed("ps", error)
         }
         let now = System.nowNanoseconds()
         if output.format == .json {
-            for lease in leases {
-                let object: JSONValue = .object([
-                    "ID": .string(lease.workloadID), "Name": .string(lease.name), "PID": .integer(lease.pid),
-                    "StartedAt": .string(Formats.rfc3339(nanoseconds: lease.startedAt)),
-                    "Secrets": .array(lease.secrets.map { .string($0.name) }),
-                ])
-                Output.out(Formats.json(object) + "\n")
+            for row in rows {
+                var object: JSONObject = [
+                    "ID": .string(row.id), "Name": .string(row.name), "PID": .integer(row.pid),
+                    "StartedAt": .string(Formats.rfc3339(nanoseconds: row.startedAt)),
+                    "Secrets": .array(row.secrets.map { .string($0) }),
+                ]
+                if let node = row.node { object.members["Node"] = .string(node) }
+                Output.out(Formats.json(.object(object)) + "\n")
             }
             return
         }
-        let rows = [["ID", "NAME", "PID", "STARTED", "SECRETS"]]
-            + leases.map {
-                [$0.workloadID, $0.name, String($0.pid), Formats.age(since: $0.startedAt, now: now),
-                 $0.secrets.map(\.name).joined(separator: ",")]
-            }
-        Output.out(Formats.table(rows))
+        let header = allNodes ? ["ID", "NAME", "PID", "STARTED", "SECRETS", "NODE"] : ["ID", "NAME", "PID", "STARTED", "SECRETS"]
+        Output.out(Formats.table([header] + rows.map {
+            [$0.id, $0.name, String($0.pid), Formats.age(since: $0.startedAt, now: now), $0.secrets.joined(separator: ",")]
+                + ($0.node.map { [$0] } ?? [])
+        }))
     }
 }

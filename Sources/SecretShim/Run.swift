@@ -22,13 +22,16 @@ enum RunCommand {
             Output.out(RunArguments.help)
             return 0
         }
-        let location: StoreLocation
+        var location: StoreLocation
         do {
             location = try StoreLocation.resolve(
                 root: parsed.root ?? LeadingGlobals.root, keyFile: parsed.keyFile ?? LeadingGlobals.keyFile
             ).trusted()
+            location.remote = try StoreChoice.remote(
+                store: LeadingGlobals.store, caCertificate: LeadingGlobals.etcdCACert,
+                certificate: LeadingGlobals.etcdCert, key: LeadingGlobals.etcdKey)
         } catch {
-            Output.error("run", error.description)
+            Output.error("run", "\(error)")
             return 125
         }
         let failure = Launcher.launch(parsed.plan, location: location)

@@ -17,12 +17,12 @@ import Namespaces
 ///   split between two keys) is used as before, but writes no check: the store cannot say which
 ///   key is its own, and a check would lock out the rows of the other key for good.
 /// Until a store has a check, a key is taken as the store's when it opens one of its rows.
-enum KeyCheck {
+package enum KeyCheck {
     static let associatedData = Array("secretshim/key-check/v1".utf8)
     static let tokenBytes = 32
 
     /// A fresh check for `key`.
-    static func seal(key: [UInt8]) throws(StoreError) -> [UInt8] {
+    package static func seal(key: [UInt8]) throws(StoreError) -> [UInt8] {
         var token = System.randomBytes(tokenBytes)
         defer { wipe(&token) }
         guard let sealed = AESGCM.seal(token, key: key, associatedData: associatedData) else {
@@ -32,7 +32,7 @@ enum KeyCheck {
     }
 
     /// Whether `key` opens the sealed check.
-    static func opens(_ sealed: [UInt8], key: [UInt8]) -> Bool {
+    package static func opens(_ sealed: [UInt8], key: [UInt8]) -> Bool {
         guard var token = AESGCM.open(sealed, key: key, associatedData: associatedData) else { return false }
         wipe(&token)
         return true

@@ -20,5 +20,14 @@ public struct SecretRecord: Sendable, Equatable {
         }
     }
 
+    package init(id: String, name: String, version: Int64, createdAt: Int64, updatedAt: Int64, labels: [Label]) {
+        self.id = id
+        self.name = name
+        self.version = version
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.labels = labels
+    }
+
     public func label(_ key: String) -> String? { labels.first { $0.key == key }?.value }
 }

@@ -37,6 +37,17 @@ public protocol SecretSource: AnyObject {
 
     /// Removes `record` unless a live workload holds it (`.inUse`), atomically with that check.
     func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError)
+
+    /// Says that the workload `lease` describes holds the secrets it lists, atomically with
+    /// checking that each is still stored (`.notFound` if one was removed since it was read),
+    /// once that lease is recorded. A store shared by several nodes publishes it, so that no
+    /// node removes a secret this one uses; the local store has nothing to do (the lease file,
+    /// recorded under the lock `remove` takes, is the hold).
+    func hold(_ lease: Lease) throws(StoreError)
+}
+
+extension SecretSource {
+    public func hold(_ lease: Lease) throws(StoreError) {}
 }
 
 extension SecretSource {
@@ -122,12 +133,14 @@ public struct SecretValues {
 extension StoreLocation {
     /// The store kept here, only to read: never creates anything (see `SecretStore.openForReading`).
     public func openForReading() throws(StoreError) -> any SecretSource {
-        try SecretStore.openForReading(self)
+        if let remote { return try remote.open(self) }
+        return try SecretStore.openForReading(self)
     }
 
     /// The store kept here, for changes: with `creating`, its root, database and key are made
     /// on first use (see `SecretStore.openForWriting`).
     public func openForWriting(creating: Bool = true) throws(StoreError) -> any SecretSource {
-        try SecretStore.openForWriting(self, creating: creating)
+        if let remote { return try remote.open(self) }
+        return try SecretStore.openForWriting(self, creating: creating)
     }
 }

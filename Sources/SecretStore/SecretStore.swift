@@ -417,7 +417,7 @@ public final class SecretStore: SecretSource {
 }
 
 extension SecretID {
-    static func isWellFormedPrefix(_ text: String) -> Bool {
+    package static func isWellFormedPrefix(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= length
             && text.utf8.allSatisfy(isIDCharacter)
     }

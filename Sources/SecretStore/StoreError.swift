@@ -24,6 +24,11 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     /// A store, key or state path that others than root (or the caller) could change.
     case untrusted(path: String, why: String)
     case system(SysError)
+    /// A cluster store that could not answer (no member reachable, no quorum, a refused
+    /// certificate): its URL and why. Nothing was changed.
+    case unavailable(store: String, why: String)
+    /// A cluster store's workload cannot be held without this node's agent (`secretshim node`).
+    case noNodeAgent(store: String, stateDirectory: String)
 
     public var description: String {
         switch self {
@@ -61,6 +66,10 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "refusing \(path): \(why)"
         case .system(let error):
             return error.description
+        case .unavailable(let store, let why):
+            return "the store at \(store) is unavailable: \(why)"
+        case .noNodeAgent(let store, let stateDirectory):
+            return "the store at \(store) is shared by several nodes, and this node's agent is not running (no live 'secretshim node' for the state dir \(stateDirectory)): start it, so that no node can remove a secret this workload holds"
         }
     }
 }

@@ -7,8 +7,15 @@ public struct StoreLocation: Sendable, Equatable {
     public var root: String
     public var keyFile: String
     public var stateDirectory: String
+    /// Where the secrets are kept when not in `root`'s database: a store shared by several
+    /// nodes (etcd), which the commands layer links in. The root still holds the key file and
+    /// the state dir (this node's leases).
+    public var remote: RemoteStore?
 
     public var databasePath: String { root + "/secrets.db" }
+
+    /// How the store is named in messages: its URL for a remote store, else its root.
+    public var storeName: String { remote?.url ?? root }
 
     public init(root: String, keyFile: String? = nil, stateDirectory: String? = nil) {
         self.root = root
@@ -87,4 +94,20 @@ public struct StoreLocation: Sendable, Equatable {
         guard let value, !value.isEmpty else { return nil }
         return value
     }
+}
+
+/// A store kept elsewhere than the local database, and how to open it: made by the layer that
+/// links its client (the commands, for etcd), so that the domain and `run`'s path do not.
+public struct RemoteStore: Sendable, Equatable {
+    /// The store's URL as given (`etcd://...`), without credentials: what messages name.
+    public let url: String
+    /// Opens the store for `location` (whose key file and state dir it uses).
+    public let open: @Sendable (StoreLocation) throws(StoreError) -> any SecretSource
+
+    public init(url: String, open: @escaping @Sendable (StoreLocation) throws(StoreError) -> any SecretSource) {
+        self.url = url
+        self.open = open
+    }
+
+    public static func == (lhs: RemoteStore, rhs: RemoteStore) -> Bool { lhs.url == rhs.url }
 }

@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+
+/// The etcd store (SPEC.md "Several nodes") against a real 3-member etcd cluster on loopback
+/// with mutual TLS, started by the tests; two "nodes" are two roots and state dirs on this
+/// machine, each with its own `secretshim node` agent.
+@Suite(.serialized) struct EtcdStoreTests {
+    /// Two nodes on a fresh prefix of `cluster`, sharing a key file kept beside them.
+    static func nodes(_ cluster: EtcdCluster, agents: Bool = true) -> (a: EtcdNode, b: EtcdNode, keyDirectory: String) {
+        let prefix = "t" + UUID().uuidString.prefix(8).lowercased()
+        let keyDirectory = NSTemporaryDirectory() + "/secretshim-etcd-key-\(prefix)"
+        try! FileManager.default.createDirectory(atPath: keyDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let key = keyDirectory + "/master.key"
+        let a = EtcdNode("node-a", cluster: cluster, prefix: prefix, keyFile: key)
+        let b = EtcdNode("node-b", cluster: cluster, prefix: prefix, keyFile: key)
+        if agents {
+            a.startAgent()
+            b.startAgent()
+        }
+        return (a, b, keyDirectory)
+    }
+
+    @Test func createOnOneNodeListAndRunOnTheOtherWithOnlyCiphertextInEtcd() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23810) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        let value = "etcd-plaintext-\(UUID().uuidString)"
+        let created = a(["secret", "create", "--label", "env=prod", "db_pw", "-"], stdin: Data(value.utf8))
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stderr.contains("master.key"), "the first create says where the key is: \(created.stderr)")
+        let id = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.count == 25)
+
+        let listed = b(["secret", "ls"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("db_pw") && listed.stdout.contains(id))
+        let json = b(["secret", "inspect", String(id.prefix(6))])
+        #expect(json.status == 0 && json.stdout.contains("\"env\": \"prod\""), "\(json.stdout)\(json.stderr)")
+        let ran = b(["run", "--secret", "db_pw,target=pw,mode=0400", "--", "/bin/cat", "/run/secrets/pw"])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(ran.stdout == value)
+        // A wrong key is refused by the other node, in one line, and nothing is written.
+        let otherKey = keys + "/other.key"
+        #expect(FileManager.default.createFile(atPath: otherKey, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o400]))
+        let refused = b(["secret", "create", "x", "-"], stdin: Data("v".utf8), env: ["SECRETSHIM_KEY_FILE": otherKey])
+        #expect(refused.status == 1)
+        expectOneLineError(refused, contains: "is not the key of the store at etcd://")
+        #expect(!b(["secret", "ls"]).stdout.contains(" x "))
+
+        // Only ciphertext anywhere in etcd: its keys and values, and the members' data dirs.
+        // (The key check and the sealed values are binary: made printable to be read as text.)
+        let dump = cluster.etcdctl("get --prefix / | LC_ALL=C tr -c '[:print:]\\n' '?'")
+        #expect(dump.status == 0, "\(dump.output)")
+        #expect(dump.output.contains("/names/db_pw") && dump.output.contains("/ids/\(id)") && dump.output.contains("/key-check"))
+        #expect(!dump.output.contains(value) && !dump.output.contains(Data(value.utf8).base64EncodedString().dropLast(4)))
+        let onDisk = shell("grep -r -a -l -F '\(value)' '\(cluster.directory)'/m1 '\(cluster.directory)'/m2 '\(cluster.directory)'/m3")
+        #expect(onDisk.status == 1, "plaintext found in the members' data: \(onDisk.output)")
+    }
+
+    @Test func ofTwoNodesCreatingOneNameExactlyOneWinsAndManyCreatesLoseNothing() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23820) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster, agents: false)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        #expect(a(["secret", "create", "first", "-"], stdin: Data("v".utf8)).status == 0)
+        for round in 0..<20 {
+            let name = "race\(round)"
+            final class Statuses: @unchecked Sendable {
+                let lock = NSLock()
+                var values: [Int32] = []
+                func add(_ status: Int32) { lock.lock(); values.append(status); lock.unlock() }
+            }
+            let statuses = Statuses()
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                let node = index == 0 ? a : b
+                statuses.add(node(["secret", "create", name, "-"], stdin: Data("value \(index)".utf8)).status)
+            }
+            #expect(statuses.values.sorted() == [0, 1], "round \(round): \(statuses.values)")
+        }
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            let node = worker % 2 == 0 ? a : b
+            for index in 0..<25 {
+                let result = node(["secret", "create", "w\(worker)-\(index)", "-"], stdin: Data("v\(worker)-\(index)".utf8))
+                #expect(result.status == 0, "w\(worker)-\(index): \(result.stderr)")
+            }
+        }
+        let names = b(["secret", "ls", "--format", "json"]).stdout.split(separator: "\n").filter { $0.contains("\"Name\":\"w") }
+        #expect(names.count == 200)
+        let ran = a(["run", "--secret", "w7-24", "--", "/bin/cat", "/run/secrets/w7-24"], env: [:])
+        // No agent on this node: refused, nothing read into a workload.
+        #expect(ran.status == 125)
+        expectOneLineError(ran, contains: "this node's agent is not running")
+    }
+
+    @Test func rmIsRefusedWhileAnotherNodesWorkloadHoldsTheSecretAndAllowedAfterItEndsOrItsAgentDies() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23830) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        #expect(a(["secret", "create", "held", "-"], stdin: Data("one".utf8)).status == 0)
+        #expect(a(["secret", "create", "held2", "-"], stdin: Data("two".utf8)).status == 0)
+
+        // A workload on node b holds `held` until its file is gone.
+        let flag = b.shim.directory.path + "/go"
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let workload = b.shim.detachedProcess(
+            ["run", "--name", "web", "--secret", "held", "--", "/bin/sh", "-c", "while [ -e \(flag) ]; do sleep 0.05; done"],
+            env: b.environment)
+        #expect(eventually(10) { a(["ps", "--all-nodes"]).stdout.contains("node-b") })
+        let listed = a(["ps", "--all-nodes"])
+        #expect(listed.stdout.contains("NODE") && listed.stdout.contains("web") && listed.stdout.contains("held"), "\(listed.stdout)")
+        let refused = a(["secret", "rm", "held"])
+        #expect(refused.status == 1)
+        expectOneLineError(refused, contains: "secret 'held' is in use by the following workload: web (pid ")
+        #expect(refused.stderr.contains(") on node node-b"), "\(refused.stderr)")
+        try FileManager.default.removeItem(atPath: flag)
+        workload.waitUntilExit()
+        // The agent drops the holder at its next round.
+        #expect(eventually(5) { a(["secret", "rm", "held"]).status == 0 })
+
+        // A holder whose agent is killed stays until the agent's TTL (2 s) has passed.
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let second = b.shim.detachedProcess(
+            ["run", "--name", "api", "--secret", "held2", "--", "/bin/sh", "-c", "while [ -e \(flag) ]; do sleep 0.05; done"],
+            env: b.environment)
+        #expect(eventually(10) { a(["ps", "--all-nodes"]).stdout.contains("api") })
+        b.killAgent()
+        let stillHeld = a(["secret", "rm", "held2"])
+        #expect(stillHeld.status == 1, "removed while node b's lease was alive: \(stillHeld.stderr)")
+        #expect(eventually(8) { a(["secret", "rm", "held2"]).status == 0 }, "node b was not forgotten after its TTL")
+        try? FileManager.default.removeItem(atPath: flag)
+        second.waitUntilExit()
+    }
+
+    @Test func withOneMemberDownEverythingWorksAndWithoutQuorumEveryCommandFailsInOneLineAndWritesNothing() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23840) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        #expect(a(["secret", "create", "before", "-"], stdin: Data("v0".utf8)).status == 0)
+
+        cluster.stop("m1")
+        #expect(a(["secret", "create", "one-down", "-"], stdin: Data("v1".utf8)).status == 0)
+        #expect(b(["secret", "ls"]).stdout.contains("one-down"))
+        let ran = b(["run", "--secret", "one-down", "--", "/bin/cat", "/run/secrets/one-down"])
+        #expect(ran.stdout == "v1", "\(ran.stderr)")
+
+        cluster.stop("m2")
+        for arguments in [["secret", "create", "no-quorum", "-"], ["secret", "ls"], ["secret", "inspect", "before"], ["secret", "rm", "before"],
+                          ["run", "--secret", "before", "--", "/bin/true"], ["ps", "--all-nodes"]] {
+            let started = Date()
+            let failed = a(arguments, stdin: Data("v2".utf8))
+            let seconds = Date().timeIntervalSince(started)
+            #expect(failed.status != 0, "\(arguments) worked without quorum")
+            expectOneLineError(failed, contains: "is unavailable")
+            #expect(seconds < 15, "\(arguments) took \(seconds) s")
+        }
+        cluster.resume("m1", "m2")
+        #expect(eventually(20) { a(["secret", "ls"]).status == 0 })
+        let after = a(["secret", "ls"]).stdout
+        #expect(after.contains("before") && after.contains("one-down"))
+        #expect(!after.contains("no-quorum"), "a create refused without quorum was written: \(after)")
+        #expect(b(["run", "--secret", "before", "--", "/bin/cat", "/run/secrets/before"]).stdout == "v0")
+    }
+
+    @Test func malformedStoreURLsAndTLSFlagsAreOneLineUsageErrors() {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        for (url, fragment) in [
+            ("etcd://", "no HOST:PORT"), ("etcd://host", "is not HOST:PORT"), ("etcd://h:0", "port '0'"),
+            ("etcd://h:99999", "port '99999'"), ("etcd+insecure://10.0.0.1:2379", "only for loopback"),
+            ("etcd://h:1/a/../b", "plain path"), ("consul://h:1", "expected local"), ("etcd://h:1\u{1b}[2J", "control character"),
+        ] {
+            let result = shim(["secret", "ls"], env: ["SECRETSHIM_STORE": url])
+            #expect(result.status == 2, "\(url): \(result.stderr)")
+            expectOneLineError(result, contains: fragment)
+            #expect(!result.stderr.contains("\u{1b}"))
+        }
+        let half = shim(["--store", "etcd://127.0.0.1:1", "--etcd-cert", "/x.pem", "secret", "ls"])
+        #expect(half.status == 2)
+        expectOneLineError(half, contains: "--etcd-cert and --etcd-key go together")
+        let unreachable = shim(["secret", "ls"], env: ["SECRETSHIM_STORE": "etcd+insecure://127.0.0.1:1"])
+        #expect(unreachable.status == 1)
+        expectOneLineError(unreachable, contains: "is unavailable")
+    }
+}
+
+extension Shim {
+    /// Starts the binary in the background with stdio on /dev/null.
+    func detachedProcess(_ arguments: [String], env extra: [String: String]) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Shim.binary)
+        process.arguments = arguments
+        process.environment = environment.merging(extra) { $1 }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try! process.run()
+        return process
+    }
+}
