@@ -246,6 +246,7 @@ public enum RuntimeWrapper {
             found = try store.read(grants.map(\.source))
             // A store shared with other nodes learns of it before any secret is used.
             try store.hold(try secrets.recordLease(pid: System.processID, held: found.held, wants: grants.map(\.source)))
+            store.close()
         } catch {
             secrets.remove()
             throw RuntimeError("\(error)")
@@ -293,7 +294,7 @@ public enum RuntimeWrapper {
         var arguments = commandLine.arguments
         if foreground {
             // This process lives as long as the container: it holds the lease itself.
-            try? secrets.recordLease(pid: System.processID, held: held)
+            _ = try? secrets.recordLease(pid: System.processID, held: held)
         } else if call.pidFile == nil {
             arguments = commandLine.addingPidFile(secrets.pidFile, before: call)
         }

@@ -1,110 +1,123 @@
-import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
+import Glibc
 import JSON
-import NIOCore
-import NIOPosix
-import NIOSSL
+import Namespaces
 import SecretStore
 
-/// etcd's v3 API through its JSON gateway (`POST /v3/kv/range`, `/v3/kv/txn`, `/v3/lease/*`;
-/// etcd 3.4's grpc-gateway, on the client port), over AsyncHTTPClient with NIOSSL, called
-/// synchronously: every command is one short sequence of requests.
+/// etcd's v3 API (`/v3/kv/range`, `/v3/kv/txn`, `/v3/lease/*`) as the store and the agent call
+/// it, synchronously. The requests themselves are made by `EtcdGateway` (AsyncHTTPClient) in a
+/// helper process of this one, forked on the first call while this process is still
+/// single-threaded, and spoken to over a socket pair: NIO's event loop and blocking pool, and
+/// Dispatch, start threads that cannot all be joined, and a multi-threaded process can neither
+/// enter a mount namespace (setns(2): EINVAL, which `update` needs) nor make one (unshare(2),
+/// which `run --rootfs` needs after it has read its secrets). The helper holds no key and no
+/// plaintext: only the sealed records and the requests pass through it. It dies with this
+/// process (parent-death signal, and EOF on the socket), and holds no descriptor of it but the
+/// socket and stdio.
 ///
-/// Shapes as the gateway writes them (proto3's JSON mapping): keys and values base64, 64-bit
-/// integers as decimal strings, false and zero fields left out. Requests go to the first
-/// endpoint that answers; a member that cannot be reached, or that answers without quorum, is
-/// skipped for the next. Every call is bounded (`requestTimeout` per member, connect 1 s), so a
-/// cluster without quorum fails in one line, in bounded time. Reads are linearizable (etcd's
-/// default): a member cut off from the quorum does not answer from stale data.
+/// Frames both ways: a 4-byte big-endian length, then JSON. Request
+/// `{"path","body","accept":[...]}`; answer `{"answer": ...}` or `{"unavailable": "why"}`.
 final class EtcdClient {
     let configuration: EtcdConfiguration
-    private let group: MultiThreadedEventLoopGroup
-    private let http: HTTPClient
-    /// The member that answered last: asked first next time.
-    private var preferred = 0
-    static let requestTimeout: Int64 = 3
+    private var helper: (socket: FileDescriptor, pid: pid_t)?
+    private var isShutDown = false
+    /// The largest frame either side takes: `ls` of 10,000 secrets is about 4 MB.
+    static let maximumFrame = 256 << 20
 
     init(_ configuration: EtcdConfiguration) throws(StoreError) {
         self.configuration = configuration
-        var tls: TLSConfiguration?
-        if !configuration.insecure {
-            var made = TLSConfiguration.makeClientConfiguration()
-            do {
-                if let ca = configuration.caCertificate {
-                    made.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
-                }
-                if let certificate = configuration.certificate, let key = configuration.key {
-                    made.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-                    made.privateKey = .privateKey(try ClientKey.load(key))
-                }
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw .unavailable(store: configuration.url, why: "TLS files: \(error)")
-            }
-            tls = made
-        }
-        // One thread: a command makes a few requests in sequence.
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        http = HTTPClient(
-            eventLoopGroupProvider: .shared(group),
-            configuration: HTTPClient.Configuration(
-                tlsConfiguration: tls,
-                timeout: .init(connect: .seconds(1), read: .seconds(Self.requestTimeout))))
     }
 
     deinit {
-        try? http.syncShutdown()
-        try? group.syncShutdownGracefully()
+        shutDown()
     }
 
-    /// POSTs `body` to `path` (e.g. `/v3/kv/range`) and returns the answer's JSON; an etcd error
-    /// (`{"error": ..., "code": N}`) or no member answering is `.unavailable`, except the errors
-    /// `accept` lets through (returned as the answer: e.g. a lease not found).
-    func call(_ path: String, _ body: JSONValue, accept: (String) -> Bool = { _ in false }) throws(StoreError) -> JSONValue {
-        let bytes = JSONWriter().bytes(body)
-        var failures: [String] = []
-        for attempt in 0..<configuration.endpoints.count {
-            let index = (preferred + attempt) % configuration.endpoints.count
-            let endpoint = configuration.endpoints[index]
-            let response: HTTPClient.Response
-            do {
-                var request = try HTTPClient.Request(url: endpoint + path, method: .POST)
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(bytes)
-                response = try http.execute(request: request, deadline: .now() + .seconds(Self.requestTimeout)).wait()
-            } catch {
-                failures.append("\(endpoint): \(Self.describe(error))")
-                continue
+    /// Ends the helper (EOF on its socket) and reaps it.
+    func shutDown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        guard let helper else { return }
+        helper.socket.close()
+        _ = ChildProcess.wait(helper.pid)
+        self.helper = nil
+    }
+
+    /// POSTs `body` to `path` (e.g. `/v3/kv/range`) through the helper and returns etcd's answer;
+    /// `.unavailable` when no member answered (or answered an error that `accept` does not name).
+    func call(_ path: String, _ body: JSONValue, accept: [String] = []) throws(StoreError) -> JSONValue {
+        guard !isShutDown else { throw .unavailable(store: configuration.url, why: "the client was closed") }
+        let socket = try startHelper()
+        let request: JSONValue = .object(["path": .string(path), "body": body, "accept": .array(accept.map { .string($0) })])
+        do {
+            try Self.send(JSONWriter().bytes(request), on: socket)
+            guard let reply = try Self.receive(on: socket) else {
+                throw StoreError.unavailable(store: configuration.url, why: "the etcd client process ended")
             }
-            let answer: JSONValue
-            do {
-                answer = try JSONValue.parse(response.body.map { Array($0.readableBytesView) } ?? [])
-            } catch {
-                failures.append("\(endpoint): HTTP \(response.status.code), not JSON")
-                continue
-            }
-            if let message = answer["error"]?.stringValue ?? answer["message"]?.stringValue, response.status.code != 200 {
-                if accept(message) { return answer }
-                // No leader, a member cut off, a timeout inside the cluster: the next may answer.
-                failures.append("\(endpoint): \(message)")
-                continue
-            }
-            guard response.status.code == 200 else {
-                failures.append("\(endpoint): HTTP \(response.status.code)")
-                continue
-            }
-            preferred = index
-            return answer
+            let answer = try JSONValue.parse(reply)
+            if let answer = answer["answer"] { return answer }
+            throw StoreError.unavailable(store: configuration.url, why: answer["unavailable"]?.stringValue ?? "no answer")
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .unavailable(store: configuration.url, why: "the etcd client process: \(error)")
         }
-        throw .unavailable(store: configuration.url, why: failures.joined(separator: "; "))
     }
 
-    static func describe(_ error: any Error) -> String {
-        let text = "\(error)"
-        if text.contains("connectTimeout") || text.contains("deadlineExceeded") { return "no answer in time" }
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        return text
+    private func startHelper() throws(StoreError) -> FileDescriptor {
+        if let helper { return helper.socket }
+        var ends: [Int32] = [-1, -1]
+        do {
+            _ = try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) }
+            let pid = try ChildProcess.fork()
+            if pid == 0 {
+                Glibc.close(ends[0])
+                ChildProcess.setParentDeathSignal(SIGKILL)
+                EtcdGateway.serve(FileDescriptor(rawValue: ends[1]), configuration: configuration)
+                _exit(0)
+            }
+            Glibc.close(ends[1])
+            let socket = FileDescriptor(rawValue: ends[0])
+            helper = (socket, pid)
+            return socket
+        } catch {
+            if ends[0] >= 0 { Glibc.close(ends[0]) }
+            if ends[1] >= 0 { Glibc.close(ends[1]) }
+            throw .unavailable(store: configuration.url, why: "cannot start the etcd client process: \(error)")
+        }
+    }
+
+    static func send(_ bytes: [UInt8], on socket: FileDescriptor) throws(SysError) {
+        let count = UInt32(bytes.count)
+        var frame: [UInt8] = [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
+        frame.append(contentsOf: bytes)
+        var sent = 0
+        while sent < frame.count {
+            let wrote = try sys("send") {
+                frame.withUnsafeBytes { Glibc.send(socket.rawValue, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            }
+            sent += wrote
+        }
+    }
+
+    /// One frame, nil at EOF before it.
+    static func receive(on socket: FileDescriptor) throws(SysError) -> [UInt8]? {
+        guard let head = try readExactly(4, from: socket) else { return nil }
+        let count = Int(head[0]) << 24 | Int(head[1]) << 16 | Int(head[2]) << 8 | Int(head[3])
+        guard count <= maximumFrame else { throw SysError("read a frame of \(count) bytes", errno: EMSGSIZE) }
+        return try readExactly(count, from: socket)
+    }
+
+    static func readExactly(_ count: Int, from socket: FileDescriptor) throws(SysError) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let read = try sys("recv") {
+                bytes.withUnsafeMutableBytes { Glibc.recv(socket.rawValue, $0.baseAddress! + got, count - got, 0) }
+            }
+            if read == 0 { return nil }
+            got += read
+        }
+        return bytes
     }
 
     // MARK: - The v3 calls
@@ -192,7 +205,7 @@ final class EtcdClient {
 
     /// `/v3/lease/revoke`: the lease and every key attached to it are gone.
     func revokeLease(_ lease: Int64) throws(StoreError) {
-        _ = try call("/v3/lease/revoke", .object(["ID": .string(String(lease))]), accept: { $0.contains("lease not found") })
+        _ = try call("/v3/lease/revoke", .object(["ID": .string(String(lease))]), accept: ["lease not found"])
     }
 
     // MARK: - Encoding

@@ -20,8 +20,11 @@ enum EtcdRecord {
     }
 
     /// The record and, from a `P/names/` key, the sealed value; `.corrupt` naming the key for
-    /// anything else (a value this store did not write).
-    static func decode(_ bytes: [UInt8], key: String) throws(StoreError) -> (record: SecretRecord, sealed: [UInt8]?) {
+    /// anything else (a value this store did not write), and for a record under another
+    /// secret's key: anyone who can write to etcd could otherwise copy secret a's record under
+    /// `names/b`, and a workload granted b would be given a's value, which still opens (the
+    /// associated data binds a ciphertext to its record, not to the key it is kept under).
+    static func decode(_ bytes: [UInt8], key: String, keys: EtcdKeys) throws(StoreError) -> (record: SecretRecord, sealed: [UInt8]?) {
         let corrupt = StoreError.corrupt("the etcd key \(key) does not hold a secret's record")
         guard let json = try? JSONValue.parse(bytes),
               let id = json["ID"]?.stringValue, SecretID.isWellFormed(id),
@@ -41,6 +44,9 @@ enum EtcdRecord {
         if let text = json["Sealed"]?.stringValue {
             guard let bytes = FileBytes.base64Decoded(text) else { throw corrupt }
             sealed = bytes
+        }
+        guard key.hasPrefix(keys.names) ? key == keys.name(name) : key == keys.id(id) else {
+            throw .corrupt("the etcd key \(key) holds the record of secret '\(name)' (\(id)): it was copied there")
         }
         return (SecretRecord(id: id, name: name, version: version, createdAt: created, updatedAt: updated, labels: labels), sealed)
     }

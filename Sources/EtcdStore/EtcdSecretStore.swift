@@ -94,7 +94,7 @@ public final class EtcdSecretStore: SecretSource {
         let state = try keyState(with: [EtcdClient.range(keys.ids, end: EtcdClient.prefixEnd(keys.ids))])
         try check(state)
         var records: [SecretRecord] = []
-        for item in state.extra[0] { records.append(try EtcdRecord.decode(item.value, key: item.key).record) }
+        for item in state.extra[0] { records.append(try EtcdRecord.decode(item.value, key: item.key, keys: keys).record) }
         records.sort { $0.name < $1.name }
         return records
     }
@@ -124,11 +124,11 @@ public final class EtcdSecretStore: SecretSource {
         var answers = answers
         let byID = answers.popFirst() ?? []
         let byName = answers.popFirst() ?? []
-        if let item = byID.first { return (try EtcdRecord.decode(item.value, key: item.key).record, nil) }
-        if let item = byName.first { return try EtcdRecord.decode(item.value, key: item.key) }
+        if let item = byID.first { return (try EtcdRecord.decode(item.value, key: item.key, keys: keys).record, nil) }
+        if let item = byName.first { return try EtcdRecord.decode(item.value, key: item.key, keys: keys) }
         if SecretID.isWellFormedPrefix(reference), let prefixed = answers.popFirst(), let item = prefixed.first {
             guard prefixed.count == 1 else { throw .ambiguous(reference) }
-            return (try EtcdRecord.decode(item.value, key: item.key).record, nil)
+            return (try EtcdRecord.decode(item.value, key: item.key, keys: keys).record, nil)
         }
         throw notFound(reference)
     }
@@ -171,7 +171,7 @@ public final class EtcdSecretStore: SecretSource {
             let answer = try client.txn([], success: missing.map { EtcdClient.requestRange(EtcdClient.range(keys.name(found[$0].record.name))) })
             for (index, items) in zip(missing, answer.ranges) {
                 guard let item = items.first else { throw notFound(references[index]) }
-                let named = try EtcdRecord.decode(item.value, key: item.key)
+                let named = try EtcdRecord.decode(item.value, key: item.key, keys: keys)
                 // Removed and made again under the same name between the two reads.
                 guard named.record.id == found[index].record.id else { throw notFound(references[index]) }
                 found[index] = named
@@ -279,6 +279,11 @@ public final class EtcdSecretStore: SecretSource {
     /// node's agent lease, if every one of them is still stored: `secret rm` on any node then
     /// refuses them. `.noNodeAgent` without a live agent here; `.notFound` for a secret removed
     /// since it was read (the workload must not start with it).
+    /// Shuts the client down: its event loop's thread is joined before this returns.
+    public func close() {
+        client.shutDown()
+    }
+
     public func hold(_ lease: Lease) throws(StoreError) {
         guard !lease.secrets.isEmpty else { return }
         guard let agent = NodeAgent.running(in: location.stateDirectory) else {

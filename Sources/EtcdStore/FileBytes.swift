@@ -1,12 +1,10 @@
-import Foundation
+import FoundationEssentials
 import Namespaces
 
-/// Small file and base64 helpers for the TLS files (at most a few KB each).
+/// The TLS files' bytes (at most 1 MiB each, regular files only) and base64.
 enum FileBytes {
     static func read(_ path: String) throws -> [UInt8] {
-        let fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-        defer { fd.close() }
-        return try fd.readAll(limit: 1 << 20, path: path)
+        try Files.read(path, limit: 1 << 20)
     }
 
     static func base64Decoded(_ text: String) -> [UInt8]? {

@@ -70,21 +70,25 @@ public enum Launcher {
             var files: [SecretsMount.File]
             let environment: [String]
             do {
-                let store = plan.grants.isEmpty ? nil : try location.openForReading()
-                var values = try store?.read(plan.grants.map { $0.source }) ?? SecretValues()
+                var values = SecretValues()
                 defer { values.wipe() }
-                if let leases, let store {
-                    leaseHeld = values.held
-                    leaseGrants = Self.leaseGrants(plan.grants, values)
-                    let lease = Lease(
-                        workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
-                        startedAt: startedAt, secrets: leaseHeld,
-                        workload: Lease.Workload(
-                            pid: System.processID, processStartTime: ownStart, secretsDirectory: plan.secretsDirectory,
-                            tmpfsSize: plan.tmpfsSize, grants: leaseGrants))
-                    try leases.replace(lease)
-                    // A store shared with other nodes learns of it before any secret is used.
-                    try store.hold(lease)
+                if !plan.grants.isEmpty {
+                    let store = try location.openForReading()
+                    values = try store.read(plan.grants.map { $0.source })
+                    if let leases {
+                        leaseHeld = values.held
+                        leaseGrants = Self.leaseGrants(plan.grants, values)
+                        let lease = Lease(
+                            workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
+                            startedAt: startedAt, secrets: leaseHeld,
+                            workload: Lease.Workload(
+                                pid: System.processID, processStartTime: ownStart, secretsDirectory: plan.secretsDirectory,
+                                tmpfsSize: plan.tmpfsSize, grants: leaseGrants))
+                        try leases.replace(lease)
+                        // A store shared with other nodes learns of it before any secret is used.
+                        try store.hold(lease)
+                    }
+                    store.close()
                 }
                 environment = try workloadEnvironment(plan, values: values)
                 if engineTmpfs != nil {

@@ -144,10 +144,17 @@ public struct SecretsUpdate: Sendable {
         }
         do throws(Failure) {
             var values: SecretValues
-            let store: any SecretSource
             do {
-                store = try location.openForReading()
+                let store = try location.openForReading()
+                defer { store.close() }
                 values = try store.read(wants)
+                // A store shared with other nodes holds every secret read (the current set and
+                // the new one) for this workload before anything changes; the node's agent drops
+                // what the final lease no longer names. Done here, in the host's namespaces, and
+                // closed before the workload's are entered (`close`: single-threaded again).
+                var holding = lease.secrets
+                for held in values.held where !holding.contains(held) { holding.append(held) }
+                try store.hold(lease.with(secrets: holding, wants: wants, workload: current))
             } catch { throw .refused("\(error)") }
             defer { values.wipe() }
             for grant in current.grants + (current.pending ?? []) where values[reference[grant.id]]?.record.id != grant.id {
@@ -197,13 +204,7 @@ public struct SecretsUpdate: Sendable {
             guard pendingLease.encoded().count <= LeaseDirectory.maximumLeaseSize else {
                 throw .refused("\(grants.count) grants would not fit in a lease (\(LeaseDirectory.maximumLeaseSize) bytes): use fewer or shorter targets")
             }
-            do {
-                try leases.replaceOwned(pendingLease, file: leaseFile)
-                // A store shared with other nodes learns of the new set before the swap.
-                var holding = lease.secrets
-                for held in values.held(by: swappedIn) where !holding.contains(held) { holding.append(held) }
-                try store.hold(pendingLease.with(secrets: holding, wants: wants, workload: intent))
-            } catch { throw .refused("\(error)") }
+            do { try leases.replaceOwned(pendingLease, file: leaseFile) } catch { throw .refused("\(error)") }
             if let host = current.hostDirectory {
                 try swapContainer(
                     files, size: size, owner: owners.root, host: host, process: process, inside: current.secretsDirectory, open: openHost)

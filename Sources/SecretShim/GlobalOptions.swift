@@ -27,11 +27,8 @@ struct GlobalOptions: ParsableArguments {
     var location: StoreLocation {
         get throws {
             do {
-                var location = try StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile).trusted()
-                location.remote = try StoreChoice.remote(
-                    store: store ?? LeadingGlobals.store, caCertificate: etcdCACert ?? LeadingGlobals.etcdCACert,
-                    certificate: etcdCert ?? LeadingGlobals.etcdCert, key: etcdKey ?? LeadingGlobals.etcdKey)
-                return location
+                return try StoreChoice.location(
+                    root: root, keyFile: keyFile, store: store, caCertificate: etcdCACert, certificate: etcdCert, key: etcdKey)
             } catch let failure as CommandFailure {
                 throw failure
             } catch {

@@ -19,6 +19,7 @@ struct InfoCommand: ParsableCommand {
         let landlock = Landlock.abi
         let noswap = KernelFeatures.tmpfsNoSwap
         let facts: [(key: String, json: JSONValue, text: String)] = [
+            ("Store", .string(location.isRemote ? location.remote.url : "local"), location.isRemote ? location.remote.url : "local (\(location.databasePath))"),
             ("Root", .string(location.root), location.root),
             ("KeyFile", .string(location.keyFile), location.keyFile),
             ("StateDir", .string(location.stateDirectory), location.stateDirectory),

@@ -32,7 +32,7 @@ struct NodeCommand: ParsableCommand {
 
     func run() throws {
         let location = try globals.location
-        guard location.remote != nil else {
+        guard location.isRemote else {
             throw CommandFailure.usage("node", "the agent is for a store shared by several nodes: give --store etcd://... (or SECRETSHIM_STORE)")
         }
         let name = node ?? System.environment("SECRETSHIM_NODE").flatMap { $0.isEmpty ? nil : $0 } ?? Self.hostName()

@@ -25,7 +25,7 @@ struct PsCommand: ParsableCommand {
         var rows: [Row] = []
         do {
             if allNodes {
-                guard location.remote != nil else {
+                guard location.isRemote else {
                     throw CommandFailure.usage("ps", "--all-nodes lists the workloads of a store shared by several nodes: give --store etcd://... (or SECRETSHIM_STORE)")
                 }
                 guard let store = try location.openForReading() as? EtcdSecretStore else {

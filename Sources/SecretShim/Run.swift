@@ -22,14 +22,9 @@ enum RunCommand {
             Output.out(RunArguments.help)
             return 0
         }
-        var location: StoreLocation
+        let location: StoreLocation
         do {
-            location = try StoreLocation.resolve(
-                root: parsed.root ?? LeadingGlobals.root, keyFile: parsed.keyFile ?? LeadingGlobals.keyFile
-            ).trusted()
-            location.remote = try StoreChoice.remote(
-                store: LeadingGlobals.store, caCertificate: LeadingGlobals.etcdCACert,
-                certificate: LeadingGlobals.etcdCert, key: LeadingGlobals.etcdKey)
+            location = try StoreChoice.location(root: parsed.root, keyFile: parsed.keyFile)
         } catch {
             Output.error("run", "\(error)")
             return 125

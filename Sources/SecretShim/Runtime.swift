@@ -15,15 +15,8 @@ enum RuntimeCommand {
                 Output.out(help)
                 return 0
             }
-            var location = StoreLocation.resolve(root: flags.root ?? LeadingGlobals.root, keyFile: flags.keyFile ?? LeadingGlobals.keyFile)
-            if let state = flags.stateDirectory { location.stateDirectory = state }
-            var trusted = try location.trusted()
-            // conmon drops the environment: a daemon's store comes from its own (dockerd) or the
-            // leading flags.
-            trusted.remote = try StoreChoice.remote(
-                store: LeadingGlobals.store, caCertificate: LeadingGlobals.etcdCACert,
-                certificate: LeadingGlobals.etcdCert, key: LeadingGlobals.etcdKey)
-            return try RuntimeWrapper.main(rest, location: trusted, operatorGrants: flags.grants)
+            let location = try StoreChoice.location(root: flags.root, keyFile: flags.keyFile, stateDirectory: flags.stateDirectory)
+            return try RuntimeWrapper.main(rest, location: location, operatorGrants: flags.grants)
         } catch {
             let message = "\(error)"
             Output.error("runtime", message)

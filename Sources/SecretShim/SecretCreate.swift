@@ -41,7 +41,7 @@ struct SecretCreate: ParsableCommand {
             // Once, from the command that made the key: it is the one thing a backup of
             // secrets.db does not hold, and without it no secret can be read.
             if store.createdKey {
-                if location.remote != nil {
+                if location.isRemote {
                     Output.notice(what, "created the store's key \(location.keyFile): every node needs a copy, and keep a backup of it apart from etcd's; without it the store cannot be read")
                 } else {
                     Output.notice(what, "created the store's key \(location.keyFile): keep a backup of it apart from secrets.db; without it the store cannot be read")

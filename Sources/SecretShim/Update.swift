@@ -53,7 +53,10 @@ struct UpdateCommand: ParsableCommand {
     static func fastPath(_ arguments: ArraySlice<String>) -> Int32? {
         guard let update = UpdateArguments.parse(arguments) else { return nil }
         let location: StoreLocation
-        do { location = try StoreLocation.resolve(root: LeadingGlobals.root, keyFile: LeadingGlobals.keyFile).trusted() } catch {
+        do { location = try StoreChoice.location() } catch let failure as CommandFailure {
+            Output.error(failure.what, failure.why)
+            return failure.exitCode
+        } catch {
             Output.error("store", "\(error)")
             return 1
         }

@@ -44,10 +44,17 @@ public protocol SecretSource: AnyObject {
     /// node removes a secret this one uses; the local store has nothing to do (the lease file,
     /// recorded under the lock `remove` takes, is the hold).
     func hold(_ lease: Lease) throws(StoreError)
+
+    /// Lets go of what the store keeps open: a cluster store's client threads. A process must be
+    /// single-threaded to enter or make a mount namespace (setns(2) and unshare(2) refuse with
+    /// EINVAL otherwise), so `run`, `update` and the runtime wrapper close the store once they
+    /// have read and held their secrets. Nothing may be asked of it after.
+    func close()
 }
 
 extension SecretSource {
     public func hold(_ lease: Lease) throws(StoreError) {}
+    public func close() {}
 }
 
 extension SecretSource {
@@ -133,14 +140,19 @@ public struct SecretValues {
 extension StoreLocation {
     /// The store kept here, only to read: never creates anything (see `SecretStore.openForReading`).
     public func openForReading() throws(StoreError) -> any SecretSource {
-        if let remote { return try remote.open(self) }
+        if isRemote { return try openRemote() }
         return try SecretStore.openForReading(self)
     }
 
     /// The store kept here, for changes: with `creating`, its root, database and key are made
     /// on first use (see `SecretStore.openForWriting`).
     public func openForWriting(creating: Bool = true) throws(StoreError) -> any SecretSource {
-        if let remote { return try remote.open(self) }
+        if isRemote { return try openRemote() }
         return try SecretStore.openForWriting(self, creating: creating)
+    }
+
+    private func openRemote() throws(StoreError) -> any SecretSource {
+        guard let opener = Self.opener else { throw .corrupt("no client for the store at \(storeName) in this program") }
+        return try opener(self)
     }
 }

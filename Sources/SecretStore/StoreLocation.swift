@@ -10,12 +10,15 @@ public struct StoreLocation: Sendable, Equatable {
     /// Where the secrets are kept when not in `root`'s database: a store shared by several
     /// nodes (etcd), which the commands layer links in. The root still holds the key file and
     /// the state dir (this node's leases).
-    public var remote: RemoteStore?
+    public var remote = RemoteStore()
+
+    /// Whether the secrets are kept in a `remote` store rather than in the root's database.
+    public var isRemote: Bool { !remote.url.isEmpty }
 
     public var databasePath: String { root + "/secrets.db" }
 
     /// How the store is named in messages: its URL for a remote store, else its root.
-    public var storeName: String { remote?.url ?? root }
+    public var storeName: String { isRemote ? remote.url : root }
 
     public init(root: String, keyFile: String? = nil, stateDirectory: String? = nil) {
         self.root = root
@@ -96,18 +99,29 @@ public struct StoreLocation: Sendable, Equatable {
     }
 }
 
-/// A store kept elsewhere than the local database, and how to open it: made by the layer that
-/// links its client (the commands, for etcd), so that the domain and `run`'s path do not.
+/// A store kept elsewhere than the local database: its URL and client TLS files, plain data
+/// (an empty URL: the local store; an empty path: not given). No optionals: `run` copies and
+/// destroys locations, and an optional here cost it about 35,000 instructions of metadata.
+/// The layer that links its client (the commands, for etcd) opens it (`StoreLocation.opener`),
+/// so that the domain and `run`'s path with the local store never touch that client.
 public struct RemoteStore: Sendable, Equatable {
     /// The store's URL as given (`etcd://...`), without credentials: what messages name.
     public let url: String
-    /// Opens the store for `location` (whose key file and state dir it uses).
-    public let open: @Sendable (StoreLocation) throws(StoreError) -> any SecretSource
+    /// The client's TLS files: CA, certificate, key (PEM paths; empty when not given).
+    public let caCertificate: String
+    public let certificate: String
+    public let key: String
 
-    public init(url: String, open: @escaping @Sendable (StoreLocation) throws(StoreError) -> any SecretSource) {
+    public init(url: String = "", caCertificate: String = "", certificate: String = "", key: String = "") {
         self.url = url
-        self.open = open
+        self.caCertificate = caCertificate
+        self.certificate = certificate
+        self.key = key
     }
+}
 
-    public static func == (lhs: RemoteStore, rhs: RemoteStore) -> Bool { lhs.url == rhs.url }
+extension StoreLocation {
+    /// Opens a `RemoteStore`: set once, at start, by the layer that links the client, before a
+    /// location with a remote store is opened (`openForReading`, `openForWriting`).
+    nonisolated(unsafe) public static var opener: ((StoreLocation) throws(StoreError) -> any SecretSource)?
 }

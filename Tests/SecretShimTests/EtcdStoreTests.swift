@@ -164,6 +164,55 @@ import Testing
         #expect(b(["run", "--secret", "before", "--", "/bin/cat", "/run/secrets/before"]).stdout == "v0")
     }
 
+    /// `update`, `scan`, `grant` and the runtime wrapper on the etcd store: an update's new
+    /// grant is held cluster-wide at once; scan finds a value stored in etcd; a runc container
+    /// gets its secret from etcd through the operator's signed request.
+    @Test func updateScanGrantAndTheRuntimeWrapperWorkOnEtcd() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23850) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        #expect(a(["secret", "create", "s1", "-"], stdin: Data("value-one-\(UUID().uuidString)".utf8)).status == 0)
+        let second = "value-two-\(UUID().uuidString)"
+        #expect(a(["secret", "create", "s2", "-"], stdin: Data(second.utf8)).status == 0)
+
+        let flag = b.shim.directory.path + "/go"
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let workload = b.shim.detachedProcess(
+            ["run", "--name", "web", "--secret", "s1", "--", "/bin/sh", "-c", "while [ -e \(flag) ]; do sleep 0.05; done"],
+            env: b.environment)
+        #expect(eventually(10) { b(["ps"]).stdout.contains("web") })
+        let updated = b(["update", "--secret-add", "s2", "web"])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        // Held on node b from the moment the update returned: no agent round needed.
+        let refused = a(["secret", "rm", "s2"])
+        #expect(refused.status == 1)
+        expectOneLineError(refused, contains: "web (pid ")
+        #expect(eventually(5) { a(["ps", "--all-nodes", "--format", "json"]).stdout.contains("\"Secrets\":[\"s1\",\"s2\"]") })
+        try FileManager.default.removeItem(atPath: flag)
+        workload.waitUntilExit()
+
+        // scan reads every value from etcd.
+        let tree = a.shim.directory.path + "/tree"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: tree + "/leak.txt", contents: Data("x \(second) y".utf8))
+        let scanned = a(["scan", tree])
+        #expect(scanned.status == 1, "\(scanned.stdout)\(scanned.stderr)")
+        #expect(scanned.stdout.contains("s2") && !scanned.stdout.contains(second))
+
+        // The runtime wrapper, in front of runc, with the operator's request signed on node b.
+        guard FileManager.default.fileExists(atPath: "/usr/sbin/runc") else { return }
+        let signed = b(["grant", "s2"])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        let request = signed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let bundle = try RootfsTests.makeBundle(in: b.shim.directory, args: ["cat", "/run/secrets/s2"]) {
+            $0["annotations"] = ["org.secretshim.secrets": request]
+        }
+        let ran = b(["runtime", "run", "--bundle", bundle, "etcd-\(UUID().uuidString.prefix(8))"])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(ran.stdout == second)
+    }
+
     @Test func malformedStoreURLsAndTLSFlagsAreOneLineUsageErrors() {
         let shim = Shim()
         defer { shim.cleanUp() }
