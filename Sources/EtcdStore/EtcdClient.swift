@@ -15,14 +15,17 @@ import SecretStore
 /// process (parent-death signal, and EOF on the socket), and holds no descriptor of it but the
 /// socket and stdio.
 ///
-/// Frames both ways: a 4-byte big-endian length, then JSON. Request
-/// `{"path","body","accept":[...]}`; answer `{"answer": ...}` or `{"unavailable": "why"}`.
+/// Frames both ways: a 4-byte big-endian length, then the bytes. Request: JSON
+/// `{"path","body","accept":[...]}`; answer: `answered` and etcd's JSON as it came, or
+/// `unavailable` and why, in UTF-8.
 final class EtcdClient {
     let configuration: EtcdConfiguration
     private var helper: (socket: FileDescriptor, pid: pid_t)?
     private var isShutDown = false
     /// The largest frame either side takes: `ls` of 10,000 secrets is about 4 MB.
     static let maximumFrame = 256 << 20
+    static let answered: UInt8 = 1
+    static let unavailable: UInt8 = 0
 
     init(_ configuration: EtcdConfiguration) throws(StoreError) {
         self.configuration = configuration
@@ -53,9 +56,10 @@ final class EtcdClient {
             guard let reply = try Self.receive(on: socket) else {
                 throw StoreError.unavailable(store: configuration.url, why: "the etcd client process ended")
             }
-            let answer = try JSONValue.parse(reply)
-            if let answer = answer["answer"] { return answer }
-            throw StoreError.unavailable(store: configuration.url, why: answer["unavailable"]?.stringValue ?? "no answer")
+            guard reply.first == Self.answered else {
+                throw StoreError.unavailable(store: configuration.url, why: String(decoding: reply.dropFirst(), as: UTF8.self))
+            }
+            return try JSONValue.parse(Array(reply.dropFirst()))
         } catch let error as StoreError {
             throw error
         } catch {

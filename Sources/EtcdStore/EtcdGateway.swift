@@ -72,35 +72,36 @@ final class EtcdGateway {
             gateway = try EtcdGateway(configuration)
         } catch {
             while (try? EtcdClient.receive(on: socket)) != nil {
-                try? EtcdClient.send(JSONWriter().bytes(.object(["unavailable": .string("\(error)")])), on: socket)
+                try? EtcdClient.send([EtcdClient.unavailable] + Array("\(error)".utf8), on: socket)
             }
             return
         }
         while let frame = try? EtcdClient.receive(on: socket) {
-            var reply: JSONValue
+            var reply: [UInt8]
             if let request = try? JSONValue.parse(frame), let path = request["path"]?.stringValue, let body = request["body"] {
                 let asked: [JSONValue] = request["accept"]?.arrayValue ?? []
                 let accept = asked.compactMap { $0.stringValue }
                 do throws(StoreError) {
-                    reply = .object(["answer": try gateway.call(path, body, accept: { message in accept.contains { message.contains($0) } })])
+                    reply = [EtcdClient.answered] + (try gateway.call(path, body, accept: { message in accept.contains { message.contains($0) } }))
                 } catch {
                     if case .unavailable(_, let why) = error {
-                        reply = .object(["unavailable": .string(why)])
+                        reply = [EtcdClient.unavailable] + Array(why.utf8)
                     } else {
-                        reply = .object(["unavailable": .string("\(error)")])
+                        reply = [EtcdClient.unavailable] + Array("\(error)".utf8)
                     }
                 }
             } else {
-                reply = .object(["unavailable": .string("a malformed request")])
+                reply = [EtcdClient.unavailable] + Array("a malformed request".utf8)
             }
-            guard (try? EtcdClient.send(JSONWriter().bytes(reply), on: socket)) != nil else { return }
+            guard (try? EtcdClient.send(reply, on: socket)) != nil else { return }
         }
     }
 
-    /// POSTs `body` to `path` (e.g. `/v3/kv/range`) and returns the answer's JSON; an etcd error
+    /// POSTs `body` to `path` (e.g. `/v3/kv/range`) and returns the answer's JSON text as etcd
+    /// wrote it (parsed once, by the caller: `ls` of 10,000 secrets is megabytes); an etcd error
     /// (`{"error": ..., "code": N}`) or no member answering is `.unavailable`, except the errors
     /// `accept` lets through (returned as the answer: e.g. a lease not found).
-    func call(_ path: String, _ body: JSONValue, accept: (String) -> Bool = { _ in false }) throws(StoreError) -> JSONValue {
+    func call(_ path: String, _ body: JSONValue, accept: (String) -> Bool = { _ in false }) throws(StoreError) -> [UInt8] {
         let bytes = JSONWriter().bytes(body)
         var failures: [String] = []
         for attempt in 0..<configuration.endpoints.count {
@@ -116,25 +117,25 @@ final class EtcdGateway {
                 failures.append("\(endpoint): \(Self.describe(error))")
                 continue
             }
+            let text = response.body.map { Array($0.readableBytesView) } ?? []
+            if response.status.code == 200 {
+                preferred = index
+                return text
+            }
             let answer: JSONValue
             do {
-                answer = try JSONValue.parse(response.body.map { Array($0.readableBytesView) } ?? [])
+                answer = try JSONValue.parse(text)
             } catch {
                 failures.append("\(endpoint): HTTP \(response.status.code), not JSON")
                 continue
             }
-            if let message = answer["error"]?.stringValue ?? answer["message"]?.stringValue, response.status.code != 200 {
-                if accept(message) { return answer }
+            if let message = answer["error"]?.stringValue ?? answer["message"]?.stringValue {
+                if accept(message) { return text }
                 // No leader, a member cut off, a timeout inside the cluster: the next may answer.
                 failures.append("\(endpoint): \(message)")
                 continue
             }
-            guard response.status.code == 200 else {
-                failures.append("\(endpoint): HTTP \(response.status.code)")
-                continue
-            }
-            preferred = index
-            return answer
+            failures.append("\(endpoint): HTTP \(response.status.code)")
         }
         throw .unavailable(store: configuration.url, why: failures.joined(separator: "; "))
     }
