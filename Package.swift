@@ -2,10 +2,11 @@
 import PackageDescription
 
 // Four layers, each importing only those below it (see ../shared/STYLE.md):
-//   CLinux (C)  ->  Namespaces  ->  SecretStore, Launcher, Scanner, ContainerRuntime, JSON (domain)
-//   ->  SecretShim (commands)
+//   CLinux (C)  ->  Namespaces  ->  SecretStore, EtcdStore, Launcher, Scanner, ContainerRuntime, JSON
+//   (domain)  ->  SecretShim (commands)
 // The domain has its own C shims: CSQLite (system SQLite) and CSealing (BoringSSL's AEAD).
-// Every command reads and changes secrets through SecretStore's `SecretSource` protocol, and
+// Every command reads and changes secrets through SecretStore's `SecretSource` protocol (the
+// local store, or EtcdStore's, which only the commands layer links and opens), and
 // every mode stages its tmpfs through Namespaces' `SecretsMount.stage`.
 // JSON is the one reader and writer of JSON text (OCI documents as written or read into typed
 // fields as Go reads them, the commands' output, the escaped forms `scan` looks for), on

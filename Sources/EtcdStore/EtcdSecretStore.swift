@@ -248,13 +248,7 @@ public final class EtcdSecretStore: SecretSource {
     /// between), and every node's published holders, checked by etcd in the delete's own
     /// transaction.
     public func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError) {
-        let directory = try leases.open(create: true)!
-        defer { directory.close() }
-        try directory.withExclusiveLock { () throws(StoreError) in
-            let local = directory.liveLeases().filter { $0.holds(secretID: record.id, name: record.name) }
-            if !local.isEmpty {
-                throw .inUse(secret: record.name, holders: local.map { "\($0.name) (pid \($0.pid))" })
-            }
+        try leases.removing(record) { () throws(StoreError) in
             let holders = keys.holders(of: record.id)
             let answer = try client.txn(
                 [

@@ -358,6 +358,22 @@ public struct LeaseBook: Sendable {
         opened.remove(file: file)
     }
 
+    /// `secret rm`'s first step, for every store: runs `delete` under the state dir's exclusive
+    /// lock, which a starting `run` takes (shared) to record its lease before it reads, unless a
+    /// live lease here holds `record` (`.inUse`, naming each workload). No workload on this node
+    /// can get the value between the check and the delete.
+    public func removing(_ record: SecretRecord, _ delete: () throws(StoreError) -> Void) throws(StoreError) {
+        let directory = try open(create: true)!
+        defer { directory.close() }
+        try directory.withExclusiveLock { () throws(StoreError) in
+            let holders = directory.liveLeases().filter { $0.holds(secretID: record.id, name: record.name) }
+            if !holders.isEmpty {
+                throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
+            }
+            try delete()
+        }
+    }
+
     func path(for pid: pid_t) -> String { directory + "/" + LeaseDirectory.fileName(pid) }
 }
 

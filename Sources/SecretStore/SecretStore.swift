@@ -325,15 +325,7 @@ public final class SecretStore: SecretSource {
     public func remove(_ record: SecretRecord, leases: LeaseBook) throws(StoreError) {
         guard let database else { throw notFound(record.name) }
         let key = try keyForChange(database, mayCreate: false)
-        let directory = try leases.open(create: true)!
-        defer { directory.close() }
-        try directory.withExclusiveLock { () throws(StoreError) in
-            let holders = directory.liveLeases().filter { $0.holds(secretID: record.id, name: record.name) }
-            if !holders.isEmpty {
-                throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" })
-            }
-            try delete(record, from: database, key: key)
-        }
+        try leases.removing(record) { () throws(StoreError) in try delete(record, from: database, key: key) }
     }
 
     private func delete(_ record: SecretRecord, from database: Database, key: [UInt8]) throws(StoreError) {
