@@ -17,6 +17,9 @@ let package = Package(
     name: "secretshim",
     products: [
         .executable(name: "secretshim", targets: ["SecretShim"]),
+        // The etcd client, a program of its own installed beside secretshim, so that NIO's code
+        // is on no path of the local store (EtcdStore's EtcdClient starts it).
+        .executable(name: "secretshim-etcd", targets: ["EtcdGateway"]),
         // Libraries only for fuzz/Package.swift, whose targets link the parsers under
         // libFuzzer and ASan without touching this package's build.
         .library(name: "Namespaces", targets: ["Namespaces"]),
@@ -51,13 +54,15 @@ let package = Package(
         .target(name: "Launcher", dependencies: ["Namespaces", "SecretStore", "JSON"]),
         .target(name: "JSON", dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]),
         // The store on etcd: the second `SecretSource`, sealed on the client as the local one,
-        // its holders published by `secretshim node`.
-        .target(
-            name: "EtcdStore",
+        // its holders published by `secretshim node`; its requests made by secretshim-etcd.
+        .target(name: "EtcdStore", dependencies: ["Namespaces", "SecretStore", "JSON"]),
+        .executableTarget(
+            name: "EtcdGateway",
             dependencies: [
-                "Namespaces", "SecretStore", "JSON",
+                "EtcdStore", "Namespaces", "SecretStore", "JSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive", "JSON"]),

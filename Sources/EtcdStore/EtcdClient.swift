@@ -5,8 +5,8 @@ import Namespaces
 import SecretStore
 
 /// etcd's v3 API (`/v3/kv/range`, `/v3/kv/txn`, `/v3/lease/*`) as the store and the agent call
-/// it, synchronously. The requests themselves are made by `EtcdGateway` (AsyncHTTPClient) in a
-/// helper process of this one, forked on the first call while this process is still
+/// it, synchronously. The requests themselves are made by `secretshim-etcd` (`EtcdGateway`, on
+/// AsyncHTTPClient), a helper program started on the first call, while this process is still
 /// single-threaded, and spoken to over a socket pair: NIO's event loop and blocking pool, and
 /// Dispatch, start threads that cannot all be joined, and a multi-threaded process can neither
 /// enter a mount namespace (setns(2): EINVAL, which `update` needs) nor make one (unshare(2),
@@ -18,14 +18,14 @@ import SecretStore
 /// Frames both ways: a 4-byte big-endian length, then the bytes. Request: JSON
 /// `{"path","body","accept":[...]}`; answer: `answered` and etcd's JSON as it came, or
 /// `unavailable` and why, in UTF-8.
-final class EtcdClient {
+package final class EtcdClient {
     let configuration: EtcdConfiguration
     private var helper: (socket: FileDescriptor, pid: pid_t)?
     private var isShutDown = false
     /// The largest frame either side takes: `ls` of 10,000 secrets is about 4 MB.
     static let maximumFrame = 256 << 20
-    static let answered: UInt8 = 1
-    static let unavailable: UInt8 = 0
+    package static let answered: UInt8 = 1
+    package static let unavailable: UInt8 = 0
 
     init(_ configuration: EtcdConfiguration) throws(StoreError) {
         self.configuration = configuration
@@ -72,12 +72,21 @@ final class EtcdClient {
         var ends: [Int32] = [-1, -1]
         do {
             _ = try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) }
+            let program = try Self.helperPath(configuration)
+            let arguments = [
+                program, configuration.url, configuration.caCertificate ?? "", configuration.certificate ?? "", configuration.key ?? "",
+            ]
             let pid = try ChildProcess.fork()
             if pid == 0 {
-                Glibc.close(ends[0])
+                // The helper's socket is its fd 3; it closes everything else it finds open.
+                if ends[1] != 3 {
+                    dup2(ends[1], 3)
+                } else {
+                    _ = fcntl(3, F_SETFD, 0)
+                }
                 ChildProcess.setParentDeathSignal(SIGKILL)
-                EtcdGateway.serve(FileDescriptor(rawValue: ends[1]), configuration: configuration)
-                _exit(0)
+                _ = Exec.execute(arguments, environment: [], searchPath: nil)
+                _exit(127)
             }
             Glibc.close(ends[1])
             let socket = FileDescriptor(rawValue: ends[0])
@@ -90,7 +99,20 @@ final class EtcdClient {
         }
     }
 
-    static func send(_ bytes: [UInt8], on socket: FileDescriptor) throws(SysError) {
+    /// `secretshim-etcd`, installed beside this program (`/proc/self/exe`'s folder): the etcd
+    /// client, a program of its own so that neither `run`'s path nor any other command of the
+    /// local store carries NIO's code (the Swift runtime's start-up and every conformance check
+    /// grow with what a binary links).
+    static func helperPath(_ configuration: EtcdConfiguration) throws(StoreError) -> String {
+        let own = (try? Files.realPath("/proc/self/exe")) ?? ""
+        let helper = Files.parent(of: own) + "/secretshim-etcd"
+        guard Files.isAccessible(helper, X_OK) else {
+            throw .unavailable(store: configuration.url, why: "its client \(helper) is not installed beside secretshim")
+        }
+        return helper
+    }
+
+    package static func send(_ bytes: [UInt8], on socket: FileDescriptor) throws(SysError) {
         let count = UInt32(bytes.count)
         var frame: [UInt8] = [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
         frame.append(contentsOf: bytes)
@@ -104,7 +126,7 @@ final class EtcdClient {
     }
 
     /// One frame, nil at EOF before it.
-    static func receive(on socket: FileDescriptor) throws(SysError) -> [UInt8]? {
+    package static func receive(on socket: FileDescriptor) throws(SysError) -> [UInt8]? {
         guard let head = try readExactly(4, from: socket) else { return nil }
         let count = Int(head[0]) << 24 | Int(head[1]) << 16 | Int(head[2]) << 8 | Int(head[3])
         guard count <= maximumFrame else { throw SysError("read a frame of \(count) bytes", errno: EMSGSIZE) }

@@ -2,12 +2,12 @@ import FoundationEssentials
 import Namespaces
 
 /// The TLS files' bytes (at most 1 MiB each, regular files only) and base64.
-enum FileBytes {
-    static func read(_ path: String) throws -> [UInt8] {
+package enum FileBytes {
+    package static func read(_ path: String) throws -> [UInt8] {
         try Files.read(path, limit: 1 << 20)
     }
 
-    static func base64Decoded(_ text: String) -> [UInt8]? {
+    package static func base64Decoded(_ text: String) -> [UInt8]? {
         Data(base64Encoded: text).map { Array($0) }
     }
 }

@@ -1,4 +1,5 @@
 import NIOSSL
+import EtcdStore
 import SecretStore
 
 /// The client certificate's private key, read as NIOSSL takes it. openssl 3 writes new keys as

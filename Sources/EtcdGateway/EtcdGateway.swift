@@ -6,6 +6,7 @@ import Namespaces
 import NIOCore
 import NIOPosix
 import NIOSSL
+import EtcdStore
 import SecretStore
 
 /// etcd's v3 API through its JSON gateway (`POST /v3/kv/range`, `/v3/kv/txn`, `/v3/lease/*`;
