@@ -21,3 +21,17 @@ static inline void cs_configure_for_short_reads(void) {
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
+
+// Reads `n` bytes at offset 0 of the main database file through SQLite's own descriptor.
+// Opening the file again and closing that descriptor would drop every POSIX lock this process
+// holds on the file, SQLite's included: fcntl locks belong to the process and the file, not to
+// a descriptor (sqlite.org/howtocorrupt.html, 2.2). A writer would lose its RESERVED lock in the
+// middle of its transaction, and a reader its SHARED lock. SQLITE_IOERR_SHORT_READ for a file
+// shorter than `n` (the rest zero-filled).
+static inline int cs_read_main_file(sqlite3 *db, void *buffer, int n) {
+    sqlite3_file *file = 0;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || !file || !file->pMethods) {
+        return SQLITE_ERROR;
+    }
+    return file->pMethods->xRead(file, buffer, n, 0);
+}

@@ -59,6 +59,16 @@ final class Database {
         }
     }
 
+    /// The first `count` bytes of the database file, read through SQLite's own descriptor; nil
+    /// for a shorter file or a read error. Never open the database file a second time in a
+    /// process that has it open in SQLite: closing that descriptor drops all of the process's
+    /// POSIX locks on the file, SQLite's included (`cs_read_main_file`).
+    func fileHeader(_ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let status = bytes.withUnsafeMutableBytes { cs_read_main_file(handle, $0.baseAddress, Int32(count)) }
+        return status == SQLITE_OK ? bytes : nil
+    }
+
     var lastError: String { String(cString: sqlite3_errmsg(handle)) }
     var lastErrorCode: Int32 { sqlite3_extended_errcode(handle) }
 }

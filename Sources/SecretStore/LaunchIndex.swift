@@ -48,8 +48,13 @@ struct LaunchIndex {
     // MARK: - Reading (run)
 
     /// Whether `synced` matches the database header: only then may `run` read the index.
-    func isCurrent() -> Bool {
-        guard let stamp = Self.stamp(ofDatabase: databasePath), stamp.token != 0 else { return false }
+    /// `database`: this process's open connection to the store, if it has one; its header is
+    /// then read through SQLite's descriptor (`stamp(ofDatabase:)` says why).
+    func isCurrent(_ database: Database? = nil) -> Bool {
+        let stamp = if let database { Self.stamp(header: database.fileHeader(Self.stampedHeaderSize)) } else {
+            Self.stamp(ofDatabase: databasePath)
+        }
+        guard let stamp, stamp.token != 0 else { return false }
         return syncedStamp() == stamp
     }
 
@@ -122,10 +127,22 @@ struct LaunchIndex {
     /// an SQLite database in rollback-journal mode (in WAL mode the counter does not move).
     /// A writer crashing mid-commit cannot leave the old counter beside changed pages: SQLite
     /// writes page 1, which holds the counter, before any other.
+    ///
+    /// Only for a process with no SQLite connection to the file (`run`): closing this descriptor
+    /// drops every POSIX lock the process holds on the file, SQLite's included. Anyone else reads
+    /// the header through SQLite (`Database.fileHeader`, `stamp(header:)`).
     static func stamp(ofDatabase path: String) -> Stamp? {
         guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
         defer { fd.close() }
-        guard let header = try? fd.read(upTo: 72, at: 0, path: path), header.count == 72 else { return nil }
+        return stamp(header: try? fd.read(upTo: stampedHeaderSize, at: 0, path: path))
+    }
+
+    /// The bytes of an SQLite header that hold the counter and the application ID.
+    static var stampedHeaderSize: Int { 72 }
+
+    /// The stamp in the first `stampedHeaderSize` bytes of a database file.
+    static func stamp(header: [UInt8]?) -> Stamp? {
+        guard let header, header.count == stampedHeaderSize else { return nil }
         let sqliteMagic = "SQLite format 3\0".utf8
         guard header[0..<16].elementsEqual(sqliteMagic), header[18] == 1, header[19] == 1 else { return nil }
         return Stamp(counter: bigEndian(header, at: 24), token: bigEndian(header, at: 68))

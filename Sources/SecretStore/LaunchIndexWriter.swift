@@ -35,7 +35,7 @@ struct LaunchIndexWriter {
     /// The database's stamp now. Called first thing inside the write transaction, where no
     /// other process can commit.
     func stampBeforeChange(_ database: Database) throws(StoreError) -> LaunchIndex.Stamp? {
-        let stamp = LaunchIndex.stamp(ofDatabase: index.databasePath)
+        let stamp = LaunchIndex.stamp(header: database.fileHeader(LaunchIndex.stampedHeaderSize))
         if stamp?.token == 0 {
             // The store's token, once: it tells this database from a copy of another store's.
             var token: UInt32 = 0
@@ -68,7 +68,7 @@ struct LaunchIndexWriter {
             let lock = try database.prepare("SELECT 1 FROM meta LIMIT 1")
             try lock.bind([])
             _ = try lock.step()
-            guard let after = LaunchIndex.stamp(ofDatabase: index.databasePath), after.token != 0 else { return }
+            guard let after = LaunchIndex.stamp(header: database.fileHeader(LaunchIndex.stampedHeaderSize)), after.token != 0 else { return }
             if let before, let synced, synced == before, after.token == before.token,
                 after.counter == before.counter &+ 1
             {

@@ -210,7 +210,7 @@ public final class SecretStore: SecretSource {
             }
             throw error
         }
-        let indexed = index.isCurrent()
+        let indexed = index.isCurrent(database)
         var lookup: BatchedLookup?
         defer { lookup?.finish() }
         for reference in references {
