@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "ContainerRuntime", targets: ["ContainerRuntime"]),
         .library(name: "Scanner", targets: ["Scanner"]),
         .library(name: "JSON", targets: ["JSON"]),
+        .library(name: "EtcdStore", targets: ["EtcdStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),

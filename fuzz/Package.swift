@@ -37,5 +37,6 @@ let package = Package(
         fuzzTarget("lease", ["SecretStore"]),
         fuzzTarget("user-database", ["Launcher"]),
         fuzzTarget("scan-archive", ["Scanner"]),
+        fuzzTarget("etcd-record", ["EtcdStore", "SecretStore", "JSON"]),
     ]
 )

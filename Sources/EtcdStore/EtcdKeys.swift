@@ -7,6 +7,7 @@
 /// | `P/ids/ID` | the record without the value: what `ls` and `inspect` read | none |
 /// | `P/holders/ID/NODE/WORKLOAD` | a workload on NODE holds secret ID (`EtcdHolder`) | NODE's agent |
 /// | `P/nodes/NODE/workloads/WORKLOAD` | a live workload on NODE, for `ps --all-nodes` | NODE's agent |
+/// | `P/nodes/NODE/agent` | the lease ID of NODE's one agent (its claim of the name) | NODE's agent |
 ///
 /// A secret's two keys are written and removed together, in one transaction; a name or ID
 /// exists once because a create compares both keys' `create_revision` with 0. Holders live
@@ -26,4 +27,5 @@ struct EtcdKeys {
     var nodes: String { prefix + "/nodes/" }
     func workloads(on node: String) -> String { nodes + node + "/workloads/" }
     func workload(_ workload: String, on node: String) -> String { workloads(on: node) + workload }
+    func agent(of node: String) -> String { nodes + node + "/agent" }
 }

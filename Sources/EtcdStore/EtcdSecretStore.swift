@@ -25,7 +25,7 @@ public final class EtcdSecretStore: SecretSource {
     public init(_ configuration: EtcdConfiguration, location: StoreLocation) throws(StoreError) {
         self.configuration = configuration
         self.location = location
-        client = try EtcdClient(configuration)
+        client = try EtcdClient(configuration, agentSocket: location.stateDirectory + "/" + NodeAgent.socketName)
         keys = EtcdKeys(prefix: configuration.prefix)
     }
 
@@ -269,15 +269,15 @@ public final class EtcdSecretStore: SecretSource {
         }
     }
 
-    /// Publishes the workload `lease` describes as a holder of its secrets, attached to this
-    /// node's agent lease, if every one of them is still stored: `secret rm` on any node then
-    /// refuses them. `.noNodeAgent` without a live agent here; `.notFound` for a secret removed
-    /// since it was read (the workload must not start with it).
-    /// Shuts the client down: its event loop's thread is joined before this returns.
+    /// Ends the client: its helper process (or its connection to the node agent).
     public func close() {
         client.shutDown()
     }
 
+    /// Publishes the workload `lease` describes as a holder of its secrets, attached to this
+    /// node's agent lease, if every one of them is still stored: `secret rm` on any node then
+    /// refuses them. `.noNodeAgent` without a live agent here; `.notFound` for a secret removed
+    /// since it was read (the workload must not start with it).
     public func hold(_ lease: Lease) throws(StoreError) {
         guard !lease.secrets.isEmpty else { return }
         guard let agent = NodeAgent.running(in: location.stateDirectory) else {

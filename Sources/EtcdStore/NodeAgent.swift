@@ -7,14 +7,28 @@ import SecretStore
 /// seconds, renewed every third of it) and publishes the node's live workloads and the secrets
 /// they hold under it (`EtcdKeys`: `P/holders/ID/NODE/WORKLOAD` and
 /// `P/nodes/NODE/workloads/WORKLOAD`), read from this node's leases as they start, change with
-/// `update`, and end. It answers nothing else.
+/// `update`, and end.
+///
+/// It also relays this node's requests to etcd (`EtcdClient`), over `<state dir>/node.sock`,
+/// through its own etcd client, whose connection is already open: that is most of what `run` on
+/// etcd costs otherwise. It relays for its own user only (the socket is 0600, and each peer's
+/// user ID is checked) and for its own store only (the client's first frame names it).
 ///
 /// A node whose agent stops renewing (killed, cut off) is forgotten by etcd after the TTL: its
 /// keys go with its lease, and its secrets can be removed. The agent tells this node's commands
 /// which lease to hold secrets under through `<state dir>/node.etcd` (`NODE LEASE-ID`), written
-/// atomically and removed when it stops; `run` and `update` publish their own holders under it
-/// at once (`EtcdSecretStore.hold`), so no remove elsewhere can slip in before the agent's next
-/// round.
+/// atomically; `run` and `update` publish their own holders under it at once
+/// (`EtcdSecretStore.hold`), so no remove elsewhere can slip in before the agent's next round.
+///
+/// One agent per node, and one per state dir (fresh-eyes findings: two agents of one node name,
+/// on two hosts called `localhost`, deleted each other's holders, and `secret rm` then removed
+/// a secret in use):
+/// - it holds `<state dir>/node.lock` (flock) while it runs: a second agent for the state dir
+///   is refused, and `running(in:)` tells a live agent from the file a killed one left;
+/// - it claims the node name in etcd, `P/nodes/NODE/agent`, attached to its lease: an agent for
+///   a name another agent holds is refused, until that one's lease ends.
+/// An agent restarted on the same state dir (killed, or stopped while workloads held secrets)
+/// takes over its predecessor's lease while that lease lives, so the node's holders never lapse.
 public final class NodeAgent {
     let store: EtcdSecretStore
     public let node: String
@@ -23,45 +37,112 @@ public final class NodeAgent {
     private var lease: Int64 = 0
 
     static let fileName = "node.etcd"
+    static let lockName = "node.lock"
+    package static let socketName = "node.sock"
     /// How often the node's leases are read again (seconds).
     static let interval = 0.2
+    /// The relay's connections at once; more wait in the listen queue.
+    static let maximumClients = 64
+    /// How long a client may take to send a whole frame or to take its answer.
+    static let clientTimeout = 2
+    private var listener: FileDescriptor?
+    /// Connected clients, and whether each has said which store it means.
+    private var clients: [(socket: FileDescriptor, greeted: Bool)] = []
 
     public init(store: EtcdSecretStore, node: String, ttl: Int64) throws(StoreError) {
         guard SecretRules.isValidName(node) else {
             throw .invalidName(node)
         }
-        guard (2...3600).contains(ttl) else { throw .corrupt("--ttl must be 2 to 3600 seconds") }
+        guard Self.ttlRange.contains(ttl) else { throw .corrupt("--ttl must be \(Self.ttlRange.lowerBound) to \(Self.ttlRange.upperBound) seconds") }
         self.store = store
         self.node = node
         self.ttl = ttl
         leases = LeaseBook(directory: store.location.stateDirectory)
+        // Its own requests go to its own helper, never to a socket (its own, or a stale one).
+        store.client.agentSocket = nil
     }
 
-    /// The agent running for `stateDirectory`, as its file says (not checked with etcd: a
-    /// lease that has expired makes the holder's put fail).
+    /// Seconds: at least 5, since a renewal may wait 3 s for a member that accepts connections
+    /// and never answers before it tries the next (a fresh-eyes finding: with a TTL of 2, one
+    /// frozen member let the lease expire while the agent ran).
+    public static let ttlRange: ClosedRange<Int64> = 5...3600
+
+    /// The agent running for `stateDirectory`: its node and lease as its file says, if an agent
+    /// holds the state dir's lock (a file that a killed agent left names no live one). Not
+    /// checked with etcd: a lease that has expired makes the holder's put fail.
     public static func running(in stateDirectory: String) -> (node: String, lease: Int64)? {
+        guard let lock = try? FileDescriptor.open(stateDirectory + "/" + lockName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return nil }
+        defer { lock.close() }
+        do {
+            try lock.lock(LOCK_SH | LOCK_NB)
+            // Nobody holds it: no agent runs.
+            return nil
+        } catch {
+            guard error.errno == EWOULDBLOCK else { return nil }
+        }
+        return recorded(in: stateDirectory)
+    }
+
+    /// What `node.etcd` says, live agent or not.
+    static func recorded(in stateDirectory: String) -> (node: String, lease: Int64)? {
         guard let bytes = try? Files.read(stateDirectory + "/" + fileName, limit: 4096) else { return nil }
         let fields = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard fields.count == 2, let lease = Int64(fields[1]), lease != 0 else { return nil }
         return (String(fields[0]), lease)
     }
 
+    /// Why an agent does not start: another one runs for the state dir or holds the node name.
+    public struct Refused: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Runs until `stopRequested` says so, then revokes its lease (its keys go at once) and
     /// removes its file. Errors from etcd are reported through `report` and retried: a member
     /// may come back; the lease, if it expired meanwhile, is granted anew and everything
     /// published again.
-    public func run(stopRequested: () -> Bool, report: (String) -> Void) throws(StoreError) {
-        guard let directory = try leases.open(create: true) else { throw .corrupt("no state dir") }
+    public func run(stopRequested: () -> Bool, report: (String) -> Void) throws {
+        guard let directory = try leases.open(create: true) else { throw StoreError.corrupt("no state dir") }
         directory.close()
+        let lockPath = leases.directory + "/" + Self.lockName
+        let lock = try FileDescriptor.open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+        defer { lock.close() }
+        do {
+            try lock.lock(LOCK_EX | LOCK_NB)
+        } catch {
+            guard error.errno == EWOULDBLOCK else { throw error }
+            throw Refused(description: "another agent runs for the state dir \(leases.directory): one agent per node")
+        }
+        let socketPath = leases.directory + "/" + Self.socketName
+        do {
+            listener = try LocalSocket.listen(at: socketPath, mode: 0o600)
+        } catch {
+            report("no relay for this node's commands (each starts its own etcd client): \(error)")
+        }
+        defer {
+            for client in clients { client.socket.close() }
+            clients = []
+            if let listener {
+                listener.close()
+                try? Files.remove(socketPath)
+            }
+        }
         var lastRenewal = 0.0
         var failing = false
+        // A predecessor's file: its lease may be taken over, but no command may hold under it
+        // before this agent has (`running` reads the file once the lock is held).
+        var previous = Self.recorded(in: leases.directory).flatMap { $0.node == node ? $0.lease : nil }
+        try? Files.remove(leases.directory + "/" + Self.fileName)
         while !stopRequested() {
             do {
                 let now = Self.monotonicSeconds()
                 if lease == 0 {
-                    lease = try store.client.grantLease(ttl: ttl)
+                    let adopting = previous
+                    lease = try acquireLease(previous: previous)
+                    previous = nil
                     try writeFile()
                     lastRenewal = now
+                    let how = lease == adopting ? ", the lease of the agent before it" : ""
+                    report("publishing the workloads of node \(node) to \(store.url) (TTL \(ttl) s\(how))")
                 } else if now - lastRenewal >= Double(ttl) / 3 {
                     if try store.client.keepAlive(lease) <= 0 {
                         // Expired (the agent was stopped or cut off longer than the TTL).
@@ -73,14 +154,42 @@ public final class NodeAgent {
                 try publish()
                 if failing { report("etcd answers again") }
                 failing = false
+            } catch let refused as Refused {
+                throw refused
             } catch {
                 if !failing { report("\(error)") }
                 failing = true
             }
-            Self.sleep(Self.interval)
+            serve(for: Self.interval)
+        }
+        // Workloads still holding secrets keep them held: the lease lives out its TTL, and an
+        // agent restarted here within it takes it over (`systemctl restart` leaves no window).
+        let holding = (try? leases.liveLeases())?.filter { !$0.secrets.isEmpty }.count ?? 0
+        if holding > 0 && lease != 0 {
+            report("\(holding) workload(s) here still hold secrets: their holds stay for \(ttl) s (the lease's TTL), for a restarted agent to take over")
+            return
         }
         try? Files.remove(leases.directory + "/" + Self.fileName)
         if lease != 0 { try? store.client.revokeLease(lease) }
+    }
+
+    /// This agent's lease, with the node name claimed under it: the lease `previous` (a
+    /// predecessor's on this state dir) while it lives, else a new one. `Refused` if another
+    /// agent holds the name.
+    private func acquireLease(previous: Int64?) throws -> Int64 {
+        var lease: Int64 = 0
+        if let previous, try store.client.keepAlive(previous) > 0 { lease = previous }
+        if lease == 0 { lease = try store.client.grantLease(ttl: ttl) }
+        let claim = store.keys.agent(of: node)
+        let answer = try store.client.txn(
+            [EtcdClient.compare(claim, "CREATE", "EQUAL", 0)],
+            success: [EtcdClient.requestPut(EtcdClient.put(claim, Array("\(lease)".utf8), lease: lease))],
+            failure: [EtcdClient.requestRange(EtcdClient.range(claim))])
+        if answer.succeeded { return lease }
+        let holder = answer.ranges.first?.first
+        if let holder, holder.lease == lease { return lease }
+        if lease != previous { try? store.client.revokeLease(lease) }
+        throw Refused(description: "node '\(node)' already has an agent (etcd lease \(holder.map { String($0.lease) } ?? "?"), on another host or state dir): give each node its own name with --node or SECRETSHIM_NODE, or stop the other agent (its claim ends with its lease's TTL)")
     }
 
     /// One round: what etcd shows of this node, made to agree with its live leases.
@@ -129,6 +238,55 @@ public final class NodeAgent {
             _ = try store.client.txn([], success: Array(rest.prefix(100)))
             rest = rest.dropFirst(100)
         }
+    }
+
+    /// Relays clients' requests for `seconds` (or sleeps, without a socket).
+    private func serve(for seconds: Double) {
+        guard let listener else { return Self.sleep(seconds) }
+        let deadline = Self.monotonicSeconds() + seconds
+        while true {
+            let left = deadline - Self.monotonicSeconds()
+            guard left > 0 else { return }
+            let waiting = [listener] + clients.map(\.socket)
+            guard let ready = try? LocalSocket.readable(waiting, milliseconds: Int32(left * 1000) + 1), !ready.isEmpty else { continue }
+            for socket in ready {
+                if socket.rawValue == listener.rawValue { accept(listener) } else { answer(socket) }
+            }
+        }
+    }
+
+    private func accept(_ listener: FileDescriptor) {
+        while let client = try? LocalSocket.accept(listener) {
+            guard clients.count < Self.maximumClients, (try? LocalSocket.peerUserID(client)) == System.effectiveUserID,
+                  (try? LocalSocket.setTimeouts(client, seconds: Self.clientTimeout)) != nil else {
+                client.close()
+                continue
+            }
+            clients.append((client, false))
+        }
+    }
+
+    /// One frame from a client: its hello, or a request relayed to etcd. A client that ends,
+    /// sends something else, or is too slow is dropped (it then starts its own helper or fails).
+    private func answer(_ socket: FileDescriptor) {
+        guard let index = clients.firstIndex(where: { $0.socket.rawValue == socket.rawValue }) else { return }
+        func drop() {
+            socket.close()
+            clients.remove(at: index)
+        }
+        guard let frame = try? EtcdClient.receive(on: socket) else { return drop() }
+        let reply: [UInt8]
+        if clients[index].greeted {
+            reply = store.client.relay(frame)
+        } else {
+            guard frame == EtcdClient.hello(store.configuration) else {
+                _ = try? EtcdClient.send([EtcdClient.unavailable], on: socket)
+                return drop()
+            }
+            clients[index].greeted = true
+            reply = [EtcdClient.answered]
+        }
+        if (try? EtcdClient.send(reply, on: socket)) == nil { drop() }
     }
 
     private func writeFile() throws(StoreError) {

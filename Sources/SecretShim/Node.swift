@@ -27,7 +27,8 @@ struct NodeCommand: ParsableCommand {
     var ttl: Int64 = 10
 
     func validate() throws {
-        if !(2...3600).contains(ttl) { throw ValidationError("--ttl must be from 2 to 3600 seconds") }
+        let range = NodeAgent.ttlRange
+        if !range.contains(ttl) { throw ValidationError("--ttl must be from \(range.lowerBound) to \(range.upperBound) seconds") }
     }
 
     func run() throws {
@@ -40,8 +41,9 @@ struct NodeCommand: ParsableCommand {
             guard let store = try location.openForReading() as? EtcdSecretStore else {
                 throw CommandFailure.usage("node", "the agent is for an etcd store")
             }
-            try store.checkKey()
+            // The agent first: it makes the store's client start a helper of its own.
             let agent = try NodeAgent(store: store, node: name, ttl: ttl)
+            try store.checkKey()
             signal(SIGTERM) { _ in nodeStopRequested = 1 }
             signal(SIGINT) { _ in nodeStopRequested = 1 }
             // A parent's blocked mask is inherited through exec (a test runner's threads block
@@ -51,7 +53,6 @@ struct NodeCommand: ParsableCommand {
             sigaddset(&stopping, SIGTERM)
             sigaddset(&stopping, SIGINT)
             sigprocmask(SIG_UNBLOCK, &stopping, nil)
-            Output.notice("node", "publishing the workloads of node \(name) to \(location.storeName) (TTL \(ttl) s)")
             try agent.run(stopRequested: { nodeStopRequested != 0 }, report: { Output.notice("node", $0) })
         } catch let failure as CommandFailure {
             throw failure

@@ -121,8 +121,11 @@ enum Formats {
     }
 
     /// Columns padded as Docker's tabwriter does (min width 10, padding 3); the last unpadded.
+    /// Cells may come from another node (an etcd writer can put anything in a workload's
+    /// name): control bytes are escaped, so no cell moves the cursor or retitles a terminal.
     static func table(_ rows: [[String]]) -> String {
         guard let columns = rows.first?.count else { return "" }
+        let rows = rows.map { $0.map(Output.escapingControlBytes) }
         var widths = [Int](repeating: 0, count: columns)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }

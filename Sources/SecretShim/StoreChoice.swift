@@ -18,11 +18,10 @@ enum StoreChoice {
     ) throws -> StoreLocation {
         var location = StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile)
         if let stateDirectory { location.stateDirectory = stateDirectory }
-        location = try location.trusted()
         location.remote = try remote(
             store: store ?? LeadingGlobals.store, caCertificate: caCertificate ?? LeadingGlobals.etcdCACert,
             certificate: certificate ?? LeadingGlobals.etcdCert, key: key ?? LeadingGlobals.etcdKey)
-        return location
+        return try location.trusted()
     }
 
     static func configuration(_ remote: RemoteStore) throws(EtcdConfiguration.Invalid) -> EtcdConfiguration {

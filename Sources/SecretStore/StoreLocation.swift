@@ -58,6 +58,7 @@ public struct StoreLocation: Sendable, Equatable {
     /// by no one else (a sticky one such as /tmp is fine: others cannot rename what root owns
     /// in it); the paths returned are the real ones, which no one but root can change. As ssh's
     /// StrictModes checks a key's directories. An ordinary user's own files are the user's.
+    /// A remote store's TLS files too (`trustedFile`).
     public func trusted() throws(StoreError) -> StoreLocation {
         guard System.effectiveUserID == 0 else { return self }
         var checked = self
@@ -66,7 +67,28 @@ public struct StoreLocation: Sendable, Equatable {
         let keyFolder = Files.parent(of: keyFile)
         checked.keyFile = (keyFolder == root ? checked.root : try Self.trustedPath(keyFolder)) + "/" + (Files.components(keyFile).last ?? "")
         checked.stateDirectory = try Self.trustedPath(stateDirectory)
+        // Whoever could replace the CA file could stand in for etcd (a fresh-eyes finding: root
+        // used TLS files in another user's directory).
+        for file in [remote.caCertificate, remote.certificate, remote.key] where !file.isEmpty {
+            try Self.trustedFile(file)
+        }
         return checked
+    }
+
+    /// A file root may trust: its real path under root's own directories (`trustedPath`), a
+    /// regular file of root's that no group or other user can write.
+    static func trustedFile(_ path: String) throws(StoreError) {
+        let absolute = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
+        let real: String
+        do { real = try Files.realPath(absolute) } catch { throw .untrusted(path: path, why: error.description) }
+        _ = try trustedPath(Files.parent(of: real))
+        let st: stat
+        do { st = try Files.status(real) } catch { throw .untrusted(path: path, why: error.description) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .untrusted(path: path, why: "not a regular file") }
+        guard st.st_uid == 0 else { throw .untrusted(path: path, why: "it belongs to uid \(st.st_uid), not root") }
+        guard st.st_mode & 0o022 == 0 else {
+            throw .untrusted(path: path, why: "it is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))")
+        }
     }
 
     /// The real path of `path` (of its deepest existing ancestor, with the rest appended),

@@ -83,4 +83,130 @@ import Testing
             #expect(shown.status == 0, "\(name): \(shown.stderr)")
         }
     }
+
+    /// Fresh-eyes findings on the node agent, each a way `secret rm` elsewhere removed a secret
+    /// a workload here still held: a second agent under the same node name (another host also
+    /// called `localhost`) deleted the first one's holders; a second agent on the same state
+    /// dir revoked the lease the first one published; `run` trusted the file a killed agent
+    /// left; and a SIGTERM (`systemctl restart`) revoked the lease at once.
+    @Test func oneAgentPerNodeAndHoldsOutliveItsRestart() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 20) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = EtcdStoreTests.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        #expect(a(["secret", "create", "s", "-"], stdin: Data("value-s".utf8)).status == 0)
+
+        // This node's commands reach etcd through its agent: a copy of secretshim without its
+        // etcd client beside it works while the agent runs, and only for the agent's own store.
+        let lone = a.shim.directory.path + "/lone"
+        try FileManager.default.createDirectory(atPath: lone, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: Shim.binary, toPath: lone + "/secretshim")
+        let relayed = a.shim(["run", "--secret", "s", "--", "/bin/cat", "/run/secrets/s"], env: a.environment, executable: lone + "/secretshim")
+        #expect(relayed.status == 0 && relayed.stdout == "value-s", "\(relayed.stderr)")
+        var otherStore = a.environment
+        otherStore["SECRETSHIM_STORE"] = a.environment["SECRETSHIM_STORE"]! + "-other"
+        let refusedHello = a.shim(["secret", "ls"], env: otherStore, executable: lone + "/secretshim")
+        #expect(refusedHello.status == 1)
+        expectOneLineError(refusedHello, contains: "is not installed beside secretshim")
+
+        // Another agent claiming node-a's name, from another state dir: refused in one line.
+        let impostor = EtcdNode("node-a", cluster: cluster, prefix: String(a.environment["SECRETSHIM_STORE"]!.split(separator: "/").last!), keyFile: keys + "/master.key")
+        defer { impostor.cleanUp() }
+        let named = Self.bounded(impostor, ["node", "--ttl", "5"])
+        #expect(named.status == 1)
+        expectOneLineError(named, contains: "node 'node-a' already has an agent")
+        // A second agent on node-a's own state dir: refused, and the first one's lease stands.
+        let twice = Self.bounded(a, ["node", "--ttl", "5"])
+        #expect(twice.status == 1)
+        expectOneLineError(twice, contains: "another agent runs for the state dir")
+
+        // A workload on node-a holds s across a restart of its agent (SIGTERM, then a new one
+        // more than a TTL later): the new agent took the old lease over.
+        let flag = a.shim.directory.path + "/go"
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let workload = a.shim.detachedProcess(
+            ["run", "--name", "web", "--secret", "s", "--", "/bin/sh", "-c", "while [ -e \(flag) ]; do sleep 0.05; done"], env: a.environment)
+        #expect(eventually(10) { b(["ps", "--all-nodes"]).stdout.contains("web") })
+        #expect(b(["secret", "rm", "s"]).status == 1)
+        a.stopAgent()
+        #expect(b(["secret", "rm", "s"]).status == 1, "the agent's SIGTERM freed a secret in use")
+        // While no agent runs, no run starts (the file the agent left names no live one).
+        let noAgent = a(["run", "--secret", "s", "--", "/bin/true"])
+        #expect(noAgent.status != 0)
+        expectOneLineError(noAgent, contains: "this node's agent is not running")
+        let unrelayed = a.shim(["secret", "ls"], env: a.environment, executable: lone + "/secretshim")
+        expectOneLineError(unrelayed, contains: "is not installed beside secretshim")
+        a.startAgent()
+        sleep(7)
+        #expect(b(["secret", "rm", "s"]).status == 1, "the holds lapsed across the agent's restart")
+
+        // kill -9 of the agent: its file stays, but run refuses at once.
+        a.killAgent()
+        let killed = a(["run", "--secret", "s", "--", "/bin/true"])
+        #expect(killed.status != 0)
+        expectOneLineError(killed, contains: "this node's agent is not running")
+        try FileManager.default.removeItem(atPath: flag)
+        workload.waitUntilExit()
+    }
+
+    /// What another node publishes is printed with its control bytes escaped (a fresh-eyes
+    /// finding: a workload name from etcd retitled and cleared the operator's terminal), and a
+    /// TLS file that is a FIFO fails in one line instead of hanging.
+    @Test func hostileWorkloadsAreEscapedAndTLSFilesMustBeRegular() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 30) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = EtcdStoreTests.nodes(cluster, agents: false)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        let prefix = "/" + a.environment["SECRETSHIM_STORE"]!.split(separator: "/").last!
+        let file = cluster.directory + "/hostile"
+        let workload = #"{"ID":"w1","Name":"x\u001b]0;PWNED\u0007\u001b[2J","PID":1,"StartedAt":1,"Node":"ev\u001b[1mil","Secrets":[],"SecretIDs":[]}"#
+        try Data(workload.utf8).write(to: URL(fileURLWithPath: file))
+        #expect(cluster.etcdctl("put '\(prefix)/nodes/evil/workloads/w1' < '\(file)'").status == 0)
+        let listed = a(["ps", "--all-nodes"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(!listed.stdout.utf8.contains(0x1B) && !listed.stdout.utf8.contains(0x07), "\(listed.stdout.debugDescription)")
+        #expect(listed.stdout.contains("\\x1b]0;PWNED\\x07"), "\(listed.stdout.debugDescription)")
+
+        // As root, a TLS file another user owns or could rewrite is refused: its writer could
+        // stand in for etcd.
+        let borrowed = cluster.directory + "/borrowed-ca.pem"
+        try FileManager.default.copyItem(atPath: a.environment["SECRETSHIM_ETCD_CACERT"]!, toPath: borrowed)
+        #expect(chown(borrowed, 65534, 65534) == 0)
+        let foreign = Self.bounded(a, ["secret", "ls"], env: ["SECRETSHIM_ETCD_CACERT": borrowed])
+        #expect(foreign.status == 1)
+        expectOneLineError(foreign, contains: "belongs to uid 65534, not root")
+        #expect(chown(borrowed, 0, 0) == 0 && chmod(borrowed, 0o664) == 0)
+        let writable = Self.bounded(a, ["secret", "ls"], env: ["SECRETSHIM_ETCD_CACERT": borrowed])
+        expectOneLineError(writable, contains: "writable by group or others")
+
+        let fifo = cluster.directory + "/fifo.pem"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for variable in ["SECRETSHIM_ETCD_CACERT", "SECRETSHIM_ETCD_KEY"] {
+            let result = Self.bounded(a, ["secret", "ls"], env: [variable: fifo])
+            #expect(result.status == 1, "\(variable): \(result.stderr)")
+            expectOneLineError(result, contains: "not a regular file")
+        }
+    }
+
+    /// Runs secretshim as `node` would, killed after 30 s (a command that should fail at once
+    /// must not hang the suite if it does not).
+    static func bounded(_ node: EtcdNode, _ arguments: [String], env extra: [String: String] = [:]) -> Shim.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Shim.binary)
+        process.arguments = arguments
+        process.environment = node.shim.environment.merging(node.environment) { $1 }.merging(extra) { $1 }
+        let errors = Pipe(), output = Pipe()
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = errors
+        try! process.run()
+        let started = Date()
+        while process.isRunning && Date().timeIntervalSince(started) < 30 { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        return Shim.Result(
+            status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), stdoutBytes: out)
+    }
 }

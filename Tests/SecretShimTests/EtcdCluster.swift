@@ -76,7 +76,7 @@ final class EtcdNode: @unchecked Sendable {
     }
 
     /// Starts `secretshim node --ttl TTL`; waits until it has published its lease.
-    func startAgent(ttl: Int = 2) {
+    func startAgent(ttl: Int = 5) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Shim.binary)
         process.arguments = ["node", "--ttl", String(ttl)]
@@ -89,7 +89,8 @@ final class EtcdNode: @unchecked Sendable {
         #expect(eventually(10) { FileManager.default.fileExists(atPath: self.shim.state + "/node.etcd") }, "agent of \(name) did not start")
     }
 
-    /// SIGTERM: the agent revokes its lease and removes its file.
+    /// SIGTERM: the agent revokes its lease and removes its file (unless workloads here still
+    /// hold secrets: then the lease lives out its TTL).
     func stopAgent() {
         guard let agent else { return }
         agent.terminate()

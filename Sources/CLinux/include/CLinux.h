@@ -9,3 +9,4 @@
 #include "cl_default_filter.h"
 #include "cl_root.h"
 #include "cl_files.h"
+#include "cl_socket.h"
