@@ -50,15 +50,9 @@ package final class EtcdClient {
     func shutDown() {
         guard !isShutDown else { return }
         isShutDown = true
-        guard let helper else { return }
-        helper.socket.close()
-        if let pid = helper.pid {
-            // It holds nothing to save, and its HTTP client's graceful shutdown waited 5 s for a
-            // member that never answered before a failed command could say so.
-            kill(pid, SIGKILL)
-            _ = ChildProcess.wait(pid)
-        }
-        self.helper = nil
+        // It holds nothing to save, and its HTTP client's graceful shutdown waited 5 s for a
+        // member that never answered before a failed command could say so.
+        discardHelper()
     }
 
     /// POSTs `body` to `path` (e.g. `/v3/kv/range`) through the helper and returns etcd's answer;
@@ -67,31 +61,62 @@ package final class EtcdClient {
         guard !isShutDown else { throw .unavailable(store: configuration.url, why: "the client was closed") }
         let socket = try startHelper()
         let request: JSONValue = .object(["path": .string(path), "body": body, "accept": .array(accept.map { .string($0) })])
+        let reply = try exchange(JSONWriter().bytes(request), on: socket)
+        guard reply.first == Self.answered else {
+            throw .unavailable(store: configuration.url, why: String(decoding: reply.dropFirst(), as: UTF8.self))
+        }
         do {
-            try Self.send(JSONWriter().bytes(request), on: socket)
-            guard let reply = try Self.receive(on: socket) else {
-                throw StoreError.unavailable(store: configuration.url, why: "the etcd client process ended")
-            }
-            guard reply.first == Self.answered else {
-                throw StoreError.unavailable(store: configuration.url, why: String(decoding: reply.dropFirst(), as: UTF8.self))
-            }
             return try JSONValue.parse(Array(reply.dropFirst()))
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw .unavailable(store: configuration.url, why: "the etcd client process: \(error)")
+            throw .unavailable(store: configuration.url, why: "etcd's answer is not JSON: \(error)")
         }
     }
+
+    /// One request frame out, its answer frame back. A helper or agent that failed (ended,
+    /// stopped answering) is let go, so that the next call starts a fresh helper: an agent
+    /// whose helper was killed otherwise kept its dead socket and stopped renewing its lease
+    /// (a fresh-eyes finding).
+    private func exchange(_ request: [UInt8], on socket: FileDescriptor) throws(StoreError) -> [UInt8] {
+        let through = helper?.pid == nil ? "the node agent" : "the etcd client process"
+        func failed(_ why: String) -> StoreError {
+            discardHelper()
+            return .unavailable(store: configuration.url, why: why)
+        }
+        let reply: [UInt8]?
+        do throws(SysError) {
+            try Self.send(request, on: socket)
+            reply = try Self.receive(on: socket)
+        } catch {
+            if error.errno == EAGAIN || error.errno == EWOULDBLOCK { throw failed("\(through) did not answer within \(Self.agentTimeout) s") }
+            throw failed("\(through): \(error)")
+        }
+        guard let reply else { throw failed("\(through) ended") }
+        return reply
+    }
+
+    private func discardHelper() {
+        guard let helper else { return }
+        helper.socket.close()
+        if let pid = helper.pid {
+            kill(pid, SIGKILL)
+            _ = ChildProcess.wait(pid)
+        }
+        self.helper = nil
+    }
+
+    /// Seconds a client waits for the agent: to answer its hello (else it starts its own
+    /// helper), and for each answer (etcd's worst: 3 s for each member that does not answer).
+    static let agentHelloTimeout = 1
+    static let agentTimeout = 15
 
     /// For the agent: one client's request frame, sent on to this client's helper as it came,
     /// and the helper's answer frame as it came (or `unavailable` and why).
     func relay(_ request: [UInt8]) -> [UInt8] {
         do {
             let socket = try startHelper()
-            try Self.send(request, on: socket)
-            if let reply = try Self.receive(on: socket) { return reply }
-            return [Self.unavailable] + Array("the node agent's etcd client process ended".utf8)
+            return try exchange(request, on: socket)
         } catch {
+            if case .unavailable(_, let why) = error { return [Self.unavailable] + Array("the node agent's etcd client: \(why)".utf8) }
             return [Self.unavailable] + Array("the node agent's etcd client: \(error)".utf8)
         }
     }
@@ -107,9 +132,10 @@ package final class EtcdClient {
 
     /// The agent's socket, if an agent of this store listens on it.
     private func connectToAgent(_ path: String) -> FileDescriptor? {
-        guard let socket = try? LocalSocket.connect(to: path) else { return nil }
+        guard let socket = try? LocalSocket.connect(to: path, timeout: Self.agentHelloTimeout) else { return nil }
         if (try? Self.send(Self.hello(configuration), on: socket)) != nil,
-           let reply = try? Self.receive(on: socket), reply == [Self.answered] {
+           let reply = try? Self.receive(on: socket), reply == [Self.answered],
+           (try? LocalSocket.setTimeouts(socket, seconds: Self.agentTimeout)) != nil {
             return socket
         }
         socket.close()
@@ -173,10 +199,16 @@ package final class EtcdClient {
         return helper
     }
 
-    package static func send(_ bytes: [UInt8], on socket: FileDescriptor) throws(SysError) {
+    /// `bytes` as a frame: its length, 4 bytes big-endian, then the bytes.
+    static func frame(_ bytes: [UInt8]) -> [UInt8] {
         let count = UInt32(bytes.count)
         var frame: [UInt8] = [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
         frame.append(contentsOf: bytes)
+        return frame
+    }
+
+    package static func send(_ bytes: [UInt8], on socket: FileDescriptor) throws(SysError) {
+        let frame = frame(bytes)
         var sent = 0
         while sent < frame.count {
             let wrote = try sys("send") {

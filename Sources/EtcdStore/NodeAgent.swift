@@ -43,11 +43,25 @@ public final class NodeAgent {
     static let interval = 0.2
     /// The relay's connections at once; more wait in the listen queue.
     static let maximumClients = 64
-    /// How long a client may take to send a whole frame or to take its answer.
-    static let clientTimeout = 2
+    /// Seconds a client may take to send a whole frame, and to take its answer.
+    static let clientTimeout = 2.0
+    /// The largest request a client may send: a create of a 500 KB secret, sealed and in
+    /// base64, is under 1 MB. (Answers, from etcd, may be larger: `EtcdClient.maximumFrame`.)
+    static let maximumRequest = 4 << 20
     private var listener: FileDescriptor?
-    /// Connected clients, and whether each has said which store it means.
-    private var clients: [(socket: FileDescriptor, greeted: Bool)] = []
+    /// A connected client: what it has sent of its next frame, since when, and whether it has
+    /// said which store it means. Read only when the kernel has bytes for it, so no client can
+    /// hold the agent (a fresh-eyes finding: a client trickling a frame, byte by byte, kept a
+    /// blocking agent from renewing its lease).
+    private struct Client {
+        let socket: FileDescriptor
+        var pending: [UInt8] = []
+        var since = 0.0
+        var greeted = false
+    }
+    private var clients: [Client] = []
+    /// The TTL etcd gave the lease held (an adopted lease keeps its own).
+    private var leaseTTL: Int64 = 0
 
     public init(store: EtcdSecretStore, node: String, ttl: Int64) throws(StoreError) {
         guard SecretRules.isValidName(node) else {
@@ -106,11 +120,20 @@ public final class NodeAgent {
         let lockPath = leases.directory + "/" + Self.lockName
         let lock = try FileDescriptor.open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
         defer { lock.close() }
-        do {
-            try lock.lock(LOCK_EX | LOCK_NB)
-        } catch {
-            guard error.errno == EWOULDBLOCK else { throw error }
-            throw Refused(description: "another agent runs for the state dir \(leases.directory): one agent per node")
+        // `running(in:)` takes the lock shared for a moment: a few tries before refusing.
+        var tries = 0
+        while true {
+            do {
+                try lock.lock(LOCK_EX | LOCK_NB)
+                break
+            } catch {
+                guard error.errno == EWOULDBLOCK else { throw error }
+                tries += 1
+                guard tries < 50 else {
+                    throw Refused(description: "another agent runs for the state dir \(leases.directory): one agent per node")
+                }
+                Self.sleep(0.02)
+            }
         }
         let socketPath = leases.directory + "/" + Self.socketName
         do {
@@ -141,9 +164,9 @@ public final class NodeAgent {
                     previous = nil
                     try writeFile()
                     lastRenewal = now
-                    let how = lease == adopting ? ", the lease of the agent before it" : ""
-                    report("publishing the workloads of node \(node) to \(store.url) (TTL \(ttl) s\(how))")
-                } else if now - lastRenewal >= Double(ttl) / 3 {
+                    let how = lease == adopting ? ", the lease of the agent before it" + (leaseTTL != ttl ? "; --ttl \(ttl) applies to the next" : "") : ""
+                    report("publishing the workloads of node \(node) to \(store.url) (TTL \(leaseTTL) s\(how))")
+                } else if now - lastRenewal >= Double(leaseTTL) / 3 {
                     if try store.client.keepAlive(lease) <= 0 {
                         // Expired (the agent was stopped or cut off longer than the TTL).
                         lease = 0
@@ -178,8 +201,19 @@ public final class NodeAgent {
     /// agent holds the name.
     private func acquireLease(previous: Int64?) throws -> Int64 {
         var lease: Int64 = 0
-        if let previous, try store.client.keepAlive(previous) > 0 { lease = previous }
-        if lease == 0 { lease = try store.client.grantLease(ttl: ttl) }
+        // An adopted lease keeps the TTL it was granted with, and is renewed by it (a fresh-eyes
+        // finding: renewed by a longer new --ttl, it expired under the node's workloads).
+        if let previous {
+            let left = try store.client.keepAlive(previous)
+            if left > 0 {
+                lease = previous
+                leaseTTL = left
+            }
+        }
+        if lease == 0 {
+            lease = try store.client.grantLease(ttl: ttl)
+            leaseTTL = ttl
+        }
         let claim = store.keys.agent(of: node)
         let answer = try store.client.txn(
             [EtcdClient.compare(claim, "CREATE", "EQUAL", 0)],
@@ -245,48 +279,61 @@ public final class NodeAgent {
         guard let listener else { return Self.sleep(seconds) }
         let deadline = Self.monotonicSeconds() + seconds
         while true {
-            let left = deadline - Self.monotonicSeconds()
+            let now = Self.monotonicSeconds()
+            // A client that has sent part of a frame and nothing more for too long is dropped.
+            for client in clients where !client.pending.isEmpty && now - client.since > Self.clientTimeout { drop(client.socket) }
+            let left = deadline - now
             guard left > 0 else { return }
             let waiting = [listener] + clients.map(\.socket)
-            guard let ready = try? LocalSocket.readable(waiting, milliseconds: Int32(left * 1000) + 1), !ready.isEmpty else { continue }
+            guard let ready = try? LocalSocket.readable(waiting, milliseconds: Int32(min(left, Self.clientTimeout) * 1000) + 1), !ready.isEmpty else { continue }
             for socket in ready {
-                if socket.rawValue == listener.rawValue { accept(listener) } else { answer(socket) }
+                if socket.rawValue == listener.rawValue { accept(listener) } else { read(socket) }
             }
         }
     }
 
     private func accept(_ listener: FileDescriptor) {
         while let client = try? LocalSocket.accept(listener) {
-            guard clients.count < Self.maximumClients, (try? LocalSocket.peerUserID(client)) == System.effectiveUserID,
-                  (try? LocalSocket.setTimeouts(client, seconds: Self.clientTimeout)) != nil else {
+            guard clients.count < Self.maximumClients, (try? LocalSocket.peerUserID(client)) == System.effectiveUserID else {
                 client.close()
                 continue
             }
-            clients.append((client, false))
+            clients.append(Client(socket: client))
         }
     }
 
-    /// One frame from a client: its hello, or a request relayed to etcd. A client that ends,
-    /// sends something else, or is too slow is dropped (it then starts its own helper or fails).
-    private func answer(_ socket: FileDescriptor) {
+    private func drop(_ socket: FileDescriptor) {
+        socket.close()
+        clients.removeAll { $0.socket.rawValue == socket.rawValue }
+    }
+
+    /// What a client has sent, kept until its frame is whole; then its hello is answered, or
+    /// its request relayed to etcd. A client that ends, sends something else or too much, or
+    /// does not take its answer in time, is dropped (it then starts its own helper, or fails).
+    private func read(_ socket: FileDescriptor) {
         guard let index = clients.firstIndex(where: { $0.socket.rawValue == socket.rawValue }) else { return }
-        func drop() {
-            socket.close()
-            clients.remove(at: index)
-        }
-        guard let frame = try? EtcdClient.receive(on: socket) else { return drop() }
+        guard let bytes = LocalSocket.receiveAvailable(socket, limit: 1 << 16) else { return drop(socket) }
+        if clients[index].pending.isEmpty { clients[index].since = Self.monotonicSeconds() }
+        clients[index].pending += bytes
+        let pending = clients[index].pending
+        guard pending.count >= 4 else { return }
+        let length = Int(pending[0]) << 24 | Int(pending[1]) << 16 | Int(pending[2]) << 8 | Int(pending[3])
+        guard length <= Self.maximumRequest, pending.count <= 4 + length else { return drop(socket) }
+        guard pending.count == 4 + length else { return }
+        clients[index].pending = []
+        let frame = Array(pending[4...])
         let reply: [UInt8]
         if clients[index].greeted {
             reply = store.client.relay(frame)
         } else {
             guard frame == EtcdClient.hello(store.configuration) else {
-                _ = try? EtcdClient.send([EtcdClient.unavailable], on: socket)
-                return drop()
+                _ = LocalSocket.sendAll(EtcdClient.frame([EtcdClient.unavailable]), on: socket, milliseconds: 100)
+                return drop(socket)
             }
             clients[index].greeted = true
             reply = [EtcdClient.answered]
         }
-        if (try? EtcdClient.send(reply, on: socket)) == nil { drop() }
+        if !LocalSocket.sendAll(EtcdClient.frame(reply), on: socket, milliseconds: Int(Self.clientTimeout * 1000)) { drop(socket) }
     }
 
     private func writeFile() throws(StoreError) {

@@ -134,6 +134,12 @@ public enum Launcher {
             // masks paths (with `--rootfs`/`--bundle` the host's tree is gone already).
             if ownNamespace && !hasRoot {
                 for path in [location.keyFile, location.root, location.stateDirectory] { try Masking.hide(path) }
+                // A shared store's client credentials too: with them a workload could write to
+                // etcd, and so drop its node's holders (a fresh-eyes finding).
+                if location.isRemote {
+                    let remote = location.remote
+                    for path in [remote.caCertificate, remote.certificate, remote.key] where !path.isEmpty { try Masking.hide(path) }
+                }
             }
             // A root workload must not reach the kernel's knobs: in the host's tree, and in a root
             // that shows the host's /sys or /proc (`--rootfs /`, a bundle's binds; a fresh /proc's

@@ -30,13 +30,15 @@ public enum LocalSocket {
         }
     }
 
-    /// A connection to the listener at `path`, blocking.
-    public static func connect(to path: String) throws(SysError) -> FileDescriptor {
+    /// A connection to the listener at `path`, blocking, every send and receive on it (the
+    /// connect too, while the listener's queue is full) bounded to `seconds`.
+    public static func connect(to path: String, timeout seconds: Int) throws(SysError) -> FileDescriptor {
         var address = try socketAddress(path)
         let fd = FileDescriptor(rawValue: try sys("socket", path) {
             socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         })
         do {
+            try setTimeouts(fd, seconds: seconds)
             try sys("connect", path) {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -49,10 +51,14 @@ public enum LocalSocket {
         }
     }
 
-    /// The next waiting connection (blocking, close-on-exec), or nil if none is waiting.
+    /// The next waiting connection (non-blocking, close-on-exec), or nil if none is waiting.
     public static func accept(_ listener: FileDescriptor) throws(SysError) -> FileDescriptor? {
         let accepted = cl_accept_cloexec(listener.rawValue)
-        if accepted >= 0 { return FileDescriptor(rawValue: accepted) }
+        if accepted >= 0 {
+            let flags = (try? sys("fcntl") { fcntl(accepted, F_GETFL) }) ?? 0
+            _ = try? sys("fcntl") { fcntl(accepted, F_SETFL, flags | O_NONBLOCK) }
+            return FileDescriptor(rawValue: accepted)
+        }
         let code = errno
         // The peer may have gone between poll and accept (ECONNABORTED).
         if code == EAGAIN || code == EWOULDBLOCK || code == EINTR || code == ECONNABORTED { return nil }
@@ -74,6 +80,44 @@ public enum LocalSocket {
         for option in [SO_SNDTIMEO, SO_RCVTIMEO] {
             try sys("setsockopt") { setsockopt(fd.rawValue, SOL_SOCKET, option, &limit, socklen_t(MemoryLayout<timeval>.size)) }
         }
+    }
+
+    /// What a non-blocking socket holds now, at most `limit` bytes: nil at EOF (or a failed
+    /// connection), empty when nothing is waiting.
+    public static func receiveAvailable(_ fd: FileDescriptor, limit: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: limit)
+        do {
+            let got = try sys("recv") { bytes.withUnsafeMutableBytes { recv(fd.rawValue, $0.baseAddress, limit, Int32(MSG_DONTWAIT)) } }
+            return got == 0 ? nil : Array(bytes.prefix(got))
+        } catch {
+            return error.errno == EAGAIN || error.errno == EWOULDBLOCK ? [] : nil
+        }
+    }
+
+    /// Sends all of `bytes` on a non-blocking socket within `milliseconds` in all (a peer that
+    /// does not read cannot hold the sender longer); false if it could not.
+    public static func sendAll(_ bytes: [UInt8], on fd: FileDescriptor, milliseconds: Int) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Int(deadline.tv_sec) * 1000 + Int(deadline.tv_nsec) / 1_000_000 + milliseconds
+        var sent = 0
+        while sent < bytes.count {
+            do {
+                sent += try sys("send") {
+                    bytes.withUnsafeBytes { send(fd.rawValue, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                }
+                continue
+            } catch {
+                guard error.errno == EAGAIN || error.errno == EWOULDBLOCK else { return false }
+            }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let left = end - (Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000)
+            guard left > 0 else { return false }
+            var entry = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
+            _ = try? sys("poll") { poll(&entry, 1, Int32(left)) }
+        }
+        return true
     }
 
     /// poll(2) for input on `fds` for at most `milliseconds`: which of them can be read (or

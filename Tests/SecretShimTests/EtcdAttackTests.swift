@@ -188,6 +188,78 @@ import Testing
         }
     }
 
+    /// The second round of fresh-eyes findings on the agent, each a way the holds of a running
+    /// workload lapsed: the agent's etcd helper killed (the agent kept its dead socket), a
+    /// restart with a longer --ttl (the adopted lease renewed too late), a client trickling a
+    /// frame (the agent blocked in its read); a stopped agent hung every command; and a root
+    /// workload read the node's etcd client key.
+    @Test func theAgentOutlivesItsHelperSlowClientsAndATTLChange() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 80) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = EtcdStoreTests.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        #expect(a(["secret", "create", "s", "-"], stdin: Data("value-s".utf8)).status == 0)
+        let flag = a.shim.directory.path + "/go"
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let workload = a.shim.detachedProcess(
+            ["run", "--name", "web", "--secret", "s", "--", "/bin/sh", "-c", "while [ -e \(flag) ]; do sleep 0.05; done"], env: a.environment)
+        defer {
+            try? FileManager.default.removeItem(atPath: flag)
+            workload.waitUntilExit()
+        }
+        #expect(eventually(10) { b(["ps", "--all-nodes"]).stdout.contains("web") })
+        /// `secret rm` on node b is refused because node a's workload holds s.
+        func held() -> Bool { b(["secret", "rm", "s"]).stderr.contains("is in use by the following workload: web") }
+        #expect(held())
+
+        // The workload cannot read the node's client key (nor the CA and certificate).
+        let key = a.environment["SECRETSHIM_ETCD_KEY"]!
+        let peek = a(["run", "--secret", "s", "--", "/bin/cat", key])
+        #expect(!peek.stdout.contains("PRIVATE KEY"), "the workload read \(key)")
+
+        // The agent's helper killed: a fresh one is started, and the holds never lapse.
+        let agentPID = try #require(a.agentPID)
+        #expect(shell("pkill -KILL -P \(agentPID) -f secretshim-etcd").status == 0)
+        sleep(7)
+        #expect(held(), "the holds lapsed after the agent's helper died")
+        #expect(a(["run", "--secret", "s", "--", "/bin/true"]).status == 0)
+
+        // A client that trickles a frame, byte by byte, does not hold the agent.
+        let trickler = Thread {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let path = Array((a.shim.state + "/node.sock").utf8)
+            withUnsafeMutableBytes(of: &address.sun_path) { for (i, byte) in path.enumerated() { $0[i] = byte } }
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            var header: [UInt8] = [0x00, 0x0F, 0x42, 0x40]
+            _ = send(fd, &header, 4, Int32(MSG_NOSIGNAL))
+            for _ in 0..<6 {
+                var byte: UInt8 = 0x7B
+                if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) < 0 { break }
+                usleep(1_500_000)
+            }
+            close(fd)
+        }
+        trickler.start()
+        sleep(8)
+        #expect(held(), "a trickling client let the holds lapse")
+
+        // A restart with a longer --ttl keeps the holds: the adopted lease is renewed by its own TTL.
+        a.stopAgent()
+        a.startAgent(ttl: 20)
+        sleep(8)
+        #expect(held(), "the holds lapsed after a restart with a longer TTL")
+
+        // A stopped agent: the node's commands fall back to a helper of their own, at once.
+        kill(try #require(a.agentPID), SIGSTOP)
+        let started = Date()
+        let listed = Self.bounded(a, ["secret", "ls"])
+        kill(try #require(a.agentPID), SIGCONT)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10, "ls took \(Date().timeIntervalSince(started)) s with the agent stopped")
+    }
+
     /// Runs secretshim as `node` would, killed after 30 s (a command that should fail at once
     /// must not hang the suite if it does not).
     static func bounded(_ node: EtcdNode, _ arguments: [String], env extra: [String: String] = [:]) -> Shim.Result {

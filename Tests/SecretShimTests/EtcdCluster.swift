@@ -89,6 +89,9 @@ final class EtcdNode: @unchecked Sendable {
         #expect(eventually(10) { FileManager.default.fileExists(atPath: self.shim.state + "/node.etcd") }, "agent of \(name) did not start")
     }
 
+    /// The running agent's pid.
+    var agentPID: pid_t? { agent?.processIdentifier }
+
     /// SIGTERM: the agent revokes its lease and removes its file (unless workloads here still
     /// hold secrets: then the lease lives out its TTL).
     func stopAgent() {
