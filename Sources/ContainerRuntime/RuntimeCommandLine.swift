@@ -44,18 +44,26 @@ public struct RuntimeCommandLine: Sendable, Equatable {
 
     /// secretshim's own global flags, which runc must not see: `--secretshim-grant SPEC`
     /// (repeatable), `--secretshim-root DIR`, `--secretshim-state-dir DIR`,
-    /// `--secretshim-key-file PATH`, each also as `--flag=value` (Podman's `--runtime-flag
-    /// secretshim-root=DIR` arrives so). Docker passes them through a runtime's `runtimeArgs`,
-    /// before runc's own flags; conmon passes no environment on, so these are how Podman
-    /// points the wrapper at a store.
+    /// `--secretshim-key-file PATH`, and for a store on etcd `--secretshim-store URL`,
+    /// `--secretshim-etcd-cacert`, `--secretshim-etcd-cert`, `--secretshim-etcd-key PATH`, each
+    /// also as `--flag=value` (Podman's `--runtime-flag secretshim-root=DIR` arrives so). Docker
+    /// passes them through a runtime's `runtimeArgs`, before runc's own flags; conmon passes no
+    /// environment on, so these are how Podman points the wrapper at a store.
     public struct SecretshimFlags: Sendable, Equatable {
         public var grants: [String] = []
         public var root: String?
         public var stateDirectory: String?
         public var keyFile: String?
+        public var store: String?
+        public var etcdCACertificate: String?
+        public var etcdCertificate: String?
+        public var etcdKey: String?
     }
 
-    static let secretshimFlags = ["secretshim-grant", "secretshim-root", "secretshim-state-dir", "secretshim-key-file"]
+    static let secretshimFlags = [
+        "secretshim-grant", "secretshim-root", "secretshim-state-dir", "secretshim-key-file", "secretshim-store",
+        "secretshim-etcd-cacert", "secretshim-etcd-cert", "secretshim-etcd-key",
+    ]
 
     /// Takes secretshim's own flags out of the global flags (those before the command word).
     /// Throws for one without a value, and for a `--secretshim-` flag it does not know (passed
@@ -92,6 +100,10 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             case "secretshim-grant": flags.grants.append(value!)
             case "secretshim-root": flags.root = value
             case "secretshim-state-dir": flags.stateDirectory = value
+            case "secretshim-store": flags.store = value
+            case "secretshim-etcd-cacert": flags.etcdCACertificate = value
+            case "secretshim-etcd-cert": flags.etcdCertificate = value
+            case "secretshim-etcd-key": flags.etcdKey = value
             default: flags.keyFile = value
             }
             index += 1

@@ -15,7 +15,9 @@ enum RuntimeCommand {
                 Output.out(help)
                 return 0
             }
-            let location = try StoreChoice.location(root: flags.root, keyFile: flags.keyFile, stateDirectory: flags.stateDirectory)
+            let location = try StoreChoice.location(
+                root: flags.root, keyFile: flags.keyFile, stateDirectory: flags.stateDirectory, store: flags.store,
+                caCertificate: flags.etcdCACertificate, certificate: flags.etcdCertificate, key: flags.etcdKey)
             return try RuntimeWrapper.main(rest, location: location, operatorGrants: flags.grants)
         } catch {
             let message = "\(error)"
@@ -43,6 +45,9 @@ enum RuntimeCommand {
           --secretshim-root DIR        Store root (env SECRETSHIM_ROOT)
           --secretshim-key-file PATH   Master key file (env SECRETSHIM_KEY_FILE)
           --secretshim-state-dir DIR   Staged secrets and leases (env SECRETSHIM_STATE_DIR)
+          --secretshim-store URL       local, or etcd://HOST:PORT[,...][/PREFIX] (env SECRETSHIM_STORE)
+          --secretshim-etcd-cacert PATH, --secretshim-etcd-cert PATH, --secretshim-etcd-key PATH
+                                       The etcd store's client TLS files (env SECRETSHIM_ETCD_*)
 
         Every other flag and command is runc's: see 'runc --help'.
         Exit status: the runtime's own; 1 when the wrapper refuses (one line on stderr, and in

@@ -142,5 +142,14 @@ import Testing
         #expect(flags.root == "/srv/s" && flags.stateDirectory == "/run/s" && flags.keyFile == nil)
         #expect(rest == ["--root", "/run/docker/runtime-runc/moby", "--log", "/x.log", "create", "--bundle", "b", "--secretshim-grant", "not-a-global-flag", "id"])
         #expect(throws: RuntimeError.self) { try RuntimeCommandLine.peelSecretshimFlags(["--secretshim-grant"]) }
+        // An etcd store, as Podman's --runtime-flag passes it (conmon passes no environment on).
+        let (etcd, runc) = try RuntimeCommandLine.peelSecretshimFlags([
+            "--secretshim-store=etcd://10.0.0.1:2379/p", "--secretshim-etcd-cacert=/e/ca.pem", "--secretshim-etcd-cert", "/e/n.pem",
+            "--secretshim-etcd-key=/e/n-key.pem", "--root", "/r", "delete", "id",
+        ])
+        #expect(etcd.store == "etcd://10.0.0.1:2379/p" && etcd.etcdCACertificate == "/e/ca.pem")
+        #expect(etcd.etcdCertificate == "/e/n.pem" && etcd.etcdKey == "/e/n-key.pem")
+        #expect(runc == ["--root", "/r", "delete", "id"])
+        #expect(throws: RuntimeError.self) { try RuntimeCommandLine.peelSecretshimFlags(["--secretshim-etcd-keys=/k", "delete", "id"]) }
     }
 }

@@ -213,6 +213,47 @@ import Testing
         #expect(ran.stdout == second)
     }
 
+    /// Podman through the plain `secretshim-runtime` link on an etcd store: conmon passes no
+    /// environment on, so the store and its TLS files come as `--runtime-flag`s. A running
+    /// container holds its secret on every node, and its removal frees it.
+    @Test func podmanContainersGetSecretsFromEtcdThroughRuntimeFlags() throws {
+        guard Shim.isRoot, Engines.havePodman, let cluster = EtcdCluster(basePort: 23960) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        let value = "etcd-podman-\(UUID().uuidString)"
+        #expect(a(["secret", "create", "pw", "-"], stdin: Data(value.utf8)).status == 0)
+        let podman = try PrivatePodman(shim: a.shim)
+        defer {
+            podman.stop()
+            ContainerAttackTests.sweep(a.shim)
+        }
+        #expect(podman.podman("import \(try Engines.busyboxTar(in: a.shim.directory)) bb").status == 0)
+        let script = a.shim.directory.appendingPathComponent("bin/runtime").path
+        let link = a.shim.directory.appendingPathComponent("bin/secretshim-runtime").path
+        let env = a.environment
+        let flags = [
+            "secretshim-root=\(a.shim.root)", "secretshim-state-dir=\(a.shim.state)", "secretshim-key-file=\(env["SECRETSHIM_KEY_FILE"]!)",
+            "secretshim-store=\(env["SECRETSHIM_STORE"]!)", "secretshim-etcd-cacert=\(env["SECRETSHIM_ETCD_CACERT"]!)",
+            "secretshim-etcd-cert=\(env["SECRETSHIM_ETCD_CERT"]!)", "secretshim-etcd-key=\(env["SECRETSHIM_ETCD_KEY"]!)",
+        ].map { "--runtime-flag \($0)" }.joined(separator: " ")
+        let linked = podman.command.replacingOccurrences(of: "--runtime \(script)", with: "--runtime \(link)") + " " + flags
+        #expect(linked != podman.command + " " + flags)
+        let run = "run --network none \(podman.ulimits)"
+        let once = shell("\(linked) --runtime-flag secretshim-grant=pw,mode=0400 \(run) --rm bb sh -c 'stat -c %a /run/secrets/pw; cat /run/secrets/pw'")
+        #expect(once.status == 0 && once.output == "400\n\(value)", "\(once.output)")
+
+        let running = shell("\(linked) --runtime-flag secretshim-grant=pw \(run) -d bb sleep 300").output.lastLine
+        #expect(Engines.eventually { shell("\(linked) exec \(running) cat /run/secrets/pw").output == value })
+        let refused = b(["secret", "rm", "pw"])
+        #expect(refused.status == 1)
+        expectOneLineError(refused, contains: "is in use by the following workload")
+        #expect(refused.stderr.contains("on node node-a"), "\(refused.stderr)")
+        #expect(shell("\(linked) rm -f -t 0 \(running)").status == 0)
+        #expect(eventually(10) { b(["secret", "rm", "pw"]).status == 0 }, "the container's hold outlived it")
+        #expect(Engines.eventually(5) { Engines.leftovers(a.shim).isEmpty }, "\(Engines.leftovers(a.shim))")
+    }
+
     @Test func malformedStoreURLsAndTLSFlagsAreOneLineUsageErrors() {
         let shim = Shim()
         defer { shim.cleanUp() }
