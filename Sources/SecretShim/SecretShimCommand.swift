@@ -10,7 +10,10 @@ struct SecretShimCommand: ParsableCommand {
               secretshim run --secret NAME[,target=T,uid=U,gid=G,mode=M] -- COMMAND [ARG...]
             See 'secretshim run --help'; for containers, 'secretshim runtime --help'.
             """,
-        subcommands: [SecretCommand.self, PsCommand.self, UpdateCommand.self, NodeCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self])
+        subcommands: [
+            SecretCommand.self, PsCommand.self, UpdateCommand.self, NodeCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self,
+            PodmanDriver.self,
+        ])
 
     @OptionGroup var globals: GlobalOptions
 }

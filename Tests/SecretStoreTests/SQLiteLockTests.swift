@@ -45,14 +45,35 @@ import Testing
         #expect(anotherProcessCanWrite(location))
     }
 
-    /// A store with one secret and its launch index in line.
+    /// A store with one secret and its launch index in line, made by the built binary: the store
+    /// sets the umask while it creates files, and the umask is the whole process's, so done
+    /// here it gave the other suites' files and children 0700 for a moment.
     func temporaryStore() throws -> StoreLocation {
         let root = NSTemporaryDirectory() + "secretshim-locks-\(UUID().uuidString)"
         let location = StoreLocation(root: root, stateDirectory: root + "/state")
-        let store = try SecretStore.openForWriting(location)
-        _ = try store.create(name: "a", value: Array("value-a".utf8))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["secret", "create", "a", "-"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SECRETSHIM_ROOT"] = root
+        environment["SECRETSHIM_STATE_DIR"] = location.stateDirectory
+        process.environment = environment
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data("value-a".utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "secret create failed")
         return location
     }
+
+    /// The debug build (`SECRETSHIM_BIN` to choose another), as the integration tests use it.
+    static let binary: String = ProcessInfo.processInfo.environment["SECRETSHIM_BIN"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/secretshim").path
 
     /// Whether the sqlite3 shell, without waiting, can commit a write to the store's database.
     func anotherProcessCanWrite(_ location: StoreLocation) -> Bool {
