@@ -111,9 +111,11 @@ public final class NodeAgent {
     }
 
     /// Runs until `stopRequested` says so, then revokes its lease (its keys go at once) and
-    /// removes its file. Errors from etcd are reported through `report` and retried: a member
-    /// may come back; the lease, if it expired meanwhile, is granted anew and everything
-    /// published again.
+    /// removes its file, unless workloads here still hold secrets: then the lease lives out its
+    /// TTL for a restarted agent to take over. Errors from etcd are reported through `report`
+    /// and retried: a member may come back; the lease, if it expired meanwhile, is granted anew
+    /// and everything published again. Throws `Refused` (another agent for the state dir or the
+    /// node name), or a `SysError`/`StoreError` for a state dir it cannot use.
     public func run(stopRequested: () -> Bool, report: (String) -> Void) throws {
         guard let directory = try leases.open(create: true) else { throw StoreError.corrupt("no state dir") }
         directory.close()
