@@ -22,7 +22,7 @@ import SecretStore
 /// Where this node's agent runs (`NodeAgent`), the client speaks to it instead, over its socket
 /// in the state dir: the agent relays the same frames to its own helper, whose connection to
 /// etcd is already open. A process then pays neither the helper's start nor a TLS handshake
-/// (about 15 ms of `run`'s 20 on etcd). The socket is the agent's user's only (0600, and the
+/// (about half of what `run` on etcd cost: 37 ms to 18 ms on the test VM). The socket is the agent's user's only (0600, and the
 /// agent checks the peer's user ID), and the agent serves only a client of its own store
 /// (`hello`); anything else, or no agent, and the client starts its own helper.
 package final class EtcdClient {
