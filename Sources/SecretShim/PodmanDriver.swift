@@ -61,7 +61,7 @@ struct PodmanDriver: ParsableCommand {
         do {
             switch action {
             case .store:
-                var value = try Self.readValue(what)
+                var value = try SecretCreate.readValue(from: "-", what)
                 defer { wipe(&value) }
                 _ = try location.openForWriting().create(name: name, value: value, labels: [.init(key: "org.secretshim.podman-id", value: id)])
             case .lookup:
@@ -97,18 +97,5 @@ struct PodmanDriver: ParsableCommand {
             throw CommandFailure.usage(what, "SECRET_ID '\(id)' is not a Podman secret ID (hex digits)")
         }
         return id
-    }
-
-    /// The value on standard input, refused over the size limit without holding it all.
-    static func readValue(_ what: String) throws -> [UInt8] {
-        do {
-            let value = try FileDescriptor(rawValue: STDIN_FILENO).readAll(limit: SecretRules.maxSize, path: "standard input")
-            try SecretRules.validateSize(value.count)
-            return value
-        } catch let error as SysError where error.errno == EFBIG {
-            throw CommandFailure.failed(what, StoreError.invalidSize(SecretRules.maxSize))
-        } catch {
-            throw CommandFailure.failed(what, error)
-        }
     }
 }

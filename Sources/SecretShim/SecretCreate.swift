@@ -31,7 +31,7 @@ struct SecretCreate: ParsableCommand {
         // Check the name before reading: a bad name must not consume stdin for nothing.
         do { try SecretRules.validateName(name) } catch { throw CommandFailure.failed(what, error) }
 
-        var value = try readValue(what)
+        var value = try Self.readValue(from: file, what)
         defer { wipe(&value) }
         do {
             let location = try globals.location
@@ -52,8 +52,9 @@ struct SecretCreate: ParsableCommand {
         }
     }
 
-    /// Reads at most the size limit, so a huge input is refused without being held in memory.
-    private func readValue(_ what: String) throws -> [UInt8] {
+    /// A value from `file`, or standard input for `-`: at most the size limit, so a huge input
+    /// is refused without being held in memory. (`podman-driver store` reads its value so too.)
+    static func readValue(from file: String, _ what: String) throws -> [UInt8] {
         do {
             let fd = file == "-" ? FileDescriptor(rawValue: STDIN_FILENO) : try FileDescriptor.open(file, O_RDONLY)
             defer { if file != "-" { fd.close() } }
