@@ -218,10 +218,15 @@ package final class EtcdClient {
         }
     }
 
+    /// The length a frame's first 4 bytes give (big-endian), `frame`'s inverse.
+    static func frameLength(_ head: [UInt8]) -> Int {
+        Int(head[0]) << 24 | Int(head[1]) << 16 | Int(head[2]) << 8 | Int(head[3])
+    }
+
     /// One frame, nil at EOF before it.
     package static func receive(on socket: FileDescriptor) throws(SysError) -> [UInt8]? {
         guard let head = try readExactly(4, from: socket) else { return nil }
-        let count = Int(head[0]) << 24 | Int(head[1]) << 16 | Int(head[2]) << 8 | Int(head[3])
+        let count = frameLength(head)
         guard count <= maximumFrame else { throw SysError("read a frame of \(count) bytes", errno: EMSGSIZE) }
         return try readExactly(count, from: socket)
     }

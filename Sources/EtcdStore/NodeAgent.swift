@@ -191,7 +191,7 @@ public final class NodeAgent {
         // agent restarted here within it takes it over (`systemctl restart` leaves no window).
         let holding = (try? leases.liveLeases())?.filter { !$0.secrets.isEmpty }.count ?? 0
         if holding > 0 && lease != 0 {
-            report("\(holding) workload(s) here still hold secrets: their holds stay for \(ttl) s (the lease's TTL), for a restarted agent to take over")
+            report("\(holding) workload(s) here still hold secrets: their holds stay for \(leaseTTL) s (the lease's TTL), for a restarted agent to take over")
             return
         }
         try? Files.remove(leases.directory + "/" + Self.fileName)
@@ -319,7 +319,7 @@ public final class NodeAgent {
         clients[index].pending += bytes
         let pending = clients[index].pending
         guard pending.count >= 4 else { return }
-        let length = Int(pending[0]) << 24 | Int(pending[1]) << 16 | Int(pending[2]) << 8 | Int(pending[3])
+        let length = EtcdClient.frameLength(Array(pending.prefix(4)))
         guard length <= Self.maximumRequest, pending.count <= 4 + length else { return drop(socket) }
         guard pending.count == 4 + length else { return }
         clients[index].pending = []
