@@ -69,15 +69,20 @@ public struct StoreLocation: Sendable, Equatable {
         checked.stateDirectory = try Self.trustedPath(stateDirectory)
         // Whoever could replace the CA file could stand in for etcd (a fresh-eyes finding: root
         // used TLS files in another user's directory).
-        for file in [remote.caCertificate, remote.certificate, remote.key] where !file.isEmpty {
-            try Self.trustedFile(file)
+        // Their real paths are used from here on, as for the paths above: a symlink checked
+        // once could be pointed elsewhere by whoever owns its folder before the client reads it.
+        func real(_ file: String) throws(StoreError) -> String { file.isEmpty ? "" : try Self.trustedFile(file) }
+        if remote.url != "" {
+            checked.remote = RemoteStore(
+                url: remote.url, caCertificate: try real(remote.caCertificate), certificate: try real(remote.certificate),
+                key: try real(remote.key))
         }
         return checked
     }
 
-    /// A file root may trust: its real path under root's own directories (`trustedPath`), a
-    /// regular file of root's that no group or other user can write.
-    static func trustedFile(_ path: String) throws(StoreError) {
+    /// A file root may trust: its real path (returned) under root's own directories
+    /// (`trustedPath`), a regular file of root's that no group or other user can write.
+    static func trustedFile(_ path: String) throws(StoreError) -> String {
         let absolute = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
         let real: String
         do { real = try Files.realPath(absolute) } catch { throw .untrusted(path: path, why: error.description) }
@@ -89,6 +94,7 @@ public struct StoreLocation: Sendable, Equatable {
         guard st.st_mode & 0o022 == 0 else {
             throw .untrusted(path: path, why: "it is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))")
         }
+        return real
     }
 
     /// The real path of `path` (of its deepest existing ancestor, with the rest appended),
