@@ -20,6 +20,9 @@ let package = Package(
         // The etcd client, a program of its own installed beside secretshim, so that NIO's code
         // is on no path of the local store (EtcdStore's EtcdClient starts it).
         .executable(name: "secretshim-etcd", targets: ["EtcdGateway"]),
+        // TOML (the configuration file) and YAML (Compose files) to JSON, a program of its own
+        // for the same reason: both libraries import Foundation (DocumentReader/main.swift).
+        .executable(name: "secretshim-documents", targets: ["DocumentReader"]),
         // Libraries only for fuzz/Package.swift, whose targets link the parsers under
         // libFuzzer and ASan without touching this package's build.
         .library(name: "Namespaces", targets: ["Namespaces"]),
@@ -39,6 +42,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
+        // The configuration file (TOML) and Compose files (YAML), read by secretshim-documents.
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
@@ -65,6 +71,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
+        .executableTarget(
+            name: "DocumentReader",
+            dependencies: [
+                "JSON", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Yams", package: "Yams"),
             ]),
         .target(name: "Scanner", dependencies: ["Namespaces", "CScanning", "CArchive", "JSON"]),
         .target(

@@ -52,6 +52,8 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     public struct SecretshimFlags: Sendable, Equatable {
         public var grants: [String] = []
         public var root: String?
+        /// `--secretshim-config FILE`: conmon passes no environment, so no SECRETSHIM_CONFIG.
+        public var config: String?
         public var stateDirectory: String?
         public var keyFile: String?
         public var store: String?
@@ -61,7 +63,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
     }
 
     static let secretshimFlags = [
-        "secretshim-grant", "secretshim-root", "secretshim-state-dir", "secretshim-key-file", "secretshim-store",
+        "secretshim-grant", "secretshim-config", "secretshim-root", "secretshim-state-dir", "secretshim-key-file", "secretshim-store",
         "secretshim-etcd-cacert", "secretshim-etcd-cert", "secretshim-etcd-key",
     ]
 
@@ -99,6 +101,7 @@ public struct RuntimeCommandLine: Sendable, Equatable {
             switch flag.name {
             case "secretshim-grant": flags.grants.append(value!)
             case "secretshim-root": flags.root = value
+            case "secretshim-config": flags.config = value
             case "secretshim-state-dir": flags.stateDirectory = value
             case "secretshim-store": flags.store = value
             case "secretshim-etcd-cacert": flags.etcdCACertificate = value

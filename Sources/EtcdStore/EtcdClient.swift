@@ -191,10 +191,8 @@ package final class EtcdClient {
     /// local store carries NIO's code (the Swift runtime's start-up and every conformance check
     /// grow with what a binary links).
     static func helperPath(_ configuration: EtcdConfiguration) throws(StoreError) -> String {
-        let own = (try? Files.realPath("/proc/self/exe")) ?? ""
-        let helper = Files.parent(of: own) + "/secretshim-etcd"
-        guard Files.isAccessible(helper, X_OK) else {
-            throw .unavailable(store: configuration.url, why: "its client \(helper) is not installed beside secretshim")
+        guard let helper = Exec.companion("secretshim-etcd") else {
+            throw .unavailable(store: configuration.url, why: "its client secretshim-etcd is not installed beside secretshim")
         }
         return helper
     }

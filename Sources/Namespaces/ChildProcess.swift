@@ -104,3 +104,74 @@ extension FileDescriptor {
     /// O_PATH: a descriptor that names a file without opening it for reading or writing.
     public static let pathOnly: Int32 = CL_O_PATH
 }
+
+extension ChildProcess {
+    /// What a helper program printed: its status as `wait` reports it, its stdout, its stderr.
+    public struct Captured: Sendable {
+        public var status: Int32
+        public var output: [UInt8]
+        public var errors: [UInt8]
+    }
+
+    /// Runs `arguments` (an absolute program path first) with an empty environment, `input` as
+    /// its stdin, and returns what it wrote (at most `limit` bytes of stdout and 64 KiB of
+    /// stderr; more is an error, EFBIG, and the child is killed). The child dies with this
+    /// process (PR_SET_PDEATHSIG). For the helper programs installed beside secretshim.
+    public static func capture(_ arguments: [String], input: FileDescriptor, limit: Int) throws(SysError) -> Captured {
+        let (outputRead, outputWrite) = try FileDescriptor.pipe()
+        let errorEnds: (FileDescriptor, FileDescriptor)
+        do { errorEnds = try FileDescriptor.pipe() } catch {
+            outputRead.close(); outputWrite.close()
+            throw error
+        }
+        let child: pid_t
+        do { child = try fork() } catch {
+            for end in [outputRead, outputWrite, errorEnds.0, errorEnds.1] { end.close() }
+            throw error
+        }
+        if child == 0 {
+            // dup2 clears close-on-exec on the copies; the pipes' non-blocking flag is the
+            // reader's concern, so the child's ends are made blocking again.
+            dup2(input.rawValue, 0)
+            dup2(outputWrite.rawValue, 1)
+            dup2(errorEnds.1.rawValue, 2)
+            for fd in Int32(1)...2 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
+            setParentDeathSignal(SIGKILL)
+            _ = Exec.execute(arguments, environment: [], searchPath: nil)
+            _exit(127)
+        }
+        outputWrite.close()
+        errorEnds.1.close()
+        defer { outputRead.close(); errorEnds.0.close() }
+        var output: [UInt8] = []
+        var errors: [UInt8] = []
+        var open = [true, true]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while open[0] || open[1] {
+            var fds = [
+                pollfd(fd: open[0] ? outputRead.rawValue : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: open[1] ? errorEnds.0.rawValue : -1, events: Int16(POLLIN), revents: 0),
+            ]
+            _ = try sys("poll") { poll(&fds, 2, -1) }
+            for (index, end) in [outputRead, errorEnds.0].enumerated() where open[index] && fds[index].revents != 0 {
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(end.rawValue, $0.baseAddress, $0.count) }
+                if count < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    open[index] = false
+                } else if count == 0 {
+                    open[index] = false
+                } else if index == 0 {
+                    output += chunk[..<count]
+                } else {
+                    errors += chunk[..<count]
+                }
+                if output.count > limit || errors.count > 65536 {
+                    kill(child, SIGKILL)
+                    _ = wait(child)
+                    throw SysError("read", arguments[0], errno: EFBIG)
+                }
+            }
+        }
+        return Captured(status: wait(child), output: output, errors: errors)
+    }
+}

@@ -65,3 +65,14 @@ public enum Exec {
         return pointers
     }
 }
+
+extension Exec {
+    /// The program `name` installed beside this one (in `/proc/self/exe`'s folder), as
+    /// secretshim's helpers are (secretshim-etcd, secretshim-documents); nil if it is not
+    /// there or not executable.
+    public static func companion(_ name: String) -> String? {
+        guard let own = try? Files.realPath("/proc/self/exe") else { return nil }
+        let path = Files.parent(of: own) + "/" + name
+        return Files.isAccessible(path, X_OK) ? path : nil
+    }
+}

@@ -18,6 +18,9 @@ struct CommandFailure: Error, CustomStringConvertible {
         return CommandFailure(what: what, why: "\(error)", exitCode: 1)
     }
 
+    /// `<what>: <why>`, for a command that reports it under its own name (`run`, `runtime`).
+    var line: String { "\(what): \(why)" }
+
     static func usage(_ what: String, _ why: String) -> CommandFailure {
         CommandFailure(what: what, why: why, exitCode: 2)
     }

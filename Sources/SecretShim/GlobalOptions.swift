@@ -1,9 +1,12 @@
 import ArgumentParser
 import SecretStore
 
-/// `--root` and `--key-file`, accepted before the command (`secretshim --root R secret ls`)
+/// `--config`, `--root`, `--key-file` and the store's flags, accepted before the command (`secretshim --root R secret ls`)
 /// and after it (`secretshim secret ls --root R`).
 struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The configuration file (env SECRETSHIM_CONFIG; default /etc/secretshim/config.toml as root, else $XDG_CONFIG_HOME/secretshim/config.toml).", valueName: "file"))
+    var config: String?
+
     @Option(name: .long, help: ArgumentHelp("Where the store and state live (env SECRETSHIM_ROOT).", valueName: "dir"))
     var root: String?
 
@@ -27,6 +30,7 @@ struct GlobalOptions: ParsableArguments {
     var location: StoreLocation {
         get throws {
             do {
+                if let config { ConfigFile.explicitPath = config }
                 return try StoreChoice.location(
                     root: root, keyFile: keyFile, store: store, caCertificate: etcdCACert, certificate: etcdCert, key: etcdKey)
             } catch let failure as CommandFailure {

@@ -16,11 +16,15 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         let location = try globals.location
+        let config = try ConfigFile.current()
+        let node = StoreChoice.given(nil, "SECRETSHIM_NODE", config["node"]) ?? NodeCommand.hostName()
         let landlock = Landlock.abi
         let noswap = KernelFeatures.tmpfsNoSwap
-        let facts: [(key: String, json: JSONValue, text: String)] = [
+        var facts: [(key: String, json: JSONValue, text: String)] = [
+            ("Config", config.path.map(JSONValue.string) ?? .null, config.path ?? "none (\(ConfigFile.chosenPath().path) does not exist)"),
             ("Store", .string(location.isRemote ? location.remote.url : "local"), location.isRemote ? location.remote.url : "local (\(location.databasePath))"),
             ("Root", .string(location.root), location.root),
+            ("Node", .string(node), node),
             ("KeyFile", .string(location.keyFile), location.keyFile),
             ("StateDir", .string(location.stateDirectory), location.stateDirectory),
             ("Rootless", .bool(System.effectiveUserID != 0), System.effectiveUserID == 0 ? "no" : "yes (a user namespace maps only you)"),
@@ -34,6 +38,11 @@ struct InfoCommand: ParsableCommand {
             ("MoveMountBeneath", .bool(KernelFeatures.moveMountBeneath),
              KernelFeatures.moveMountBeneath ? "yes (Linux 6.5+)" : "no"),
         ]
+        if location.isRemote {
+            for (key, path) in [("EtcdCACert", location.remote.caCertificate), ("EtcdCert", location.remote.certificate), ("EtcdKey", location.remote.key)] {
+                facts.insert((key, path.isEmpty ? .null : .string(path), path.isEmpty ? "none" : path), at: 3)
+            }
+        }
         if output.format == .json {
             var object = JSONObject()
             for fact in facts { object.members[fact.key] = fact.json }

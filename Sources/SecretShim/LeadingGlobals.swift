@@ -14,9 +14,9 @@ enum LeadingGlobals {
     nonisolated(unsafe) static var etcdCert: String?
     nonisolated(unsafe) static var etcdKey: String?
 
-    static let flags = ["--root", "--key-file", "--store", "--etcd-cacert", "--etcd-cert", "--etcd-key"]
+    static let flags = ["--config", "--root", "--key-file", "--store", "--etcd-cacert", "--etcd-cert", "--etcd-key"]
 
-    /// Consumes leading `--root X`, `--root=X`, `--key-file X`, `--store X`, `--etcd-cacert X`,
+    /// Consumes leading `--config FILE` (kept in `ConfigFile.explicitPath`), `--root X`, `--root=X`, `--key-file X`, `--store X`, `--etcd-cacert X`,
     /// `--etcd-cert X`, `--etcd-key X` (each also as `--flag=X`); returns the rest.
     /// A flag with no value is left in place for the parser to report.
     static func peel(_ arguments: ArraySlice<String>) -> ArraySlice<String> {
@@ -34,6 +34,7 @@ enum LeadingGlobals {
                 rest = rest.dropFirst(2)
             }
             switch flag {
+            case "--config": ConfigFile.explicitPath = value
             case "--root": root = value
             case "--key-file": keyFile = value
             case "--store": store = value

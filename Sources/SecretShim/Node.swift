@@ -20,7 +20,7 @@ struct NodeCommand: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(name: .long, help: ArgumentHelp("This node's name (env SECRETSHIM_NODE; default: the host name).", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("This node's name (env SECRETSHIM_NODE, config 'node'; default: the host name).", valueName: "name"))
     var node: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds until etcd forgets this node once the agent stops renewing.", valueName: "seconds"))
@@ -36,7 +36,7 @@ struct NodeCommand: ParsableCommand {
         guard location.isRemote else {
             throw CommandFailure.usage("node", "the agent is for a store shared by several nodes: give --store etcd://... (or SECRETSHIM_STORE)")
         }
-        let name = node ?? System.environment("SECRETSHIM_NODE").flatMap { $0.isEmpty ? nil : $0 } ?? Self.hostName()
+        let name = StoreChoice.given(node, "SECRETSHIM_NODE", try ConfigFile.current()["node"]) ?? Self.hostName()
         do {
             guard let store = try location.openForReading() as? EtcdSecretStore else {
                 throw CommandFailure.usage("node", "the agent is for an etcd store")

@@ -26,7 +26,7 @@ enum RunCommand {
         do {
             location = try StoreChoice.location(root: parsed.root, keyFile: parsed.keyFile)
         } catch {
-            Output.error("run", "\(error)")
+            Output.error("run", (error as? CommandFailure)?.line ?? "\(error)")
             return 125
         }
         let failure = Launcher.launch(parsed.plan, location: location)

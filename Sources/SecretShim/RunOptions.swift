@@ -135,6 +135,9 @@ struct RunOption: Sendable {
                 parsed.bundle = value
             }),
         RunOption(
+            "--config", help: "Configuration file (env SECRETSHIM_CONFIG)",
+            .value(valueName: "FILE") { _, value throws(Invalid) in ConfigFile.explicitPath = value }),
+        RunOption(
             "--root", help: "Store root (env SECRETSHIM_ROOT)",
             .value(valueName: "DIR") { parsed, value throws(Invalid) in parsed.root = value }),
         RunOption(

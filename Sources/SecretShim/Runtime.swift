@@ -15,12 +15,13 @@ enum RuntimeCommand {
                 Output.out(help)
                 return 0
             }
+            if let config = flags.config { ConfigFile.explicitPath = config }
             let location = try StoreChoice.location(
                 root: flags.root, keyFile: flags.keyFile, stateDirectory: flags.stateDirectory, store: flags.store,
                 caCertificate: flags.etcdCACertificate, certificate: flags.etcdCertificate, key: flags.etcdKey)
             return try RuntimeWrapper.main(rest, location: location, operatorGrants: flags.grants)
         } catch {
-            let message = "\(error)"
+            let message = (error as? CommandFailure)?.line ?? "\(error)"
             Output.error("runtime", message)
             // runc's own flags (--log among them), secretshim's taken out first: a
             // `--secretshim-grant SPEC` before `--log` would otherwise hide it.
@@ -42,6 +43,7 @@ enum RuntimeCommand {
         Options (before runc's command word; also as --flag=VALUE, as Podman's --runtime-flag
         passes them; Docker passes them in the runtime's runtimeArgs):
           --secretshim-grant SPEC      Grant a secret, in run's --secret grammar (repeatable)
+          --secretshim-config FILE     Configuration file (env SECRETSHIM_CONFIG)
           --secretshim-root DIR        Store root (env SECRETSHIM_ROOT)
           --secretshim-key-file PATH   Master key file (env SECRETSHIM_KEY_FILE)
           --secretshim-state-dir DIR   Staged secrets and leases (env SECRETSHIM_STATE_DIR)

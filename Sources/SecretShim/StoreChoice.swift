@@ -16,12 +16,26 @@ enum StoreChoice {
         root: String? = nil, keyFile: String? = nil, stateDirectory: String? = nil, store: String? = nil,
         caCertificate: String? = nil, certificate: String? = nil, key: String? = nil
     ) throws -> StoreLocation {
-        var location = StoreLocation.resolve(root: root ?? LeadingGlobals.root, keyFile: keyFile ?? LeadingGlobals.keyFile)
-        if let stateDirectory { location.stateDirectory = stateDirectory }
+        let file = try ConfigFile.current()
+        var location = StoreLocation.resolve(
+            root: given(root ?? LeadingGlobals.root, "SECRETSHIM_ROOT", file["root"]),
+            keyFile: given(keyFile ?? LeadingGlobals.keyFile, "SECRETSHIM_KEY_FILE", file["key_file"]))
+        if let state = given(stateDirectory, "SECRETSHIM_STATE_DIR", file["state_dir"]) { location.stateDirectory = state }
         location.remote = try remote(
-            store: store ?? LeadingGlobals.store, caCertificate: caCertificate ?? LeadingGlobals.etcdCACert,
-            certificate: certificate ?? LeadingGlobals.etcdCert, key: key ?? LeadingGlobals.etcdKey)
+            store: given(store ?? LeadingGlobals.store, "SECRETSHIM_STORE", file["store"]),
+            caCertificate: given(caCertificate ?? LeadingGlobals.etcdCACert, "SECRETSHIM_ETCD_CACERT", file["etcd_cacert"]),
+            certificate: given(certificate ?? LeadingGlobals.etcdCert, "SECRETSHIM_ETCD_CERT", file["etcd_cert"]),
+            key: given(key ?? LeadingGlobals.etcdKey, "SECRETSHIM_ETCD_KEY", file["etcd_key"]))
         return try location.trusted()
+    }
+
+    /// SPEC.md's precedence for one setting: the flag, then the environment variable, then the
+    /// configuration file (`ConfigFile`); nil leaves the default. An empty flag or variable
+    /// counts as not given.
+    static func given(_ flag: String?, _ variable: String, _ file: String?) -> String? {
+        if let flag, !flag.isEmpty { return flag }
+        if let value = System.environment(variable), !value.isEmpty { return value }
+        return file
     }
 
     static func configuration(_ remote: RemoteStore) throws(EtcdConfiguration.Invalid) -> EtcdConfiguration {
@@ -30,16 +44,11 @@ enum StoreChoice {
             remote.url, caCertificate: given(remote.caCertificate), certificate: given(remote.certificate), key: given(remote.key))
     }
 
+    /// The store from its settings, each already chosen by `given`.
     static func remote(store: String?, caCertificate: String?, certificate: String?, key: String?) throws(CommandFailure) -> RemoteStore {
-        func given(_ flag: String?, _ variable: String) -> String {
-            if let flag, !flag.isEmpty { return flag }
-            return System.environment(variable) ?? ""
-        }
-        let url = given(store, "SECRETSHIM_STORE")
+        let url = store ?? ""
         guard !url.isEmpty, url != "local" else { return RemoteStore() }
-        let remote = RemoteStore(
-            url: url, caCertificate: given(caCertificate, "SECRETSHIM_ETCD_CACERT"),
-            certificate: given(certificate, "SECRETSHIM_ETCD_CERT"), key: given(key, "SECRETSHIM_ETCD_KEY"))
+        let remote = RemoteStore(url: url, caCertificate: caCertificate ?? "", certificate: certificate ?? "", key: key ?? "")
         do {
             _ = try configuration(remote)
         } catch {

@@ -82,7 +82,7 @@ public struct StoreLocation: Sendable, Equatable {
 
     /// A file root may trust: its real path (returned) under root's own directories
     /// (`trustedPath`), a regular file of root's that no group or other user can write.
-    static func trustedFile(_ path: String) throws(StoreError) -> String {
+    public static func trustedFile(_ path: String) throws(StoreError) -> String {
         let absolute = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
         let real: String
         do { real = try Files.realPath(absolute) } catch { throw .untrusted(path: path, why: error.description) }
@@ -100,7 +100,7 @@ public struct StoreLocation: Sendable, Equatable {
     /// The real path of `path` (of its deepest existing ancestor, with the rest appended),
     /// every existing directory on it owned by root and not writable by group or others unless
     /// sticky (`Files.rootOwnedRealPath`).
-    static func trustedPath(_ path: String) throws(StoreError) -> String {
+    public static func trustedPath(_ path: String) throws(StoreError) -> String {
         let absolute = path.hasUTF8Prefix("/") ? path : (currentDirectory() + "/" + path)
         switch Files.rootOwnedRealPath(absolute) {
         case .trusted(let real): return real
@@ -115,7 +115,7 @@ public struct StoreLocation: Sendable, Equatable {
 
     static func currentDirectory() -> String { (try? Files.currentDirectory()) ?? "/" }
 
-    static func home() -> String {
+    public static func home() -> String {
         if let home = nonEmpty(System.environment("HOME")) { return home }
         if let directory = System.homeDirectory(of: System.effectiveUserID) { return directory }
         return "/"

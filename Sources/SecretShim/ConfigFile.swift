@@ -1,0 +1,178 @@
+import Glibc
+import JSON
+import Namespaces
+import SecretStore
+
+/// The configuration file (SPEC.md "configuration"): `--config FILE` (before the command, or the
+/// runtime wrapper's `--secretshim-config`), else `SECRETSHIM_CONFIG`, else
+/// `/etc/secretshim/config.toml` for root or `$XDG_CONFIG_HOME/secretshim/config.toml`
+/// (`~/.config/...`) for a user. TOML with string values for the keys in `keys` only; every
+/// path absolute. Each value is the fallback after the flag and the environment variable, before
+/// the default (`StoreChoice`, `NodeCommand`).
+///
+/// The file is parsed by TOMLKit in `secretshim-documents` (a program of its own, see
+/// DocumentReader/main.swift). `run` must not pay that program's start (about 5 ms) each time,
+/// so what it answered is kept in `config.cache` in the default state dir with the file's
+/// identity (device, inode, size, mtime and ctime, which no one can set back): a file changed
+/// in any way is read again. ./bench/run measures `run` with a configuration file.
+///
+/// As root the file must be root's, under root's own directories, writable by no one else (a
+/// `sudo -E` with `SECRETSHIM_CONFIG` pointing into a user's files would otherwise let the user
+/// choose root's store); a user's must be the user's or root's, writable by no one else.
+/// Errors: a file that cannot be read or is not trusted, exit 1; one that is malformed (TOML
+/// syntax, an unknown key, a value that is not an absolute path or a string), exit 2. Both one
+/// line naming the file.
+struct ConfigFile: Equatable {
+    /// The keys SPEC.md names, as TOML spells them.
+    static let keys = ["root", "key_file", "state_dir", "store", "etcd_cacert", "etcd_cert", "etcd_key", "node"]
+    /// Keys whose value is a path (absolute: the file may be read from any directory).
+    static let pathKeys: Set<String> = ["root", "key_file", "state_dir", "etcd_cacert", "etcd_cert", "etcd_key"]
+    /// A configuration is a few lines; anything near this is not one.
+    static let maximumSize = 64 << 10
+
+    /// The file read (its real path), nil when there is none.
+    var path: String?
+    var values: [String: String] = [:]
+
+    subscript(key: String) -> String? { values[key] }
+
+    /// Given with `--config` before the command (`LeadingGlobals`) or `--secretshim-config`.
+    nonisolated(unsafe) static var explicitPath: String?
+    nonisolated(unsafe) private static var loaded: ConfigFile?
+
+    /// The configuration in effect, read once per process.
+    static func current() throws(CommandFailure) -> ConfigFile {
+        if let loaded { return loaded }
+        let file = try load()
+        loaded = file
+        return file
+    }
+
+    /// The file's path as chosen, and whether it was asked for (then it must exist).
+    static func chosenPath() -> (path: String, explicit: Bool) {
+        if let explicitPath, !explicitPath.isEmpty { return (explicitPath, true) }
+        if let variable = System.environment("SECRETSHIM_CONFIG"), !variable.isEmpty { return (variable, true) }
+        if System.effectiveUserID == 0 { return ("/etc/secretshim/config.toml", false) }
+        if let config = System.environment("XDG_CONFIG_HOME"), config.hasUTF8Prefix("/") {
+            return (config + "/secretshim/config.toml", false)
+        }
+        return (StoreLocation.home() + "/.config/secretshim/config.toml", false)
+    }
+
+    static func load() throws(CommandFailure) -> ConfigFile {
+        let (path, explicit) = chosenPath()
+        func unreadable(_ why: String) -> CommandFailure { CommandFailure(what: "config \(path)", why: why, exitCode: 1) }
+        let real: String
+        if System.effectiveUserID == 0 {
+            if !explicit && !Files.exists(path) { return ConfigFile() }
+            do { real = try StoreLocation.trustedFile(path) } catch { throw unreadable("\(error)") }
+        } else {
+            do { real = try Files.realPath(path) } catch {
+                if !explicit && (error.errno == ENOENT || error.errno == ENOTDIR) { return ConfigFile() }
+                throw unreadable(error.description)
+            }
+        }
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch { throw unreadable(error.description) }
+        defer { fd.close() }
+        let st: stat
+        do { st = try fd.status(path: real) } catch { throw unreadable(error.description) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw unreadable("not a regular file") }
+        guard st.st_uid == System.effectiveUserID || st.st_uid == 0 else {
+            throw unreadable("it belongs to uid \(st.st_uid), not to you or root")
+        }
+        guard st.st_mode & 0o022 == 0 else {
+            throw unreadable("it is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))")
+        }
+        guard st.st_size <= maximumSize else { throw unreadable("over \(maximumSize >> 10) KiB: not a configuration file") }
+        let identity = "\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+        if let values = Cache.values(for: real, identity: identity) { return ConfigFile(path: real, values: values) }
+        let document = try parse(fd, path: path, unreadable: unreadable)
+        let values = try validate(document, path: path)
+        Cache.store(values, for: real, identity: identity)
+        return ConfigFile(path: real, values: values)
+    }
+
+    /// The file as JSON, from `secretshim-documents toml`, which reads it on its stdin.
+    static func parse(_ fd: FileDescriptor, path: String, unreadable: (String) -> CommandFailure) throws(CommandFailure) -> JSONValue {
+        guard let reader = Exec.companion("secretshim-documents") else {
+            throw unreadable("its reader secretshim-documents is not installed beside secretshim")
+        }
+        let answer: ChildProcess.Captured
+        do { answer = try ChildProcess.capture([reader, "toml"], input: fd, limit: 1 << 20) } catch {
+            throw unreadable(error.description)
+        }
+        guard answer.status == 0 else {
+            var why = String(decoding: answer.errors, as: UTF8.self)
+            if why.hasUTF8Prefix("secretshim-documents: ") { why = String(why.dropFirst("secretshim-documents: ".count)) }
+            why = String(why.split(separator: "\n").first ?? "the reader failed (status \(answer.status))")
+            throw CommandFailure.usage("config \(path)", why)
+        }
+        do { return try JSONValue.parse(answer.output) } catch {
+            throw unreadable("its reader answered something else than JSON")
+        }
+    }
+
+    /// Only `keys`, each a string; paths absolute; no control bytes.
+    static func validate(_ document: JSONValue, path: String) throws(CommandFailure) -> [String: String] {
+        func malformed(_ why: String) -> CommandFailure { .usage("config \(path)", why) }
+        guard case .object(let table) = document else { throw malformed("not a TOML table") }
+        var values: [String: String] = [:]
+        for (key, value) in table {
+            guard keys.contains(key) else {
+                throw malformed("unknown key '\(key)' (known: \(keys.joined(separator: ", ")))")
+            }
+            guard case .string(let text) = value else { throw malformed("'\(key)' must be a string") }
+            guard !text.isEmpty, !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+                throw malformed("'\(key)' must be a non-empty string without control characters")
+            }
+            if pathKeys.contains(key) && !text.hasUTF8Prefix("/") {
+                throw malformed("'\(key)' must be an absolute path, not '\(text)'")
+            }
+            values[key] = text
+        }
+        return values
+    }
+
+    /// What `secretshim-documents` answered for a file, kept for `run`: `config.cache` in the
+    /// default state dir (root's own as root), owner-only, one JSON object
+    /// `{"path","identity","values"}`. Best effort: a cache that cannot be read or written is
+    /// simply not used.
+    enum Cache {
+        static func location() -> String? {
+            let directory = StoreLocation.defaultStateDirectory()
+            if System.effectiveUserID == 0 {
+                guard let real = try? StoreLocation.trustedPath(directory) else { return nil }
+                return real + "/config.cache"
+            }
+            return directory + "/config.cache"
+        }
+
+        static func values(for path: String, identity: String) -> [String: String]? {
+            guard let cache = location(),
+                  let fd = try? FileDescriptor.openIfPresent(cache, O_RDONLY | O_NOFOLLOW) else { return nil }
+            defer { fd.close() }
+            guard let st = try? fd.status(path: cache), st.st_uid == System.effectiveUserID, st.st_mode & 0o077 == 0,
+                  let bytes = try? fd.readAll(limit: maximumSize * 2, path: cache),
+                  let document = try? JSONValue.parse(bytes),
+                  document["path"]?.stringValue == path, document["identity"]?.stringValue == identity,
+                  case .object(let table)? = document["values"] else { return nil }
+            var values: [String: String] = [:]
+            for (key, value) in table {
+                guard keys.contains(key), let text = value.stringValue else { return nil }
+                values[key] = text
+            }
+            return values
+        }
+
+        static func store(_ values: [String: String], for path: String, identity: String) {
+            guard let cache = location() else { return }
+            var table = JSONObject()
+            for key in keys { if let value = values[key] { table.members[key] = .string(value) } }
+            let document: JSONValue = .object(["path": .string(path), "identity": .string(identity), "values": .object(table)])
+            try? Files.makeDirectories(Files.parent(of: cache), mode: 0o700)
+            try? Files.replace(
+                cache, with: JSONWriter().bytes(document), mode: 0o600, temporary: cache + ".new-\(getpid())", durably: false)
+        }
+    }
+}
