@@ -12,7 +12,7 @@ struct SecretShimCommand: ParsableCommand {
             """,
         subcommands: [
             SecretCommand.self, PsCommand.self, UpdateCommand.self, NodeCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self,
-            PodmanDriver.self,
+            PodmanDriver.self, ComposeCommand.self,
         ])
 
     @OptionGroup var globals: GlobalOptions
