@@ -30,6 +30,12 @@ public struct ComposeProject {
         /// stack deploy` names a stack's secrets), an external one's `name:` or its key.
         public var storeName: String
         public var source: Source
+
+        public init(key: String, storeName: String, source: Source) {
+            self.key = key
+            self.storeName = storeName
+            self.source = source
+        }
     }
 
     public struct Invalid: Error, CustomStringConvertible {

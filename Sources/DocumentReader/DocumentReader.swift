@@ -52,12 +52,18 @@ enum DocumentReader {
             throw Malformed(description: oneLine("\(error)"))
         }
         guard let node else { throw Malformed(description: "the document is empty") }
-        return try value(node, depth: 0)
+        var budget = maximumNodes
+        return try value(node, depth: 0, budget: &budget)
     }
 
-    static func value(_ node: Node, depth: Int) throws -> JSONValue {
-        // Aliases are expanded, so a small "billion laughs" document would grow without end.
+    /// Aliases are expanded, so a small document could otherwise grow to billions of nodes
+    /// ("billion laughs"): a Compose file has a few thousand.
+    static let maximumNodes = 1_000_000
+
+    static func value(_ node: Node, depth: Int, budget: inout Int) throws -> JSONValue {
         guard depth < 64 else { throw Malformed(description: "nested deeper than 64 levels") }
+        budget -= 1
+        guard budget >= 0 else { throw Malformed(description: "the document expands to over \(maximumNodes) nodes (aliases)") }
         switch node {
         case .scalar(let scalar):
             switch Tag.Name(rawValue: node.tag.rawValue) {
@@ -71,14 +77,14 @@ enum DocumentReader {
             default: return .string(scalar.string)
             }
         case .sequence(let sequence):
-            return .array(try sequence.map { try value($0, depth: depth + 1) })
+            return .array(try sequence.map { try value($0, depth: depth + 1, budget: &budget) })
         case .mapping(let mapping):
             var object = JSONObject()
             var merged: [JSONObject] = []
             for (key, member) in mapping {
                 guard case .scalar(let name) = key else { throw Malformed(description: "a mapping key that is not a scalar") }
                 if Tag.Name(rawValue: key.tag.rawValue) == .merge {
-                    switch try value(member, depth: depth + 1) {
+                    switch try value(member, depth: depth + 1, budget: &budget) {
                     case .object(let source): merged.append(source)
                     case .array(let sources):
                         for case .object(let source) in sources { merged.append(source) }
@@ -89,7 +95,7 @@ enum DocumentReader {
                 guard object.members[name.string] == nil else {
                     throw Malformed(description: "the key '\(escaped(name.string))' appears twice in one mapping")
                 }
-                object.members[name.string] = try value(member, depth: depth + 1)
+                object.members[name.string] = try value(member, depth: depth + 1, budget: &budget)
             }
             // Keys of the mapping itself win, then the first merged mapping that has the key.
             for source in merged {

@@ -77,6 +77,16 @@ struct ComposeCommand: ParsableCommand {
             throw CommandFailure.usage(what, "\(error)")
         }
         let chosen = try engine ?? Self.defaultEngine()
+        // The rewrite's own refusals (a service that sets the request or another runtime)
+        // before anything is imported.
+        for index in documents.indices {
+            do {
+                _ = try project.rewritten(
+                    index, requests: Dictionary(uniqueKeysWithValues: grants.map { ($0.service, "") }), runtime: chosen == .docker ? runtime : nil)
+            } catch {
+                throw CommandFailure.usage(what, "\(error)")
+            }
+        }
         let location = try globals.location
         let requests = try Self.signedRequests(
             project, grants: grants, location: location, importing: Self.importing.contains(verb), directory: directory, notice: verb == "config")

@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+
+/// `secretshim compose` with Debian's docker-compose 1.29 against a private dockerd, and with
+/// podman-compose against a private Podman: the seed's example (redis reading its password
+/// from `REDIS_PASS_FILE`), a secret with `uid: "999"`, `gid: "999"`, `mode: 0400` checked
+/// from inside, no bind mount of the host file, and the project's lifecycle (up twice, a
+/// changed secret refused while held, down, up again with the new value).
+@Suite(.enabled(if: Shim.isRoot && Engines.haveDocker, "needs root and docker"), .serialized)
+struct ComposeTests {
+    static let composeFile = """
+        version: "3.8"
+        services:
+          redis:
+            image: redisimg
+            network_mode: NETWORK
+            environment:
+              REDIS_PASS_FILE: /run/secrets/redis_password
+            # The password reaches redis-server through a pipe: never argv or the environment.
+            command: ["sh", "-c", "printf 'requirepass %s\\\\nport 6390\\\\nbind 127.0.0.1\\\\nsave \\"\\"\\\\n' \\"$$(cat $$REDIS_PASS_FILE)\\" | redis-server -"]
+            secrets:
+              - redis_password
+          app:
+            image: redisimg
+            network_mode: NETWORK
+            user: "999:999"
+            command: ["sh", "-c", "stat -c '%a %u %g' /run/secrets/db; cat /run/secrets/db; echo; sleep 600"]
+            secrets:
+              - source: db
+                target: db
+                uid: "999"
+                gid: "999"
+                mode: 0400
+        secrets:
+          redis_password:
+            file: ./redis_password.txt
+          db:
+            environment: DB_PASSWORD
+
+        """
+
+    /// A project folder `proj` with the Compose file (for `network`) and the password file.
+    static func project(in shim: Shim, network: String?, password: String) throws -> String {
+        let folder = shim.directory.appendingPathComponent("proj").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var text = composeFile
+        if let network { text = text.replacingOccurrences(of: "NETWORK", with: network) } else {
+            text = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("network_mode") }.joined(separator: "\n")
+        }
+        try text.write(toFile: folder + "/docker-compose.yml", atomically: true, encoding: .utf8)
+        try password.write(toFile: folder + "/redis_password.txt", atomically: true, encoding: .utf8)
+        return folder
+    }
+
+    /// An image with busybox, redis-server and redis-cli (the host's, with their libraries).
+    static func redisImage(in directory: URL) throws -> String {
+        let root = try RootfsTests.makeRootfs(at: directory.appendingPathComponent("redis-image"))
+        let copied = shell("""
+            set -e
+            mkdir -p '\(root)/usr/bin' '\(root)/run' '\(root)/root'
+            cp /usr/bin/redis-server /usr/bin/redis-cli '\(root)/usr/bin/'
+            for lib in $(ldd /usr/bin/redis-server /usr/bin/redis-cli | grep -o '/[^ :]*' | sort -u); do
+              mkdir -p "\(root)$(dirname "$lib")"; cp -L "$lib" "\(root)$lib"
+            done
+            ln -sf busybox '\(root)/bin/printf'
+            tar -C '\(root)' -cf '\(directory.path)/redis.tar' .
+            """)
+        try #require(copied.status == 0, "\(copied.output)")
+        return directory.path + "/redis.tar"
+    }
+
+    /// `secretshim compose ARGS` in `folder`, with `env`.
+    static func compose(_ shim: Shim, _ folder: String, _ arguments: String, env: [String: String]) -> (status: Int32, output: String) {
+        var exports = "export SECRETSHIM_ROOT='\(shim.root)' SECRETSHIM_STATE_DIR='\(shim.state)' DB_PASSWORD='db-\(folder.count)-pw'"
+        for (key, value) in env { exports += " \(key)='\(value)'" }
+        return shell("\(exports); cd '\(folder)' && '\(Shim.binary)' compose \(arguments)")
+    }
+
+    /// The checks both engines share, `engine` running the engine's own CLI.
+    static func checkProject(_ shim: Shim, folder: String, composeArguments: String, env: [String: String], prefix: String, engine: (String) -> (status: Int32, output: String)) throws {
+        let up = compose(shim, folder, "\(composeArguments) up -d", env: env)
+        try #require(up.status == 0, "\(up.output)")
+        #expect(up.output.contains("secretshim: compose: imported secret proj_redis_password"), "\(up.output)")
+        let app = "proj\(prefix)app\(prefix)1", redis = "proj\(prefix)redis\(prefix)1"
+        #expect(Engines.eventually(20) { engine("logs \(app)").output.contains("db-") }, "\(engine("logs \(app)").output)")
+        let logs = engine("logs \(app)").output
+        #expect(logs.contains("400 999 999\ndb-\(folder.count)-pw"), "\(logs)")
+        #expect(Engines.eventually(20) { engine("exec \(redis) redis-cli -p 6390 ping").output.contains("NOAUTH") })
+        let authed = engine("exec \(redis) sh -c 'REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli -p 6390 ping'")
+        #expect(authed.output.contains("PONG"), "\(authed.output)")
+        // No bind mount of the host file: nothing of the project folder is mounted.
+        for container in [app, redis] {
+            let mounts = engine("inspect \(container) --format '{{json .Mounts}}'")
+            #expect(mounts.status == 0 && !mounts.output.contains("redis_password.txt") && !mounts.output.contains(folder), "\(mounts.output)")
+        }
+        // The rewritten files are gone with the command; the store holds the imports.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: shim.state + "/compose")) ?? []).isEmpty)
+        let listed = shim(["secret", "ls", "--filter", "label=com.docker.compose.project=proj", "--format", "json"])
+        #expect(listed.stdout.contains("\"proj_db\"") && listed.stdout.contains("\"proj_redis_password\""), "\(listed.stdout)")
+        let before = shim(["secret", "inspect", "proj_redis_password"]).stdout
+
+        // Unchanged: nothing to import, nothing recreated.
+        let again = compose(shim, folder, "\(composeArguments) up -d", env: env)
+        #expect(again.status == 0 && !again.output.contains("imported") && !again.output.contains("replaced"), "\(again.output)")
+        // Changed while the project runs: refused in one line, the store as it was.
+        try "changed-password".write(toFile: folder + "/redis_password.txt", atomically: true, encoding: .utf8)
+        let refused = compose(shim, folder, "\(composeArguments) up -d", env: env)
+        #expect(refused.status == 1 && refused.output.contains("secret 'proj_redis_password' changed, but"), "\(refused.output)")
+        #expect(refused.output.split(separator: "\n").count == 1, "\(refused.output)")
+        #expect(shim(["secret", "inspect", "proj_redis_password"]).stdout == before)
+        // down, then up: replaced, and the new container reads the new value.
+        let down = compose(shim, folder, "\(composeArguments) down", env: env)
+        #expect(down.status == 0, "\(down.output)")
+        #expect(Engines.eventually(20) { !shim(["ps"]).stdout.contains("proj_") }, "\(shim(["ps"]).stdout)")
+        let replaced = compose(shim, folder, "\(composeArguments) up -d", env: env)
+        #expect(replaced.status == 0 && replaced.output.contains("replaced secret proj_redis_password"), "\(replaced.output)")
+        #expect(Engines.eventually(20) {
+            engine("exec \(redis) sh -c 'REDISCLI_AUTH=changed-password redis-cli -p 6390 ping'").output.contains("PONG")
+        })
+        #expect(compose(shim, folder, "\(composeArguments) down", env: env).status == 0)
+    }
+
+    @Test func dockerComposeGetsOwnerModeAndNoBindMount() throws {
+        try #require(shell("command -v docker-compose").status == 0, "docker-compose is not installed (scripts/setup)")
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let dockerd = try PrivateDockerd(shim: shim)
+        defer { dockerd.stop() }
+        #expect(dockerd.docker("import \(try Self.redisImage(in: shim.directory)) redisimg").status == 0)
+        let folder = try Self.project(in: shim, network: "none", password: "redis-pw-\(UUID().uuidString)")
+        let env = ["DOCKER_HOST": "unix://\(dockerd.socket)"]
+
+        // config: the rewritten file, which no longer has secrets: and carries the requests.
+        let config = Self.compose(shim, folder, "config", env: env)
+        #expect(config.status == 0 && config.output.contains("\"SECRETSHIM_SECRETS\": \"unsigned: proj_db,target=db,uid=999,gid=999,mode=0400\""), "\(config.output)")
+        #expect(!config.output.contains("\"secrets\""), "\(config.output)")
+        #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty, "config imported something")
+
+        try Self.checkProject(shim, folder: folder, composeArguments: "--engine docker", env: env, prefix: "_") { dockerd.docker($0) }
+        #expect(Engines.leftovers(shim).isEmpty, "\(Engines.leftovers(shim))")
+    }
+
+    @Test(.enabled(if: Engines.havePodman, "needs podman"))
+    func podmanComposeGetsOwnerModeAndNoBindMount() throws {
+        try #require(shell("command -v podman-compose").status == 0, "podman-compose is not installed (scripts/setup)")
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        // podman-compose runs podman as it finds it: the private roots, runtime and network
+        // folder come from containers.conf and storage.conf.
+        let podmanDirectory = shim.directory.appendingPathComponent("podman").path
+        let runRoot = "/run/sspc-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: podmanDirectory + "/cni", withIntermediateDirectories: true)
+        let runtime = try Engines.runtimeWrapper(for: shim)
+        try """
+            [containers]
+            default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+            [engine]
+            cgroup_manager = "cgroupfs"
+            events_logger = "file"
+            runtime = "runc"
+            [engine.runtimes]
+            secretshim = ["\(runtime)"]
+            [network]
+            network_config_dir = "\(podmanDirectory)/cni"
+
+            """.write(toFile: podmanDirectory + "/containers.conf", atomically: true, encoding: .utf8)
+        try "[storage]\ndriver = \"overlay\"\ngraphroot = \"\(podmanDirectory)/root\"\nrunroot = \"\(runRoot)\"\n"
+            .write(toFile: podmanDirectory + "/storage.conf", atomically: true, encoding: .utf8)
+        let env = ["CONTAINERS_CONF": podmanDirectory + "/containers.conf", "CONTAINERS_STORAGE_CONF": podmanDirectory + "/storage.conf"]
+        let podman = { (arguments: String) in
+            shell("CONTAINERS_CONF='\(env["CONTAINERS_CONF"]!)' CONTAINERS_STORAGE_CONF='\(env["CONTAINERS_STORAGE_CONF"]!)' podman \(arguments)")
+        }
+        defer {
+            _ = podman("rm -af -t 0")
+            _ = podman("system reset -f")
+            _ = shell("rm -rf \(runRoot)")
+        }
+        #expect(podman("import \(try Self.redisImage(in: shim.directory)) redisimg").status == 0)
+        // podman-compose 1.0.3 adds its default network to every service (network_mode: none
+        // is refused by podman beside it): the services use that network.
+        let folder = try Self.project(in: shim, network: nil, password: "redis-pw-\(UUID().uuidString)")
+        try Self.checkProject(shim, folder: folder, composeArguments: "--engine podman", env: env, prefix: "_", engine: podman)
+        #expect(Engines.leftovers(shim).isEmpty, "\(Engines.leftovers(shim))")
+    }
+
+    static let laughs: String = {
+        var text = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { text += "l\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 9).joined(separator: ", ") + "]\n" }
+        return text
+    }()
+
+    /// Every malformed project, flag or input: one line, its exit status, and no secret
+    /// imported (no engine needed: all fail before Compose runs).
+    @Test func malformedProjectsAreRefusedInOneLineChangingNothing() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let folder = shim.directory.appendingPathComponent("bad").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "pw".write(toFile: folder + "/pw.txt", atomically: true, encoding: .utf8)
+        let valid = "secrets:\n  ok:\n    file: ./pw.txt\n"
+        let cases: [(yaml: String, arguments: String, status: Int32, fragment: String)] = [
+            ("services: [\n", "up", 2, "docker-compose.yml"),
+            ("services:\n  a:\n    image: x\n    secrets: [nope]\n", "up", 2, "undefined secret 'nope'"),
+            ("services:\n  a:\n    image: x\n    secrets: [{source: ok, target: /etc/passwd}]\n" + valid, "up", 2, "outside /run/secrets"),
+            ("services:\n  a:\n    image: x\n    secrets: [{source: ok, mode: 0999}]\n" + valid, "up", 2, "mode"),
+            ("services:\n  a:\n    image: x\n    secrets: [{source: ok, uid: \"-1\"}]\n" + valid, "up", 2, "uid"),
+            ("services:\n  a:\n    image: x\n    environment: {SECRETSHIM_SECRETS: forged}\n    secrets: [ok]\n" + valid, "up", 2, "sets SECRETSHIM_SECRETS itself"),
+            ("services:\n  a:\n    image: x\n    secrets: [e]\nsecrets:\n  e:\n    environment: SECRETSHIM_TEST_UNSET\n", "up", 1, "SECRETSHIM_TEST_UNSET is not set"),
+            ("services:\n  a:\n    image: x\n    secrets: [m]\nsecrets:\n  m:\n    file: ./missing.txt\n", "up", 1, "missing.txt"),
+            ("services:\n  a:\n    image: x\n    secrets: [x]\nsecrets:\n  x:\n    external: true\n", "up", 1, "external secret 'x' is not in the store"),
+            ("services:\n  a:\n    image: x\n    secrets: [ok]\n  a:\n    image: y\n" + valid, "up", 2, "duplicated key"),
+            ("a: &a [*a]\n", "up", 2, "docker-compose.yml"),
+            // "Billion laughs": nine levels of nine aliases, 387 million nodes once expanded.
+            (Self.laughs, "up", 2, "expands to over"),
+            ("services:\n  \"a\\e[2J\":\n    image: x\n    secrets: [nope]\n", "up", 2, "a\\x1b[2J"),
+            ("- just\n- a list\n", "up", 2, "not a mapping"),
+            ("services: {}\n", "", 2, "give Compose's command"),
+            ("services: {}\n", "--engine lxc up", 2, "engine"),
+            ("services: {}\n", "--runtime 'a b' up", 2, "--runtime"),
+            ("services: {}\n", "-p '!!!' up", 2, "empty once normalized"),
+        ]
+        for (yaml, arguments, status, fragment) in cases {
+            try yaml.write(toFile: folder + "/docker-compose.yml", atomically: true, encoding: .utf8)
+            let result = Self.compose(shim, folder, arguments, env: ["DOCKER_HOST": "unix:///nonexistent.sock"])
+            #expect(result.status == status, "\(yaml) \(arguments): \(result.output)")
+            #expect(result.output.split(separator: "\n").count == 1 && result.output.hasPrefix("secretshim: "), "\(yaml): \(result.output)")
+            #expect(result.output.contains(fragment), "expected '\(fragment)' for \(yaml): \(result.output)")
+        }
+        #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty, "a refused compose imported a secret")
+        // Two secrets, the second unreadable: the first is not imported either.
+        try "services:\n  a:\n    image: x\n    secrets: [ok, m]\nsecrets:\n  ok:\n    file: ./pw.txt\n  m:\n    file: ./missing.txt\n"
+            .write(toFile: folder + "/docker-compose.yml", atomically: true, encoding: .utf8)
+        #expect(Self.compose(shim, folder, "up", env: [:]).status == 1)
+        #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty, "a refused compose imported a secret")
+        // A FIFO for a Compose file or a secret's file is refused, not waited on.
+        unlink(folder + "/docker-compose.yml")
+        mkfifo(folder + "/docker-compose.yml", 0o644)
+        let fifo = Self.compose(shim, folder, "up", env: [:])
+        #expect(fifo.status == 1 && fifo.output.contains("not a regular file"), "\(fifo.output)")
+        let none = shim.directory.appendingPathComponent("empty").path
+        try FileManager.default.createDirectory(atPath: none, withIntermediateDirectories: true)
+        let missing = Self.compose(shim, none, "up", env: [:])
+        #expect(missing.status == 2 && missing.output.contains("give -f FILE"), "\(missing.output)")
+    }
+}
