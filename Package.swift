@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "Namespaces", "SecretStore", "Launcher", "Scanner", "ContainerRuntime", "JSON", "EtcdStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
             ]),
         // Unit tests, in process, one target per module (Tests/<Module>Tests).
         // The syscall choke point, root-owned paths (as root), byte-wise affixes.

@@ -43,9 +43,11 @@ struct InfoCommand: ParsableCommand {
                 facts.insert((key, path.isEmpty ? .null : .string(path), path.isEmpty ? "none" : path), at: 3)
             }
         }
-        if output.format == .json {
-            var object = JSONObject()
-            for fact in facts { object.members[fact.key] = fact.json }
+        var object = JSONObject()
+        for fact in facts { object.members[fact.key] = fact.json }
+        if let text = try output.rendered([TemplateValue(.object(object))], headers: [:], what: "info") {
+            Output.out(text)
+        } else if output.format == .json {
             Output.out(Formats.json(.object(object)) + "\n")
         } else {
             for fact in facts { Output.out("\(fact.key): \(fact.text)\n") }

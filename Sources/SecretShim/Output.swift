@@ -124,17 +124,19 @@ enum Formats {
     /// Cells may come from another node (an etcd writer can put anything in a workload's
     /// name): control bytes are escaped, so no cell moves the cursor or retitles a terminal.
     static func table(_ rows: [[String]]) -> String {
-        guard let columns = rows.first?.count else { return "" }
+        // Rows may differ in length (a template's value holding a tab): a row's last cell is
+        // never padded, as with Docker's tabwriter.
+        guard let columns = rows.map(\.count).max() else { return "" }
         let rows = rows.map { $0.map(Output.escapingControlBytes) }
         var widths = [Int](repeating: 0, count: columns)
         for row in rows {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+            for (index, cell) in row.enumerated() where index < row.count - 1 { widths[index] = max(widths[index], cell.count) }
         }
         var text = ""
         for row in rows {
             var line = ""
             for (index, cell) in row.enumerated() {
-                if index == columns - 1 {
+                if index == row.count - 1 {
                     line += cell
                 } else {
                     line += cell + String(repeating: " ", count: max(10, widths[index] + 3) - cell.count)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrderedCollections
 import EtcdStore
 import JSON
 import Namespaces
@@ -45,16 +46,21 @@ struct PsCommand: ParsableCommand {
             throw CommandFailure.failed("ps", error)
         }
         let now = System.nowNanoseconds()
+        func item(_ row: Row) -> TemplateValue {
+            var members: OrderedDictionary<String, TemplateValue> = [
+                "ID": .string(row.id), "Name": .string(row.name), "PID": .number(String(row.pid)),
+                "StartedAt": .time(row.startedAt), "Secrets": .list(row.secrets.map { .string($0) }),
+            ]
+            if let node = row.node { members["Node"] = .string(node) }
+            return .map(members)
+        }
+        let headers = ["ID": "ID", "Name": "NAME", "PID": "PID", "StartedAt": "STARTED", "Secrets": "SECRETS", "Node": "NODE"]
+        if let text = try output.rendered(rows.map(item), headers: headers, what: "ps") {
+            Output.out(text)
+            return
+        }
         if output.format == .json {
-            for row in rows {
-                var object: JSONObject = [
-                    "ID": .string(row.id), "Name": .string(row.name), "PID": .integer(row.pid),
-                    "StartedAt": .string(Formats.rfc3339(nanoseconds: row.startedAt)),
-                    "Secrets": .array(row.secrets.map { .string($0) }),
-                ]
-                if let node = row.node { object.members["Node"] = .string(node) }
-                Output.out(Formats.json(.object(object)) + "\n")
-            }
+            for row in rows { Output.out(Formats.json(item(row).json) + "\n") }
             return
         }
         let header = allNodes ? ["ID", "NAME", "PID", "STARTED", "SECRETS", "NODE"] : ["ID", "NAME", "PID", "STARTED", "SECRETS"]

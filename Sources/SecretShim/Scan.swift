@@ -21,6 +21,7 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         guard !paths.isEmpty else { throw CommandFailure.usage("scan", "no path given") }
+        if case .template = output.format { throw CommandFailure.usage("scan", "--format takes table or json") }
         let printer = FindingPrinter(json: output.format == .json)
         let scanner: Scanner
         do {

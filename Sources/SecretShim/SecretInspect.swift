@@ -13,10 +13,20 @@ struct SecretInspect: ParsableCommand {
     @Flag(name: [.long, .customLong("showsecret")], help: "Also print the secret's value (Podman's \"SecretData\").")
     var showSecret = false
 
+    @Option(name: [.customShort("f"), .long], help: ArgumentHelp("A Go template as Docker's, applied to each secret ('{{.Spec.Name}}', '{{json .}}').", valueName: "template"))
+    var format: String?
+
+    @Flag(help: "Print in a human-friendly format (Docker's).") var pretty = false
+
     @Argument(help: "Secret names or IDs.") var references: [String]
 
     func validate() throws {
         if references.isEmpty { throw ValidationError("give at least one secret name or ID") }
+        if pretty && format != nil { throw ValidationError("--format is incompatible with the human-friendly format") }
+        if pretty && showSecret { throw ValidationError("--show-secret is not shown with --pretty") }
+        if let format {
+            do { _ = try Template(format) } catch { throw ValidationError(error.description) }
+        }
     }
 
     func run() throws {
@@ -30,25 +40,52 @@ struct SecretInspect: ParsableCommand {
             throw CommandFailure.failed(what, error)
         }
         var objects: [JSONValue] = []
+        var records: [SecretRecord] = []
         var failures: [String] = []
         for reference in references {
             do {
                 let record = try store.find(reference)
                 var data: [UInt8]? = showSecret ? try store.value(of: record) : nil
                 objects.append(Self.json(record, secretData: data))
+                records.append(record)
                 if data != nil { wipe(&data!) }
             } catch {
                 failures.append("\(error)")
             }
         }
         // Like Docker: what was found is printed, what was not is an error (exit 1).
-        if !objects.isEmpty || failures.isEmpty {
+        if let format {
+            // Docker runs the template on its swarm.Secret struct: times print as Go's
+            // time.Time does; `json` writes them in RFC 3339.
+            let items = zip(records, objects).map { record, object -> TemplateValue in
+                guard case .map(var members) = TemplateValue(object) else { return TemplateValue(object) }
+                members["CreatedAt"] = .time(record.createdAt)
+                members["UpdatedAt"] = .time(record.updatedAt)
+                return .map(members)
+            }
+            do { Output.out(try Template(format).output(items, headers: [:])) } catch {
+                throw CommandFailure.usage(what, error.description)
+            }
+        } else if pretty {
+            Output.out(records.map(Self.pretty).joined(separator: "\n"))
+        } else if !objects.isEmpty || failures.isEmpty {
             Output.out(Formats.json(.array(objects), indent: 4) + "\n")
         }
         if let last = failures.popLast() {
             for failure in failures { Output.error(what, failure) }
             throw CommandFailure(what: what, why: last, exitCode: 1)
         }
+    }
+
+    /// `docker secret inspect --pretty` (docker/cli's secretInspectPrettyTemplate): labels only
+    /// when there are some, each ` - KEY=VALUE` (or ` - KEY`); no driver, so an empty one.
+    static func pretty(_ record: SecretRecord) -> String {
+        var text = "ID:              \(record.id)\nName:            \(record.name)\n"
+        if !record.labels.isEmpty {
+            text += "Labels:\n" + record.labels.map { " - \($0.key)" + ($0.value.isEmpty ? "" : "=\($0.value)") + "\n" }.joined()
+        }
+        text += "Driver:          \nCreated at:      \(TemplateValue.goTime(record.createdAt))\nUpdated at:      \(TemplateValue.goTime(record.updatedAt))\n"
+        return text
     }
 
     /// Docker's `docker secret inspect` object (indented as Docker indents it by `Formats.json`).

@@ -28,7 +28,9 @@ struct SecretLs: ParsableCommand {
             throw CommandFailure.failed(what, error)
         }
         let now = System.nowNanoseconds()
-        if quiet {
+        if !quiet, let text = try output.rendered(records.map { Self.item($0, now: now) }, headers: Self.headers, what: what) {
+            Output.out(text)
+        } else if quiet {
             Output.out(records.map { $0.id + "\n" }.joined())
         } else if output.format == .json {
             Output.out(records.map { Self.json($0, now: now) + "\n" }.joined())
@@ -41,14 +43,22 @@ struct SecretLs: ParsableCommand {
 
     /// Docker's `secret ls --format json` object: human ages, labels as "k=v,k=v".
     static func json(_ record: SecretRecord, now: Int64) -> String {
-        let labels = record.labels.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return Formats.json(
-            .object([
-                "CreatedAt": .string(Formats.age(since: record.createdAt, now: now)),
-                "ID": .string(record.id), "Labels": .string(labels), "Name": .string(record.name),
-                "UpdatedAt": .string(Formats.age(since: record.updatedAt, now: now)),
-            ]))
+        Formats.json(item(record, now: now).json)
     }
+
+    /// What a template sees of a secret, as docker/cli's secret formatter shows it: the JSON
+    /// keys, plus `Driver` (always empty: the store is secretshim's own).
+    static func item(_ record: SecretRecord, now: Int64) -> TemplateValue {
+        let labels = record.labels.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        return .map([
+            "CreatedAt": .string(Formats.age(since: record.createdAt, now: now)),
+            "ID": .string(record.id), "Labels": .string(labels), "Name": .string(record.name),
+            "UpdatedAt": .string(Formats.age(since: record.updatedAt, now: now)),
+        ])
+    }
+
+    /// docker/cli's column names for `secret ls --format 'table ...'`.
+    static let headers = ["ID": "ID", "Name": "NAME", "Driver": "DRIVER", "CreatedAt": "CREATED", "UpdatedAt": "UPDATED", "Labels": "LABELS"]
 }
 
 /// Docker's secret filters: values of one key are OR-ed, different keys AND-ed; `name` and
