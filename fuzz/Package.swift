@@ -23,6 +23,8 @@ let package = Package(
         .package(name: root, path: ".."),
         // The root package's own pin; here only to sign requests with the key (grant-request).
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        // The root package's own pin; here for the template target's OrderedDictionary.
+        .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
     ],
     targets: [
         .target(name: "FuzzSupport"),
@@ -38,5 +40,14 @@ let package = Package(
         fuzzTarget("user-database", ["Launcher"]),
         fuzzTarget("scan-archive", ["Scanner"]),
         fuzzTarget("etcd-record", ["EtcdStore", "SecretStore", "JSON"]),
+        fuzzTarget("compose-project", ["ContainerRuntime", "Launcher", "JSON"]),
+        // Compiles the executable's Template.swift and Output.swift (symlinks).
+        .executableTarget(
+            name: "template",
+            dependencies: [
+                "FuzzSupport", .product(name: "JSON", package: root), .product(name: "Namespaces", package: root),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ]
 )

@@ -90,7 +90,7 @@ public enum Launcher {
                     }
                     store.close()
                 }
-                environment = try workloadEnvironment(plan, values: values)
+                environment = try workloadEnvironment(plan, values: values, user: hardening.user)
                 if engineTmpfs != nil {
                     // Without a mount namespace of its own nothing can be hidden from the workload:
                     // it must not be able to read a store holding more than it is given.
@@ -180,9 +180,15 @@ public enum Launcher {
     }
 
     /// The inherited (or the bundle's) environment, `--env`, and the grants' `env=VAR` paths;
-    /// refused if a variable already holds a granted secret's value.
-    static func workloadEnvironment(_ plan: LaunchPlan, values: SecretValues) throws -> [String] {
+    /// refused if a variable already holds a granted secret's value. With `--user`, `HOME` is
+    /// that user's passwd entry's (else `/`), as runc sets it, unless `--env HOME=...` (or a
+    /// bundle's env) says otherwise: the caller's own HOME is not the workload's.
+    static func workloadEnvironment(_ plan: LaunchPlan, values: SecretValues, user: ResolvedUser? = nil) throws -> [String] {
         var environment = plan.environment ?? Environment.inherited()
+        if let user {
+            let bundleHome = plan.environment.map { Environment.value(of: "HOME", in: $0) != nil } ?? false
+            if !bundleHome { Environment.set("HOME=" + (user.home ?? "/"), in: &environment) }
+        }
         for entry in plan.extraEnvironment { Environment.set(entry, in: &environment) }
         if !plan.allowEnvironmentLeak {
             for secret in values.secrets {

@@ -4,6 +4,9 @@ import Namespaces
 public struct ResolvedUser: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
+    /// The passwd entry's home directory, nil for a numeric user without an entry (or an
+    /// entry without one): the workload's `HOME`, as runc sets it (`"/"` when nil).
+    public var home: String? = nil
 }
 
 /// `/etc/passwd` and `/etc/group` of the workload's root, read directly: static glibc's
@@ -35,10 +38,13 @@ struct UserDatabase {
         let passwd = readPasswd()
         var uid: UInt32
         var gid: UInt32 = 0
+        var home: String?
+        func homeField(_ entry: [String]) -> String? { entry.count > 5 && !entry[5].isEmpty ? entry[5] : nil }
         if let number = Self.id(parts[0]) {
             uid = number
             if let entry = passwd.first(where: { $0.count > 3 && Self.id($0[2]) == number }), let primary = Self.id(entry[3]) {
                 gid = primary
+                home = homeField(entry)
             }
         } else {
             guard let entry = passwd.first(where: { $0.count > 3 && $0[0] == parts[0] }), let number = Self.id(entry[2]),
@@ -46,6 +52,7 @@ struct UserDatabase {
             else { throw Invalid(description: "unable to find user \(parts[0]): no matching entries in passwd file") }
             uid = number
             gid = primary
+            home = homeField(entry)
         }
         if parts.count == 2 {
             if let number = Self.id(parts[1]) {
@@ -57,7 +64,7 @@ struct UserDatabase {
                 gid = number
             }
         }
-        return ResolvedUser(uid: uid, gid: gid)
+        return ResolvedUser(uid: uid, gid: gid, home: home)
     }
 
     static func id(_ text: String) -> UInt32? {

@@ -32,12 +32,45 @@ struct ConfigFile: Equatable {
 
     /// The file read (its real path), nil when there is none.
     var path: String?
-    var values: [String: String] = [:]
+    var values = Values()
 
     subscript(key: String) -> String? { values[key] }
 
-    /// Given with `--config` before the command (`LeadingGlobals`) or `--secretshim-config`.
-    nonisolated(unsafe) static var explicitPath: String?
+    /// One optional string per key. Fields, not a `[String: String]`: on `run`'s path a
+    /// dictionary's first use instantiates its metadata by mangled name, whose conformance
+    /// check scans every conformance record of the binary (~250,000 instructions, callgrind).
+    struct Values: Equatable {
+        var root, keyFile, stateDirectory, store, etcdCACert, etcdCert, etcdKey, node: String?
+
+        subscript(key: String) -> String? {
+            get {
+                switch key {
+                case "root": return root
+                case "key_file": return keyFile
+                case "state_dir": return stateDirectory
+                case "store": return store
+                case "etcd_cacert": return etcdCACert
+                case "etcd_cert": return etcdCert
+                case "etcd_key": return etcdKey
+                case "node": return node
+                default: return nil
+                }
+            }
+            set {
+                switch key {
+                case "root": root = newValue
+                case "key_file": keyFile = newValue
+                case "state_dir": stateDirectory = newValue
+                case "store": store = newValue
+                case "etcd_cacert": etcdCACert = newValue
+                case "etcd_cert": etcdCert = newValue
+                case "etcd_key": etcdKey = newValue
+                default: node = newValue
+                }
+            }
+        }
+    }
+
     nonisolated(unsafe) private static var loaded: ConfigFile?
 
     /// The configuration in effect, read once per process.
@@ -50,7 +83,7 @@ struct ConfigFile: Equatable {
 
     /// The file's path as chosen, and whether it was asked for (then it must exist).
     static func chosenPath() -> (path: String, explicit: Bool) {
-        if let explicitPath, !explicitPath.isEmpty { return (explicitPath, true) }
+        if let explicit = LeadingGlobals.config, !explicit.isEmpty { return (explicit, true) }
         if let variable = System.environment("SECRETSHIM_CONFIG"), !variable.isEmpty { return (variable, true) }
         if System.effectiveUserID == 0 { return ("/etc/secretshim/config.toml", false) }
         if let config = System.environment("XDG_CONFIG_HOME"), config.hasUTF8Prefix("/") {
@@ -114,10 +147,10 @@ struct ConfigFile: Equatable {
     }
 
     /// Only `keys`, each a string; paths absolute; no control bytes.
-    static func validate(_ document: JSONValue, path: String) throws(CommandFailure) -> [String: String] {
+    static func validate(_ document: JSONValue, path: String) throws(CommandFailure) -> Values {
         func malformed(_ why: String) -> CommandFailure { .usage("config \(path)", why) }
         guard case .object(let table) = document else { throw malformed("not a TOML table") }
-        var values: [String: String] = [:]
+        var values = Values()
         for (key, value) in table {
             guard keys.contains(key) else {
                 throw malformed("unknown key '\(key)' (known: \(keys.joined(separator: ", ")))")
@@ -135,10 +168,13 @@ struct ConfigFile: Equatable {
     }
 
     /// What `secretshim-documents` answered for a file, kept for `run`: `config.cache` in the
-    /// default state dir (root's own as root), owner-only, one JSON object
-    /// `{"path","identity","values"}`. Best effort: a cache that cannot be read or written is
-    /// simply not used.
+    /// default state dir (root's own as root), owner-only. Lines of `NAME VALUE`: a first
+    /// `secretshim-config-cache 1`, then `path` and `identity`, then one per key set. Neither a
+    /// value nor the path holds a line break (`validate`; a path with one is not cached). Best
+    /// effort: a cache that cannot be read or written is simply not used.
     enum Cache {
+        static let header = "secretshim-config-cache 1"
+
         static func location() -> String? {
             let directory = StoreLocation.defaultStateDirectory()
             if System.effectiveUserID == 0 {
@@ -148,31 +184,41 @@ struct ConfigFile: Equatable {
             return directory + "/config.cache"
         }
 
-        static func values(for path: String, identity: String) -> [String: String]? {
+        static func values(for path: String, identity: String) -> Values? {
             guard let cache = location(),
                   let fd = try? FileDescriptor.openIfPresent(cache, O_RDONLY | O_NOFOLLOW) else { return nil }
             defer { fd.close() }
             guard let st = try? fd.status(path: cache), st.st_uid == System.effectiveUserID, st.st_mode & 0o077 == 0,
-                  let bytes = try? fd.readAll(limit: maximumSize * 2, path: cache),
-                  let document = try? JSONValue.parse(bytes),
-                  document["path"]?.stringValue == path, document["identity"]?.stringValue == identity,
-                  case .object(let table)? = document["values"] else { return nil }
-            var values: [String: String] = [:]
-            for (key, value) in table {
-                guard keys.contains(key), let text = value.stringValue else { return nil }
-                values[key] = text
+                  let bytes = try? fd.readAll(limit: maximumSize * 2, path: cache) else { return nil }
+            var values = Values()
+            var index = 0
+            for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+                defer { index += 1 }
+                if index == 0 {
+                    guard line.elementsEqual(header.utf8) else { return nil }
+                    continue
+                }
+                if line.isEmpty { continue }
+                guard let space = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+                let key = String(decoding: line[..<space], as: UTF8.self)
+                let value = String(decoding: line[(space + 1)...], as: UTF8.self)
+                switch index {
+                case 1: guard key == "path", value == path else { return nil }
+                case 2: guard key == "identity", value == identity else { return nil }
+                default:
+                    guard keys.contains(key) else { return nil }
+                    values[key] = value
+                }
             }
-            return values
+            return index >= 3 ? values : nil
         }
 
-        static func store(_ values: [String: String], for path: String, identity: String) {
-            guard let cache = location() else { return }
-            var table = JSONObject()
-            for key in keys { if let value = values[key] { table.members[key] = .string(value) } }
-            let document: JSONValue = .object(["path": .string(path), "identity": .string(identity), "values": .object(table)])
+        static func store(_ values: Values, for path: String, identity: String) {
+            guard let cache = location(), !path.utf8.contains(UInt8(ascii: "\n")) else { return }
+            var text = header + "\npath \(path)\nidentity \(identity)\n"
+            for key in keys { if let value = values[key] { text += "\(key) \(value)\n" } }
             try? Files.makeDirectories(Files.parent(of: cache), mode: 0o700)
-            try? Files.replace(
-                cache, with: JSONWriter().bytes(document), mode: 0o600, temporary: cache + ".new-\(getpid())", durably: false)
+            try? Files.replace(cache, with: Array(text.utf8), mode: 0o600, temporary: cache + ".new-\(getpid())", durably: false)
         }
     }
 }

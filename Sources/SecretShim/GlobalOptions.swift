@@ -30,7 +30,7 @@ struct GlobalOptions: ParsableArguments {
     var location: StoreLocation {
         get throws {
             do {
-                if let config { ConfigFile.explicitPath = config }
+                if let config { LeadingGlobals.config = config }
                 return try StoreChoice.location(
                     root: root, keyFile: keyFile, store: store, caCertificate: etcdCACert, certificate: etcdCert, key: etcdKey)
             } catch let failure as CommandFailure {

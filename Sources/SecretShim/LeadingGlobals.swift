@@ -6,6 +6,9 @@ import Namespaces
 /// The global options given before the command name, peeled off by `main` before dispatch
 /// (so the hand-parsed `run` sees them too).
 enum LeadingGlobals {
+    /// `--config FILE`, however given: before the command, `run --config`, after an
+    /// ArgumentParser command, the runtime's `--secretshim-config` (`ConfigFile` reads it).
+    nonisolated(unsafe) static var config: String?
     nonisolated(unsafe) static var root: String?
     nonisolated(unsafe) static var keyFile: String?
     /// `--store` and the etcd client's TLS files (`StoreChoice`).
@@ -16,7 +19,7 @@ enum LeadingGlobals {
 
     static let flags = ["--config", "--root", "--key-file", "--store", "--etcd-cacert", "--etcd-cert", "--etcd-key"]
 
-    /// Consumes leading `--config FILE` (kept in `ConfigFile.explicitPath`), `--root X`, `--root=X`, `--key-file X`, `--store X`, `--etcd-cacert X`,
+    /// Consumes leading `--config FILE`, `--root X`, `--root=X`, `--key-file X`, `--store X`, `--etcd-cacert X`,
     /// `--etcd-cert X`, `--etcd-key X` (each also as `--flag=X`); returns the rest.
     /// A flag with no value is left in place for the parser to report.
     static func peel(_ arguments: ArraySlice<String>) -> ArraySlice<String> {
@@ -34,7 +37,7 @@ enum LeadingGlobals {
                 rest = rest.dropFirst(2)
             }
             switch flag {
-            case "--config": ConfigFile.explicitPath = value
+            case "--config": config = value
             case "--root": root = value
             case "--key-file": keyFile = value
             case "--store": store = value

@@ -136,7 +136,7 @@ struct RunOption: Sendable {
             }),
         RunOption(
             "--config", help: "Configuration file (env SECRETSHIM_CONFIG)",
-            .value(valueName: "FILE") { _, value throws(Invalid) in ConfigFile.explicitPath = value }),
+            .value(valueName: "FILE") { _, value throws(Invalid) in LeadingGlobals.config = value }),
         RunOption(
             "--root", help: "Store root (env SECRETSHIM_ROOT)",
             .value(valueName: "DIR") { parsed, value throws(Invalid) in parsed.root = value }),

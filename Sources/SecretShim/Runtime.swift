@@ -15,7 +15,7 @@ enum RuntimeCommand {
                 Output.out(help)
                 return 0
             }
-            if let config = flags.config { ConfigFile.explicitPath = config }
+            if let config = flags.config { LeadingGlobals.config = config }
             let location = try StoreChoice.location(
                 root: flags.root, keyFile: flags.keyFile, stateDirectory: flags.stateDirectory, store: flags.store,
                 caCertificate: flags.etcdCACertificate, certificate: flags.etcdCertificate, key: flags.etcdKey)

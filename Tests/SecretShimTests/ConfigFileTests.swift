@@ -89,7 +89,7 @@ struct ConfigFileTests {
         // The cache is what run reads: one edited to say something else, with the file's
         // identity intact, is believed while it is the owner's alone (this shows the cache is
         // in use) and ignored once group or others could write it.
-        let forged = try String(contentsOfFile: cache, encoding: .utf8).replacingOccurrences(of: "\"other\"", with: "\"forged\"")
+        let forged = try String(contentsOfFile: cache, encoding: .utf8).replacingOccurrences(of: "node other", with: "node forged")
         try forged.write(toFile: cache, atomically: false, encoding: .utf8)
         #expect(info(shim, env: env)["Node"] == "forged")
         chmod(cache, 0o622)

@@ -58,6 +58,13 @@ struct HardeningTests {
         #expect(allowed.stdout == "for-nobody")
         let named = shim(["run", "--user", "nobody", "--", "sh", "-c", "id -u; id -g; id -G; grep CapEff /proc/self/status"])
         #expect(named.stdout == "65534\n65534\n65534\nCapEff:\t0000000000000000\n")
+        // HOME is the user's, from passwd (runc's rule), not the caller's; "/" without an
+        // entry; `-e HOME=` still wins.
+        let home = { (arguments: [String]) in shim(["run"] + arguments + ["--", "sh", "-c", "echo $HOME"], env: ["HOME": "/root"]).stdout }
+        #expect(home(["--user", "nobody"]) == "/nonexistent\n")
+        #expect(home(["--user", "4242"]) == "/\n")
+        #expect(home(["--user", "nobody", "-e", "HOME=/data"]) == "/data\n")
+        #expect(home([]) == "/root\n")
     }
 
     @Test func capabilityFlagsAndNoNewPrivileges() {

@@ -1,0 +1,1 @@
+../../../Sources/SecretShim/Template.swift
