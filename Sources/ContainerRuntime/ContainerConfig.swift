@@ -15,6 +15,13 @@ public struct ContainerConfig {
 
     public init(_ document: JSONValue) { self.document = document }
 
+    /// The container's root file system: `root.path`, relative to the bundle unless absolute
+    /// (the OCI runtime spec); the bundle itself when absent.
+    public func rootPath(bundle: String) -> String {
+        guard let path = document.field("root")?.field("path")?.stringValue, !path.isEmpty else { return bundle }
+        return path.hasUTF8Prefix("/") ? path : bundle + "/" + path
+    }
+
     /// Cheap first look at the raw file: a config that mentions neither the annotation nor the
     /// variable asks for nothing, and is passed on without being parsed. A JSON escape (`\u`)
     /// could spell either: such a config is parsed too.

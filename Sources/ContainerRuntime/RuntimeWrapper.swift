@@ -217,8 +217,14 @@ public enum RuntimeWrapper {
         } catch {
             throw RuntimeError(error.description)
         }
-        let (grants, signedIDs) = try grants(config, operatorGrants: operatorGrants) { () throws(StoreError) in
+        let (named, signedIDs) = try grants(config, operatorGrants: operatorGrants) { () throws(StoreError) in
             try MasterKey.load(location.keyFile, createIfMissing: false)
+        }
+        // `uid=NAME`/`gid=NAME` from the container's root (its image's passwd and group, read
+        // inside it), as Podman resolves them.
+        let grants: [SecretGrant]
+        do { grants = try SecretGrant.resolvingOwners(named, root: config.rootPath(bundle: Files.parent(of: configPath))) } catch {
+            throw RuntimeError("\(error)")
         }
         config.removeRequestVariable()
         let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)

@@ -8,6 +8,7 @@ import SecretStore
 public enum Launcher {
     /// Never returns on success: the process becomes the workload.
     public static func launch(_ plan: LaunchPlan, location: StoreLocation) -> LaunchError {
+        var plan = plan
         var leases: LeaseDirectory?
         var leaseFile: String?
         // A lease is left only by a workload that started: on any refusal it goes.
@@ -30,6 +31,10 @@ public enum Launcher {
             // shim, which holds its lease, so that it never outlives it.
             var tie: ChildProcess.ParentTie?
             do { hardening = try plan.hardening.resolve(root: hasRoot ? plan.root!.path : "/") } catch {
+                throw LaunchError.hardening(error.description)
+            }
+            // `uid=NAME`/`gid=NAME` from the workload's own passwd and group, as `--user`.
+            do { plan.grants = try SecretGrant.resolvingOwners(plan.grants, root: hasRoot ? plan.root!.path : "/") } catch {
                 throw LaunchError.hardening(error.description)
             }
             let needsTmpfs = !plan.grants.isEmpty || plan.tmpfsSize != nil

@@ -9,6 +9,11 @@ public struct SecretGrant: Sendable, Equatable {
     public var target: String
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
+    /// `uid=NAME` / `gid=NAME`: a user or group of the workload's root, looked up in its
+    /// /etc/passwd and /etc/group when the workload starts (`resolvingOwners`), as Podman
+    /// and the Compose specification allow; until then `uid`/`gid` are 0.
+    public var uidName: String?
+    public var gidName: String?
     public var mode: UInt32 = 0o444
     public var environmentVariable: String?
 
@@ -87,8 +92,10 @@ extension SecretGrant {
                 guard source == nil else { throw GrantError("source given twice in '\(spec)'") }
                 source = value
             case "target": target = value
-            case "uid": grant.uid = try parseID(value, key: "uid")
-            case "gid": grant.gid = try parseID(value, key: "gid")
+            case "uid":
+                if isOwnerName(value) { grant.uidName = value } else { grant.uid = try parseID(value, key: "uid") }
+            case "gid":
+                if isOwnerName(value) { grant.gidName = value } else { grant.gid = try parseID(value, key: "gid") }
             case "mode": grant.mode = try parseMode(value)
             case "env":
                 guard isEnvironmentName(value) else {
@@ -137,9 +144,53 @@ extension SecretGrant {
 
     static func parseID(_ text: String, key: String) throws(GrantError) -> UInt32 {
         guard let id = ASCIIDecimal.value(text.utf8, max: UInt64(UInt32.max) - 1) else {
-            throw GrantError("invalid \(key) '\(text)': must be a number from 0 to 4294967294")
+            throw GrantError("invalid \(key) '\(text)': must be a number from 0 to 4294967294, or a user or group name")
         }
         return UInt32(id)
+    }
+
+    /// A user or group name as useradd(8) takes it (shadow-utils' default rule): a letter or
+    /// `_` first, then letters, digits, `_`, `-` or `.`, at most 32 bytes, an optional final `$`.
+    static func isOwnerName(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, bytes.count <= 32 else { return false }
+        func letter(_ byte: UInt8) -> Bool { (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == UInt8(ascii: "_") }
+        guard letter(first) else { return false }
+        for (index, byte) in bytes.enumerated().dropFirst() {
+            if byte == UInt8(ascii: "$") && index == bytes.count - 1 { continue }
+            guard letter(byte) || (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") else { return false }
+        }
+        return true
+    }
+
+    /// `grants` with every `uid=NAME` and `gid=NAME` looked up in `root`'s /etc/passwd and
+    /// /etc/group (read inside the root, `UserDatabase`); the files are read only when a
+    /// grant names an owner. Throws, naming the grant, for a name the root does not have.
+    public static func resolvingOwners(_ grants: [SecretGrant], root: String) throws(GrantError) -> [SecretGrant] {
+        guard grants.contains(where: { $0.uidName != nil || $0.gidName != nil }) else { return grants }
+        let database = UserDatabase(root: root)
+        var passwd: [[String]]?
+        var group: [[String]]?
+        var resolved = grants
+        for index in resolved.indices {
+            if let name = resolved[index].uidName {
+                if passwd == nil { passwd = database.entries("/etc/passwd") }
+                guard let entry = passwd!.first(where: { $0.count > 2 && $0[0] == name }), let id = UserDatabase.id(entry[2]) else {
+                    throw GrantError("secret '\(resolved[index].source)': unable to find user \(name): no matching entries in \(root == "/" ? "" : root)/etc/passwd")
+                }
+                resolved[index].uid = id
+                resolved[index].uidName = nil
+            }
+            if let name = resolved[index].gidName {
+                if group == nil { group = database.entries("/etc/group") }
+                guard let entry = group!.first(where: { $0.count > 2 && $0[0] == name }), let id = UserDatabase.id(entry[2]) else {
+                    throw GrantError("secret '\(resolved[index].source)': unable to find group \(name): no matching entries in \(root == "/" ? "" : root)/etc/group")
+                }
+                resolved[index].gid = id
+                resolved[index].gidName = nil
+            }
+        }
+        return resolved
     }
 
     static func normalizeTarget(_ target: String, secretsDirectory: String) throws(GrantError) -> String {

@@ -166,6 +166,12 @@ public struct SecretsUpdate: Sendable {
             }
             defer { process.close() }
             let owners = try Owners(current, pid: current.pid)
+            // `uid=NAME`/`gid=NAME` from the workload's own root (its passwd and group, read
+            // inside it through /proc/PID/root of the process checked above).
+            let namedAdditions: [SecretGrant]
+            do { namedAdditions = try SecretGrant.resolvingOwners(additions, root: "/proc/\(current.pid)/root") } catch {
+                throw .refused("\(error)")
+            }
 
             let holding: [Lease.Grant]
             // A container's folder is opened from the state dir's descriptor, component by
@@ -185,7 +191,7 @@ public struct SecretsUpdate: Sendable {
                     current.secretsDirectory, current, values, owners, reference, mountinfo: process.mountinfo,
                     open: SecretsMount.openCurrent)
             }
-            let grants = try newGrants(holding, additions, reference)
+            let grants = try newGrants(holding, namedAdditions, reference)
             var files = try owners.files(grants, values)
             defer { files.wipeValues() }
             let sizes = files.map { $0.value.count }

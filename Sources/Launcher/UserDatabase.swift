@@ -74,7 +74,7 @@ struct UserDatabase {
     }
 
     /// Colon-separated lines of a file inside the root; a missing file has no entries.
-    private func entries(_ path: String) -> [[String]] {
+    func entries(_ path: String) -> [[String]] {
         // Inside a foreign root, read through openat2(RESOLVE_IN_ROOT): its /etc/passwd may be a
         // symlink to a host file.
         let bytes: [UInt8]?

@@ -52,7 +52,7 @@ import Testing
         (#"{"services": {"a": {"secrets": [{"source": "k", "target": "/etc/x"}]}}, "secrets": {"k": {"file": "f"}}}"#, "outside /run/secrets"),
         (#"{"services": {"a": {"secrets": [{"source": "k", "mode": true}]}}, "secrets": {"k": {"file": "f"}}}"#, "mode: must be"),
         (#"{"services": {"a": {"secrets": [{"source": "k", "mode": "rw"}]}}, "secrets": {"k": {"file": "f"}}}"#, "mode"),
-        (#"{"services": {"a": {"secrets": [{"source": "k", "uid": "root"}]}}, "secrets": {"k": {"file": "f"}}}"#, "uid"),
+        (#"{"services": {"a": {"secrets": [{"source": "k", "uid": "1root"}]}}, "secrets": {"k": {"file": "f"}}}"#, "uid"),
         (#"{"services": {"a": {"secrets": [{"source": "k", "target": "../../etc/shadow"}]}}, "secrets": {"k": {"file": "f"}}}"#, "target"),
         (#"{"services": {"a": {"secrets": [{"source": "k", "colour": "red"}]}}, "secrets": {"k": {"file": "f"}}}"#, "unknown secret field 'colour'"),
         (#"{"services": {"a": {"secrets": "k"}}, "secrets": {"k": {"file": "f"}}}"#, "must be a list"),

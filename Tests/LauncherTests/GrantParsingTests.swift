@@ -1,3 +1,4 @@
+import Foundation
 import Launcher
 import Testing
 
@@ -39,7 +40,9 @@ import Testing
         ("db,mode=", "invalid mode"),
         ("db,mode=-1", "invalid mode"),
         ("db,uid=-1", "invalid uid"),
-        ("db,uid=root", "invalid uid"),
+        ("db,uid=1root", "invalid uid"),
+        ("db,gid=a b", "invalid gid"),
+        ("db,uid=" + String(repeating: "u", count: 33), "invalid uid"),
         ("db,gid=99999999999", "invalid gid"),
         ("db,uid=4294967295", "invalid uid"),
         ("db,uid=18446744073709551626", "invalid uid"),
@@ -145,6 +148,25 @@ import Testing
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [many[7]]) }
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [try SecretGrant.parse("z,target=d", secretsDirectory: "/run/secrets")]) }
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [try SecretGrant.parse("z,target=d/5/x", secretsDirectory: "/run/secrets")]) }
+    }
+
+    /// `uid=NAME`/`gid=NAME` (as Podman and Compose allow), looked up in the workload's root.
+    @Test func ownerNamesAreLookedUpInTheRoot() throws {
+        let grant = try SecretGrant.parse("db,uid=postgres,gid=ssl-cert,mode=0400", secretsDirectory: "/run/secrets")
+        #expect(grant.uidName == "postgres" && grant.gidName == "ssl-cert" && grant.uid == 0 && grant.gid == 0)
+        let root = "/tmp/secretshim-owner-names-\(getpid())"
+        defer { _ = try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+        try "root:x:0:0::/root:/bin/sh\npostgres:x:105:110::/var/lib/postgresql:/bin/bash\n".write(toFile: root + "/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\nssl-cert:x:111:postgres\n".write(toFile: root + "/etc/group", atomically: true, encoding: .utf8)
+        let resolved = try SecretGrant.resolvingOwners([grant, try SecretGrant.parse("b,uid=7", secretsDirectory: "/run/secrets")], root: root)
+        #expect(resolved[0].uid == 105 && resolved[0].gid == 111 && resolved[0].uidName == nil && resolved[0].gidName == nil)
+        #expect(resolved[1].uid == 7)
+        let missing = try SecretGrant.parse("db,uid=mysql", secretsDirectory: "/run/secrets")
+        let error = #expect(throws: GrantError.self) { try SecretGrant.resolvingOwners([missing], root: root) }
+        #expect(error?.description.contains("unable to find user mysql") == true)
+        // Without a name, the root's files are not read at all (a root without them is fine).
+        #expect(try SecretGrant.resolvingOwners([resolved[1]], root: "/nonexistent") == [resolved[1]])
     }
 
     @Test func tmpfsSizeCoversTheSecretsAndIsAtLeastOneMiB() {

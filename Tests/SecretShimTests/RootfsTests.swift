@@ -67,6 +67,12 @@ struct RootfsTests {
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.prefix(3) == ["1000", "in-the-root", "400 1000"])
+        // Owners by name, from the root's own passwd and group (the host has no user "app").
+        let named = shim(["run", "--rootfs", root, "--secret", "pw,mode=0440,uid=app,gid=app", "--", "stat", "-c", "%a %u %g", "/run/secrets/pw"], env: Self.env)
+        #expect(named.stdout == "440 1000 1000\n", "\(named.stderr)")
+        let unknown = shim(["run", "--rootfs", root, "--secret", "pw,uid=postgres", "--", "true"], env: Self.env)
+        #expect(unknown.status == 125)
+        expectOneLineError(unknown, contains: "unable to find user postgres")
         // null zero full random urandom tty fd stdin stdout stderr ptmx shm
         #expect(lines.count > 3 && lines[3] == "12")
         #expect(!result.stdout.contains("work"), "the host's tree is reachable: \(result.stdout)")
