@@ -14,6 +14,11 @@ enum DocumentReader {
 
     /// A TOML document (TOML 1.0, toml++ through TOMLKit). Dates and times become their TOML text.
     static func toml(_ text: String) throws -> JSONValue {
+        // TOMLKit hands strings over as C strings: a `\u0000` escape would cut the value there
+        // silently (a fresh-eyes finding: "/a\u0000b" read as "/a").
+        if text.lowercased().contains("\\u0000") || text.lowercased().contains("\\u00000000") {
+            throw Malformed(description: "a string holds a NUL (\\u0000), which is refused")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -37,7 +42,8 @@ enum DocumentReader {
         case .int: return .integer(member.int ?? 0)
         case .double: return .number(String(member.double ?? 0))
         case .bool: return .bool(member.bool ?? false)
-        default: return .string("\(member)")
+        // Dates and times are no strings: kept apart, so that a reader wanting a string refuses them.
+        default: return .object(["toml-\(member.type)": .string("\(member)")])
         }
     }
 

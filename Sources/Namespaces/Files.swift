@@ -92,15 +92,43 @@ public enum Files {
         return components
     }
 
-    /// `mkdir -p`; the directories this call creates get `mode` (umask aside).
+    /// `mkdir -p`; the directories this call creates get `mode` (umask aside). Then every
+    /// directory on the real path, found or made, must be this user's or root's, and, run as
+    /// root, root's and writable by no one else unless sticky (`rootOwnedRealPath`'s rule): a
+    /// folder that another user made between a caller's check and this call (a state dir under
+    /// /tmp whose parents did not exist yet, a fresh-eyes finding) would let that user rename
+    /// what is made in it and put their own in its place. Errors: the mkdir's, or EPERM naming
+    /// the directory and its owner.
     public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
         // Usually it exists, or only its last component is missing: one syscall.
-        do { return try makeDirectory(path, mode: mode) } catch where error.errno == EEXIST { return } catch {}
-        var prefix = path.hasUTF8Prefix("/") ? "" : "."
-        for component in components(path) {
-            prefix += "/"
-            prefix += component
-            do { try makeDirectory(prefix, mode: mode) } catch where error.errno == EEXIST {}
+        do { try makeDirectory(path, mode: mode) } catch where error.errno == EEXIST {} catch {
+            var prefix = path.hasUTF8Prefix("/") ? "" : "."
+            for component in components(path) {
+                prefix += "/"
+                prefix += component
+                do { try makeDirectory(prefix, mode: mode) } catch where error.errno == EEXIST {}
+            }
+        }
+        try requireOwnDirectories(path)
+    }
+
+    static func requireOwnDirectories(_ path: String) throws(SysError) {
+        let real = Array(try realPath(path.hasUTF8Prefix("/") ? path : try currentDirectory() + "/" + path).utf8)
+        let root = System.effectiveUserID == 0
+        var end = 1
+        while true {
+            let prefix = String(decoding: real[..<end], as: UTF8.self)
+            let st = try linkStatus(prefix)
+            guard st.st_mode & S_IFMT == S_IFDIR else { throw SysError("refusing \(prefix) (not a directory)", errno: ENOTDIR) }
+            guard st.st_uid == 0 || (!root && st.st_uid == System.effectiveUserID) else {
+                throw SysError("refusing \(prefix) (it belongs to uid \(st.st_uid), not \(root ? "root" : "you or root"))", errno: EPERM)
+            }
+            if root && st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+                throw SysError("refusing \(prefix) (writable by group or others, mode \(String(st.st_mode & 0o7777, radix: 8)))", errno: EPERM)
+            }
+            if end >= real.count { break }
+            end += 1
+            while end < real.count && real[end] != UInt8(ascii: "/") { end += 1 }
         }
     }
 

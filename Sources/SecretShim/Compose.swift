@@ -47,6 +47,10 @@ struct ComposeCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Compose's command and its arguments.", valueName: "command"))
     var command: [String] = []
 
+    /// The label of the secrets a project imported, Docker's (`docker stack deploy` labels its
+    /// secrets with the stack's namespace likewise); only those are ever replaced.
+    static let projectLabel = "com.docker.compose.project"
+
     /// The Compose commands that create containers: the ones that import the project's secrets.
     static let importing: Set<String> = ["up", "run", "create"]
     /// The names Compose looks for, in its order.
@@ -187,6 +191,10 @@ struct ComposeCommand: ParsableCommand {
             var key: [UInt8]
             if importing {
                 store = try location.openForWriting()
+                // One import of a project at a time: replacing is a remove and a create, and two
+                // concurrent `up`s would interleave them.
+                let lock = try projectLock(project.name, location: location)
+                defer { lock.close() }
                 try importSecrets(project, grants: grants, store: store, location: location, directory: directory)
                 key = try MasterKey.load(location.keyFile, createIfMissing: false)
             } else {
@@ -243,7 +251,15 @@ struct ComposeCommand: ParsableCommand {
         let live = (try? leases.liveLeases()) ?? []
         var plan: [(definition: ComposeProject.SecretDefinition, value: [UInt8], replacing: SecretRecord?)] = []
         defer { for index in plan.indices { wipe(&plan[index].value) } }
-        for definition in project.secrets.values.sorted(by: { $0.key < $1.key }) where used.contains(definition.storeName) {
+        let definitions = project.secrets.values.sorted(by: { $0.key < $1.key }).filter { used.contains($0.storeName) }
+        // Two definitions of one store name would import one and then fail on the other (a
+        // fresh-eyes finding): refused before anything is written.
+        for (index, definition) in definitions.enumerated() {
+            if let other = definitions[..<index].first(where: { $0.storeName == definition.storeName }), other.source != .external || definition.source != .external {
+                throw CommandFailure(what: what, why: "secrets '\(other.key)' and '\(definition.key)' are both named '\(definition.storeName)'", exitCode: 1)
+            }
+        }
+        for definition in definitions {
             let existing = try Self.record(definition.storeName, in: store)
             var value: [UInt8]
             switch definition.source {
@@ -275,6 +291,15 @@ struct ComposeCommand: ParsableCommand {
                     wipe(&value)
                     continue
                 }
+                // Only this project's own imports are replaced: a `name:` could otherwise name
+                // any secret of the store and overwrite it (a fresh-eyes finding).
+                guard existing.labels.contains(SecretRecord.Label(key: projectLabel, value: project.name)) else {
+                    wipe(&value)
+                    throw CommandFailure(
+                        what: what,
+                        why: "secret '\(existing.name)' exists with other content and was not imported by project '\(project.name)' (label \(projectLabel)): refusing to replace it; remove it, or name it with external: true",
+                        exitCode: 1)
+                }
                 if let holder = live.first(where: { $0.holds(secretID: existing.id, name: existing.name) }) {
                     wipe(&value)
                     throw CommandFailure(
@@ -289,10 +314,22 @@ struct ComposeCommand: ParsableCommand {
             let (definition, _, replacing) = plan[index]
             if let replacing { try store.remove(replacing, leases: leases) }
             _ = try store.create(
-                name: definition.storeName, value: plan[index].value,
-                labels: [SecretRecord.Label(key: "com.docker.compose.project", value: project.name)])
+                name: definition.storeName, value: plan[index].value, labels: [SecretRecord.Label(key: projectLabel, value: project.name)])
             Output.notice(what, "\(replacing == nil ? "imported" : "replaced") secret \(definition.storeName)")
         }
+    }
+
+    /// An exclusive lock on `STATE_DIR/compose/PROJECT.lock` (flock), held while a project's
+    /// secrets are imported.
+    static func projectLock(_ project: String, location: StoreLocation) throws -> FileDescriptor {
+        let folder = location.stateDirectory + "/compose"
+        try Files.makeDirectories(folder, mode: 0o700)
+        let fd = try FileDescriptor.open(folder + "/\(project).lock", O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+        do { try sys("flock", folder) { flock(fd.rawValue, LOCK_EX) } } catch {
+            fd.close()
+            throw error
+        }
+        return fd
     }
 
     /// The secret named `name`, nil if there is none.
@@ -322,6 +359,18 @@ struct ComposeCommand: ParsableCommand {
         }
     }
 
+    /// The folders of earlier runs whose process is gone (a `kill -9` leaves its rewritten files
+    /// and requests behind), and one of a process that had this pid: removed.
+    static func sweepFolders(_ compose: String) {
+        for name in Files.list(compose) {
+            guard let dash = name.lastIndex(of: "-"), let pid = pid_t(name[name.index(after: dash)...]) else { continue }
+            guard pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH) else { continue }
+            let folder = compose + "/" + name
+            for file in Files.list(folder) { try? Files.remove(folder + "/" + file) }
+            _ = folder.withCString { rmdir($0) }
+        }
+    }
+
     /// Writes the rewritten files, owner-only, in a folder of their own under the state dir,
     /// runs Compose on them (signals forwarded), removes them, and returns Compose's status.
     static func runCompose(
@@ -332,6 +381,7 @@ struct ComposeCommand: ParsableCommand {
         var paths: [String] = []
         do {
             try Files.makeDirectories(location.stateDirectory + "/compose", mode: 0o700)
+            sweepFolders(location.stateDirectory + "/compose")
             try Files.makeDirectory(folder, mode: 0o700)
             for (path, bytes) in files {
                 guard try Files.createExclusively(path, bytes, mode: 0o600) else { throw SysError("create", path, errno: EEXIST) }

@@ -71,14 +71,17 @@ struct ConfigFile: Equatable {
         }
     }
 
-    nonisolated(unsafe) private static var loaded: ConfigFile?
+    // Not an Optional<ConfigFile>: its outlined copies cost `run` ~30,000 instructions
+    // (callgrind, ./bench/run) for metadata.
+    nonisolated(unsafe) private static var loaded = ConfigFile()
+    nonisolated(unsafe) private static var isLoaded = false
 
     /// The configuration in effect, read once per process.
     static func current() throws(CommandFailure) -> ConfigFile {
-        if let loaded { return loaded }
-        let file = try load()
-        loaded = file
-        return file
+        if isLoaded { return loaded }
+        loaded = try load()
+        isLoaded = true
+        return loaded
     }
 
     /// The file's path as chosen, and whether it was asked for (then it must exist).
@@ -156,7 +159,11 @@ struct ConfigFile: Equatable {
                 throw malformed("unknown key '\(key)' (known: \(keys.joined(separator: ", ")))")
             }
             guard case .string(let text) = value else { throw malformed("'\(key)' must be a string") }
-            guard !text.isEmpty, !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            // Control characters, C1 included, and the bidirectional overrides
+            // (`Output.escapingControlBytes` says why each is special to a terminal).
+            guard !text.isEmpty, !text.unicodeScalars.contains(where: {
+                $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value)
+            }) else {
                 throw malformed("'\(key)' must be a non-empty string without control characters")
             }
             if pathKeys.contains(key) && !text.hasUTF8Prefix("/") {

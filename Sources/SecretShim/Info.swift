@@ -50,7 +50,7 @@ struct InfoCommand: ParsableCommand {
         } else if output.format == .json {
             Output.out(Formats.json(.object(object)) + "\n")
         } else {
-            for fact in facts { Output.out("\(fact.key): \(fact.text)\n") }
+            for fact in facts { Output.out("\(fact.key): \(Output.escapingControlBytes(fact.text))\n") }
         }
     }
 }

@@ -80,9 +80,11 @@ struct SecretInspect: ParsableCommand {
     /// `docker secret inspect --pretty` (docker/cli's secretInspectPrettyTemplate): labels only
     /// when there are some, each ` - KEY=VALUE` (or ` - KEY`); no driver, so an empty one.
     static func pretty(_ record: SecretRecord) -> String {
-        var text = "ID:              \(record.id)\nName:            \(record.name)\n"
+        // Names and labels may hold anything another etcd node wrote: escaped.
+        let escaped = Output.escapingControlBytes
+        var text = "ID:              \(escaped(record.id))\nName:            \(escaped(record.name))\n"
         if !record.labels.isEmpty {
-            text += "Labels:\n" + record.labels.map { " - \($0.key)" + ($0.value.isEmpty ? "" : "=\($0.value)") + "\n" }.joined()
+            text += "Labels:\n" + record.labels.map { " - \(escaped($0.key))" + ($0.value.isEmpty ? "" : "=\(escaped($0.value))") + "\n" }.joined()
         }
         text += "Driver:          \nCreated at:      \(TemplateValue.goTime(record.createdAt))\nUpdated at:      \(TemplateValue.goTime(record.updatedAt))\n"
         return text

@@ -21,11 +21,18 @@ enum StoreChoice {
             root: given(root ?? LeadingGlobals.root, "SECRETSHIM_ROOT", file["root"]),
             keyFile: given(keyFile ?? LeadingGlobals.keyFile, "SECRETSHIM_KEY_FILE", file["key_file"]))
         if let state = given(stateDirectory, "SECRETSHIM_STATE_DIR", file["state_dir"]) { location.stateDirectory = state }
-        location.remote = try remote(
-            store: given(store ?? LeadingGlobals.store, "SECRETSHIM_STORE", file["store"]),
+        let storeURL = given(store ?? LeadingGlobals.store, "SECRETSHIM_STORE", file["store"])
+        do {
+            location.remote = try remote(
+                store: storeURL,
             caCertificate: given(caCertificate ?? LeadingGlobals.etcdCACert, "SECRETSHIM_ETCD_CACERT", file["etcd_cacert"]),
             certificate: given(certificate ?? LeadingGlobals.etcdCert, "SECRETSHIM_ETCD_CERT", file["etcd_cert"]),
             key: given(key ?? LeadingGlobals.etcdKey, "SECRETSHIM_ETCD_KEY", file["etcd_key"]))
+        } catch {
+            // A store named by the configuration file is that file's error.
+            guard let path = file.path, storeURL == file["store"] else { throw error }
+            throw CommandFailure.usage("config \(path)", "\(error.what): \(error.why)")
+        }
         return try location.trusted()
     }
 

@@ -245,13 +245,23 @@ struct Template: Equatable {
 
     // MARK: Rendering
 
-    /// The template applied to `item`.
+    /// The template applied to `item`; control bytes in what each action prints are escaped
+    /// (`\x1b`, `\n`, as `Output.escapingControlBytes`).
     func render(_ item: TemplateValue) throws(Invalid) -> String {
         var out = ""
         for node in nodes {
             switch node {
             case .text(let text): out += text
-            case .action(let pipeline): out += try Self.evaluate(pipeline, on: item).printed
+            case .action(let pipeline):
+                // What the item holds (a label, a name another etcd node wrote) is escaped as
+                // every error is (a fresh-eyes finding: an ESC in a label reached the terminal);
+                // the line `println` ends with is its own.
+                let printed = try Self.evaluate(pipeline, on: item).printed
+                if case .function("println") = pipeline.last![0], printed.hasSuffix("\n") {
+                    out += Output.escapingControlBytes(String(printed.dropLast())) + "\n"
+                } else {
+                    out += Output.escapingControlBytes(printed)
+                }
             }
         }
         return out

@@ -233,11 +233,25 @@ struct ComposeTests {
             #expect(result.output.contains(fragment), "expected '\(fragment)' for \(yaml): \(result.output)")
         }
         #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty, "a refused compose imported a secret")
+        // Two definitions of one store name: refused before either is imported.
+        try "pw2".write(toFile: folder + "/pw2.txt", atomically: true, encoding: .utf8)
+        try "services:\n  a:\n    image: x\n    secrets: [a, b]\nsecrets:\n  a:\n    file: ./pw.txt\n    name: dup\n  b:\n    file: ./pw2.txt\n    name: dup\n"
+            .write(toFile: folder + "/docker-compose.yml", atomically: true, encoding: .utf8)
+        let duplicate = Self.compose(shim, folder, "up", env: [:])
+        #expect(duplicate.status == 1 && duplicate.output.contains("are both named 'dup'"), "\(duplicate.output)")
+        #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty, "a refused compose imported a secret")
         // Two secrets, the second unreadable: the first is not imported either.
         try "services:\n  a:\n    image: x\n    secrets: [ok, m]\nsecrets:\n  ok:\n    file: ./pw.txt\n  m:\n    file: ./missing.txt\n"
             .write(toFile: folder + "/docker-compose.yml", atomically: true, encoding: .utf8)
         #expect(Self.compose(shim, folder, "up", env: [:]).status == 1)
         #expect(shim(["secret", "ls", "-q"]).stdout.isEmpty, "a refused compose imported a secret")
+        // `name:` cannot take over a secret the project did not import: refused, kept as it was.
+        let prodID = shim.create("prod_db", "the-real-password")
+        try "services:\n  a:\n    image: x\n    secrets: [x]\nsecrets:\n  x:\n    file: ./pw.txt\n    name: prod_db\n"
+            .write(toFile: folder + "/docker-compose.yml", atomically: true, encoding: .utf8)
+        let takeover = Self.compose(shim, folder, "up", env: [:])
+        #expect(takeover.status == 1 && takeover.output.contains("refusing to replace it"), "\(takeover.output)")
+        #expect(shim(["secret", "inspect", "-f", "{{.ID}}", "prod_db"]).stdout == prodID + "\n")
         // A FIFO for a Compose file or a secret's file is refused, not waited on.
         unlink(folder + "/docker-compose.yml")
         mkfifo(folder + "/docker-compose.yml", 0o644)

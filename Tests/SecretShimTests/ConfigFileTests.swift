@@ -112,7 +112,11 @@ struct ConfigFileTests {
             ("node = \"\"\n", 2, "non-empty string"),
             ("node = \"a\\u001b[2Jb\"\n", 2, "without control characters"),
             ("\"k\\u001b]0;x\\u0007\" = \"v\"\n", 2, "unknown key 'k\\x1b]0;x\\x07'"),
-            ("store = \"http://example.com\"\n", 2, "store"),
+            ("store = \"http://example.com\"\n", 2, "config.toml: store: "),
+            ("node = \"\\u009b2J\"\n", 2, "without control characters"),
+            ("node = \"\\u202eevil\"\n", 2, "without control characters"),
+            ("root = \"/a\\u0000b\"\n", 2, "NUL"),
+            ("node = 1979-05-27T07:32:00Z\n", 2, "'node' must be a string"),
             ("\u{FF}\u{FE}", 2, "config"),
         ]
         for (text, status, fragment) in cases {

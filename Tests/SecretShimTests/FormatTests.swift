@@ -29,6 +29,18 @@ struct FormatTests {
 
         #expect(shim(["info", "--format", "{{.Root}}"]).stdout == shim.root + "\n")
 
+        // What a secret's labels hold reaches the terminal escaped, whatever the format.
+        shim.create("hostile", "value-3", labels: ["k=\u{1b}[2J\u{1b}]0;pwn\u{07}"])
+        for arguments in [
+            ["secret", "ls", "--format", "{{.Labels}}", "--filter", "name=hostile"], ["secret", "ls", "--format", "{{.}}", "--filter", "name=hostile"],
+            ["secret", "inspect", "-f", "{{.}}", "hostile"], ["secret", "inspect", "--pretty", "hostile"],
+            ["secret", "ls", "--format", "table {{.Name}}\\t{{.Labels}}", "--filter", "name=hostile"],
+        ] {
+            let shown = shim(arguments).stdout
+            #expect(!shown.contains("\u{1b}") && !shown.contains("\u{07}") && shown.contains("\\x1b[2J"), "\(arguments): \(shown.debugDescription)")
+        }
+        #expect(shim(["secret", "ls", "--format", "{{println .Name}}", "--filter", "name=hostile"]).stdout == "hostile\n\n")
+
         // ps while a workload runs; a field a workload lacks is an error once there is one.
         let env = "SECRETSHIM_ROOT='\(shim.root)' SECRETSHIM_STATE_DIR='\(shim.state)'"
         let ran = shell("""
