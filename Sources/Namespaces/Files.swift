@@ -98,10 +98,14 @@ public enum Files {
     /// folder that another user made between a caller's check and this call (a state dir under
     /// /tmp whose parents did not exist yet, a fresh-eyes finding) would let that user rename
     /// what is made in it and put their own in its place. Errors: the mkdir's, or EPERM naming
-    /// the directory and its owner.
-    public static func makeDirectories(_ path: String, mode: mode_t) throws(SysError) {
+    /// the directory and its owner. `checkingExisting: false` skips the check when `path`
+    /// exists already, for a caller that goes on through a descriptor of it and checks that
+    /// one's owner and mode itself (`LeaseBook`: `run`'s path).
+    public static func makeDirectories(_ path: String, mode: mode_t, checkingExisting: Bool = true) throws(SysError) {
         // Usually it exists, or only its last component is missing: one syscall.
-        do { try makeDirectory(path, mode: mode) } catch where error.errno == EEXIST {} catch {
+        do { try makeDirectory(path, mode: mode) } catch where error.errno == EEXIST {
+            if !checkingExisting { return }
+        } catch {
             var prefix = path.hasUTF8Prefix("/") ? "" : "."
             for component in components(path) {
                 prefix += "/"

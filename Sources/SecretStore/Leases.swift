@@ -310,7 +310,9 @@ public struct LeaseBook: Sendable {
     /// when it does not exist and `create` is false.
     public func open(create: Bool) throws(StoreError) -> LeaseDirectory? {
         if create {
-            do { try Files.makeDirectories(directory, mode: 0o700) } catch { throw .system(error) }
+            // Used through the descriptor opened below, whose owner and mode are checked: the
+            // directories above are checked only when one had to be made.
+            do { try Files.makeDirectories(directory, mode: 0o700, checkingExisting: false) } catch { throw .system(error) }
         }
         let fd: FileDescriptor
         do { fd = try FileDescriptor.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) } catch {
