@@ -147,21 +147,7 @@ struct ComposeCommand: ParsableCommand {
             throw CommandFailure(what: what, why: "not a regular file", exitCode: 1)
         }
         guard st.st_size <= maximumFileSize else { throw CommandFailure(what: what, why: "over 1 MiB: not a Compose file", exitCode: 1) }
-        guard let reader = Exec.companion("secretshim-documents") else {
-            throw CommandFailure(what: what, why: "its reader secretshim-documents is not installed beside secretshim", exitCode: 1)
-        }
-        let answer: ChildProcess.Captured
-        do { answer = try ChildProcess.capture([reader, "yaml"], input: fd, limit: 16 << 20) } catch {
-            throw CommandFailure(what: what, why: error.description, exitCode: 1)
-        }
-        guard answer.status == 0 else {
-            var why = String(decoding: answer.errors, as: UTF8.self)
-            if why.hasUTF8Prefix("secretshim-documents: ") { why = String(why.dropFirst("secretshim-documents: ".count)) }
-            throw CommandFailure.usage(what, String(why.split(separator: "\n").first ?? "its reader failed (status \(answer.status))"))
-        }
-        do { return try JSONValue.parse(answer.output) } catch {
-            throw CommandFailure(what: what, why: "its reader answered something else than JSON", exitCode: 1)
-        }
+        return try Documents.read(.yaml, from: fd, what: what, limit: 16 << 20)
     }
 
     static func defaultEngine() throws(CommandFailure) -> Engine {

@@ -123,30 +123,10 @@ struct ConfigFile: Equatable {
         guard st.st_size <= maximumSize else { throw unreadable("over \(maximumSize >> 10) KiB: not a configuration file") }
         let identity = "\(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
         if let values = Cache.values(for: real, identity: identity) { return ConfigFile(path: real, values: values) }
-        let document = try parse(fd, path: path, unreadable: unreadable)
+        let document = try Documents.read(.toml, from: fd, what: "config \(path)", limit: 1 << 20)
         let values = try validate(document, path: path)
         Cache.store(values, for: real, identity: identity)
         return ConfigFile(path: real, values: values)
-    }
-
-    /// The file as JSON, from `secretshim-documents toml`, which reads it on its stdin.
-    static func parse(_ fd: FileDescriptor, path: String, unreadable: (String) -> CommandFailure) throws(CommandFailure) -> JSONValue {
-        guard let reader = Exec.companion("secretshim-documents") else {
-            throw unreadable("its reader secretshim-documents is not installed beside secretshim")
-        }
-        let answer: ChildProcess.Captured
-        do { answer = try ChildProcess.capture([reader, "toml"], input: fd, limit: 1 << 20) } catch {
-            throw unreadable(error.description)
-        }
-        guard answer.status == 0 else {
-            var why = String(decoding: answer.errors, as: UTF8.self)
-            if why.hasUTF8Prefix("secretshim-documents: ") { why = String(why.dropFirst("secretshim-documents: ".count)) }
-            why = String(why.split(separator: "\n").first ?? "the reader failed (status \(answer.status))")
-            throw CommandFailure.usage("config \(path)", why)
-        }
-        do { return try JSONValue.parse(answer.output) } catch {
-            throw unreadable("its reader answered something else than JSON")
-        }
     }
 
     /// Only `keys`, each a string; paths absolute; no control bytes.

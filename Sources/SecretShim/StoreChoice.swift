@@ -9,9 +9,10 @@ import SecretStore
 enum StoreChoice {
     /// The store's location as every command resolves it, the hand-parsed ones (`run`,
     /// `runtime`, `update`'s fast path) and ArgumentParser's alike: each flag given here beats
-    /// the same leading global (`LeadingGlobals`), which beats the environment and the defaults;
-    /// checked to be root's alone (`StoreLocation.trusted`). A `StoreError` or a usage
-    /// `CommandFailure` (a malformed `--store`).
+    /// the same leading global (`LeadingGlobals`), which beats the environment, then the
+    /// configuration file (`ConfigFile`), then the defaults; checked to be root's alone
+    /// (`StoreLocation.trusted`). A `StoreError` or a `CommandFailure` (a malformed `--store`,
+    /// or a configuration file that is malformed or not to be trusted).
     static func location(
         root: String? = nil, keyFile: String? = nil, stateDirectory: String? = nil, store: String? = nil,
         caCertificate: String? = nil, certificate: String? = nil, key: String? = nil
@@ -25,9 +26,9 @@ enum StoreChoice {
         do {
             location.remote = try remote(
                 store: storeURL,
-            caCertificate: given(caCertificate ?? LeadingGlobals.etcdCACert, "SECRETSHIM_ETCD_CACERT", file["etcd_cacert"]),
-            certificate: given(certificate ?? LeadingGlobals.etcdCert, "SECRETSHIM_ETCD_CERT", file["etcd_cert"]),
-            key: given(key ?? LeadingGlobals.etcdKey, "SECRETSHIM_ETCD_KEY", file["etcd_key"]))
+                caCertificate: given(caCertificate ?? LeadingGlobals.etcdCACert, "SECRETSHIM_ETCD_CACERT", file["etcd_cacert"]),
+                certificate: given(certificate ?? LeadingGlobals.etcdCert, "SECRETSHIM_ETCD_CERT", file["etcd_cert"]),
+                key: given(key ?? LeadingGlobals.etcdKey, "SECRETSHIM_ETCD_KEY", file["etcd_key"]))
         } catch {
             // A store named by the configuration file is that file's error.
             guard let path = file.path, storeURL == file["store"] else { throw error }

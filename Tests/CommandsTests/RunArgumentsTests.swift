@@ -30,6 +30,7 @@ import Testing
         case "--rootfs": return plan.root?.path ?? "nil"
         case "--bundle": return parsed.bundle ?? "nil"
         case "--root": return parsed.root ?? "nil"
+        case "--config": return LeadingGlobals.config ?? "nil"
         case "--key-file": return parsed.keyFile ?? "nil"
         case "--allow-env-leak": return String(plan.allowEnvironmentLeak)
         case "--no-new-privileges": return String(plan.hardening.noNewPrivileges)
@@ -57,6 +58,7 @@ import Testing
         ("--bundle", "b", "b"),
         ("--root", "/r", "/r"),
         ("--key-file", "/k", "/k"),
+        ("--config", "/etc/secretshim/other.toml", "/etc/secretshim/other.toml"),
     ]
 
     @Test(arguments: valued)
@@ -180,6 +182,7 @@ import Testing
           --privileged           All capabilities and no seccomp filter
           --rootfs DIR           Run in DIR as the root filesystem (pivot_root; fresh /proc, minimal /dev)
           --bundle DIR           Run an OCI bundle (DIR/config.json); a COMMAND replaces its args
+          --config FILE          Configuration file (env SECRETSHIM_CONFIG)
           --root DIR             Store root (env SECRETSHIM_ROOT)
           --key-file PATH        Master key file (env SECRETSHIM_KEY_FILE)
 

@@ -43,7 +43,8 @@ import Testing
             (["secret", "frobnicate"], "secretshim: secret: unexpected argument 'frobnicate'; see 'secretshim secret --help'"),
             (["secret", "create", "onlyname"], "secretshim: secret create: missing expected argument '<file>'; see 'secretshim secret create --help'"),
             (["ps", "--format"], "see 'secretshim ps --help'"),
-            (["ps", "--format", "xml"], "secretshim: ps: the value 'xml' is invalid for '--format <format>'. Please provide one of 'table' and 'json'; see 'secretshim ps --help'"),
+            // Any other --format is a template, as Docker's ("xml" prints "xml" per line).
+            (["ps", "--format", "{{.ID"], "secretshim: ps: template: unclosed action (no '}}'); see 'secretshim ps --help'"),
             (["secret", "inspect"], "see 'secretshim secret inspect --help'"),
         ]
         for (arguments, message) in cases {
