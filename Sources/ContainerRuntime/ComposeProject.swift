@@ -104,32 +104,40 @@ public struct ComposeProject {
         return SecretDefinition(key: key, storeName: given ?? project + "_" + key, source: source)
     }
 
+    /// One service's grants: each a spec in `run`'s `--secret` grammar (checked by
+    /// `SecretGrant.parse`) and the store name it grants, in the same order.
+    public struct ServiceGrants: Equatable, Sendable {
+        public var service: String
+        public var specs: [String]
+        public var sources: [String]
+    }
+
     /// Each service's grants in `run`'s `--secret` grammar, keyed by service name: a service's
     /// `secrets:` of every file, short syntax (`- key`) and long (`source`, `target`, `uid`,
     /// `gid`, `mode`), a later file's grant to the same target replacing an earlier one's.
     /// Throws for a key no file defines, a malformed entry, and a target outside /run/secrets.
-    public func grants() throws(Invalid) -> [(service: String, specs: [String])] {
+    public func grants() throws(Invalid) -> [ServiceGrants] {
         var order: [String] = []
-        var byService: [String: [(target: String, spec: String)]] = [:]
+        var byService: [String: [(target: String, spec: String, source: String)]] = [:]
         for document in documents {
             guard case .object(let services)? = document["services"] else { continue }
             for (service, body) in services {
                 guard case .object(let fields) = body, let section = fields.members["secrets"], section != .null else { continue }
                 guard case .array(let entries) = section else { throw Invalid("service '\(service)': secrets: must be a list") }
                 for entry in entries {
-                    let (target, spec) = try grant(entry, service: service)
+                    let (target, spec, source) = try grant(entry, service: service)
                     if byService[service] == nil { order.append(service) }
                     var list = byService[service] ?? []
                     list.removeAll { $0.target == target }
-                    list.append((target, spec))
+                    list.append((target, spec, source))
                     byService[service] = list
                 }
             }
         }
-        return order.map { ($0, byService[$0]!.map(\.spec)) }
+        return order.map { ServiceGrants(service: $0, specs: byService[$0]!.map(\.spec), sources: byService[$0]!.map(\.source)) }
     }
 
-    func grant(_ entry: JSONValue, service: String) throws(Invalid) -> (target: String, spec: String) {
+    func grant(_ entry: JSONValue, service: String) throws(Invalid) -> (target: String, spec: String, source: String) {
         let where_ = "service '\(service)'"
         var source: String
         var target: String?
@@ -183,7 +191,7 @@ public struct ComposeProject {
         do { _ = try SecretGrant.parse(spec, secretsDirectory: ContainerConfig.secretsDirectory) } catch {
             throw Invalid("\(where_): secret '\(source)': \(error)")
         }
-        return (placed, spec)
+        return (placed, spec, definition.storeName)
     }
 
     /// A spec field as Docker's CSV reads it: quoted when it holds a comma, a quote or the

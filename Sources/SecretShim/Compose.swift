@@ -2,7 +2,6 @@ import ArgumentParser
 import ContainerRuntime
 import Glibc
 import JSON
-import Launcher
 import Namespaces
 import SecretStore
 
@@ -71,7 +70,7 @@ struct ComposeCommand: ParsableCommand {
         var documents: [JSONValue] = []
         for path in paths { documents.append(try Self.read(path)) }
         let project: ComposeProject
-        let grants: [(service: String, specs: [String])]
+        let grants: [ComposeProject.ServiceGrants]
         do {
             let name = try ComposeProject.projectName(
                 explicit: projectName, environment: System.environment("COMPOSE_PROJECT_NAME"), documents: documents, directory: directory)
@@ -163,7 +162,7 @@ struct ComposeCommand: ParsableCommand {
     /// so a refusal changes nothing. Otherwise a request names the secrets as the store holds
     /// them; one not imported yet leaves the request unsigned (said when `notice`).
     static func signedRequests(
-        _ project: ComposeProject, grants: [(service: String, specs: [String])], location: StoreLocation, importing: Bool,
+        _ project: ComposeProject, grants: [ComposeProject.ServiceGrants], location: StoreLocation, importing: Bool,
         directory: String, notice: Bool
     ) throws(CommandFailure) -> [String: String] {
         let what = "compose"
@@ -194,21 +193,20 @@ struct ComposeCommand: ParsableCommand {
             }
             defer { store.close(); wipe(&key) }
             var requests: [String: String] = [:]
-            for (service, specs) in grants {
+            for grant in grants {
                 var entries: [GrantRequest.Entry] = []
                 var missing: String?
-                for spec in specs {
-                    let grant = try SecretGrant.parse(spec, secretsDirectory: ContainerConfig.secretsDirectory)
-                    if let record = try Self.record(grant.source, in: store) {
+                for (spec, source) in zip(grant.specs, grant.sources) {
+                    if let record = try Self.record(source, in: store) {
                         entries.append(GrantRequest.Entry(id: record.id, spec: spec))
                     } else {
-                        missing = grant.source
+                        missing = source
                     }
                 }
                 if let missing {
-                    requests[service] = unsigned("secret '\(missing)' is not in the store yet")[service]
+                    requests[grant.service] = unsigned("secret '\(missing)' is not in the store yet")[grant.service]
                 } else {
-                    requests[service] = try GrantRequest(entries: entries, expires: nil).signed(masterKey: key)
+                    requests[grant.service] = try GrantRequest(entries: entries, expires: nil).signed(masterKey: key)
                 }
             }
             return requests
@@ -222,17 +220,11 @@ struct ComposeCommand: ParsableCommand {
     /// The referenced secrets: external ones must exist; `file:` and `environment:` ones are
     /// created, or replaced when their content changed and no workload holds them.
     static func importSecrets(
-        _ project: ComposeProject, grants: [(service: String, specs: [String])], store: any SecretSource, location: StoreLocation,
+        _ project: ComposeProject, grants: [ComposeProject.ServiceGrants], store: any SecretSource, location: StoreLocation,
         directory: String
     ) throws {
         let what = "compose"
-        var used: [String] = []
-        for (_, specs) in grants {
-            for spec in specs {
-                let source = try SecretGrant.parse(spec, secretsDirectory: ContainerConfig.secretsDirectory).source
-                if !used.contains(source) { used.append(source) }
-            }
-        }
+        let used = grants.flatMap(\.sources)
         let leases = LeaseBook(directory: location.stateDirectory)
         let live = (try? leases.liveLeases()) ?? []
         var plan: [(definition: ComposeProject.SecretDefinition, value: [UInt8], replacing: SecretRecord?)] = []

@@ -141,9 +141,7 @@ struct ConfigFile: Equatable {
             guard case .string(let text) = value else { throw malformed("'\(key)' must be a string") }
             // Control characters, C1 included, and the bidirectional overrides
             // (`Output.escapingControlBytes` says why each is special to a terminal).
-            guard !text.isEmpty, !text.unicodeScalars.contains(where: {
-                $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value)
-            }) else {
+            guard !text.isEmpty, !text.unicodeScalars.contains(where: Output.isSpecial) else {
                 throw malformed("'\(key)' must be a non-empty string without control characters")
             }
             if pathKeys.contains(key) && !text.hasUTF8Prefix("/") {

@@ -35,12 +35,15 @@ enum Output {
     /// Also the C1 controls (U+0080-U+009F: U+009B is a CSI to a terminal that honours them)
     /// and the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069), which can
     /// make a name read as another (CVE-2021-42574, "Trojan Source"), written `\u202e`.
+    /// The characters `escapingControlBytes` escapes: C0 and C1 controls, DEL, and the
+    /// bidirectional overrides and isolates.
+    static func isSpecial(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
+            || (0x2066...0x2069).contains(scalar.value)
+    }
+
     static func escapingControlBytes(_ text: String) -> String {
-        func special(_ scalar: Unicode.Scalar) -> Bool {
-            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
-                || (0x2066...0x2069).contains(scalar.value)
-        }
-        guard text.unicodeScalars.contains(where: special) else { return text }
+        guard text.unicodeScalars.contains(where: isSpecial) else { return text }
         let hex = Array("0123456789abcdef")
         var out = ""
         for scalar in text.unicodeScalars {
@@ -49,7 +52,7 @@ enum Output {
             case 0x0D: out += "\\r"
             case 0x09: out += "\\t"
             case 0..<0x20, 0x7F: out += "\\x" + String(hex[Int(scalar.value >> 4)]) + String(hex[Int(scalar.value & 0xF)])
-            case _ where special(scalar):
+            case _ where isSpecial(scalar):
                 out += "\\u" + (0..<4).reversed().map { String(hex[Int((scalar.value >> (4 * UInt32($0))) & 0xF)]) }.joined()
             default: out.unicodeScalars.append(scalar)
             }

@@ -18,8 +18,8 @@ enum StoreChoice {
         caCertificate: String? = nil, certificate: String? = nil, key: String? = nil
     ) throws -> StoreLocation {
         let file = try ConfigFile.current()
-        var location = StoreLocation.resolve(
-            root: given(root ?? LeadingGlobals.root, "SECRETSHIM_ROOT", file["root"]),
+        var location = StoreLocation(
+            root: given(root ?? LeadingGlobals.root, "SECRETSHIM_ROOT", file["root"]) ?? StoreLocation.defaultRoot(),
             keyFile: given(keyFile ?? LeadingGlobals.keyFile, "SECRETSHIM_KEY_FILE", file["key_file"]))
         if let state = given(stateDirectory, "SECRETSHIM_STATE_DIR", file["state_dir"]) { location.stateDirectory = state }
         let storeURL = given(store ?? LeadingGlobals.store, "SECRETSHIM_STORE", file["store"])

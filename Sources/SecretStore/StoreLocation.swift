@@ -26,13 +26,6 @@ public struct StoreLocation: Sendable, Equatable {
         self.stateDirectory = stateDirectory ?? Self.defaultStateDirectory()
     }
 
-    /// `--root` beats `SECRETSHIM_ROOT` beats the per-user default; likewise for the key file.
-    public static func resolve(root: String?, keyFile: String?) -> StoreLocation {
-        let root = nonEmpty(root) ?? nonEmpty(System.environment("SECRETSHIM_ROOT")) ?? defaultRoot()
-        let keyFile = nonEmpty(keyFile) ?? nonEmpty(System.environment("SECRETSHIM_KEY_FILE"))
-        return StoreLocation(root: root, keyFile: keyFile)
-    }
-
     public static func defaultRoot() -> String {
         if System.effectiveUserID == 0 { return "/var/lib/secretshim" }
         if let data = nonEmpty(System.environment("XDG_DATA_HOME")) { return data + "/secretshim" }
