@@ -115,7 +115,7 @@ public struct ComposeProject {
     /// Each service's grants in `run`'s `--secret` grammar, keyed by service name: a service's
     /// `secrets:` of every file, short syntax (`- key`) and long (`source`, `target`, `uid`,
     /// `gid`, `mode`), a later file's grant to the same target replacing an earlier one's.
-    /// Throws for a key no file defines, a malformed entry, and a target outside /run/secrets.
+    /// Throws for a key no file defines and a malformed entry.
     public func grants() throws(Invalid) -> [ServiceGrants] {
         var order: [String] = []
         var byService: [String: [(target: String, spec: String, source: String)]] = [:]
@@ -180,11 +180,9 @@ public struct ComposeProject {
             throw Invalid("\(where_) refers to undefined secret '\(source)' (define it under the top-level secrets:)")
         }
         var placed = target ?? source
-        // An absolute target inside /run/secrets is that file; elsewhere is not supported yet.
-        if placed.hasUTF8Prefix("/") {
-            guard placed.hasUTF8Prefix(ContainerConfig.secretsDirectory + "/") else {
-                throw Invalid("\(where_): target '\(placed)' is outside \(ContainerConfig.secretsDirectory), which secretshim does not support yet")
-            }
+        // An absolute target inside /run/secrets is that file; elsewhere, a file bound over
+        // that path of the container (the Compose specification's absolute `target`).
+        if placed.hasUTF8Prefix(ContainerConfig.secretsDirectory + "/") {
             placed = String(placed.dropFirst(ContainerConfig.secretsDirectory.count + 1))
         }
         let spec = ([definition.storeName, "target=\(placed)"] + fields).map(Self.quoted).joined(separator: ",")

@@ -1,3 +1,4 @@
+import Glibc
 import JSON
 import Launcher
 import Namespaces
@@ -56,9 +57,10 @@ public struct ContainerConfig {
     }
 
     /// Why the secrets bind could reach the host: `linux.rootfsPropagation` shared, or a mount
-    /// at `/` or `/run` (above /run/secrets) that is shared, whose peers outside the container
-    /// (a host volume mounted `rshared`) would receive the bind. nil when none is.
-    public var sharedPropagationAboveSecrets: String? {
+    /// at `/` or `/run` (above /run/secrets), or above a target outside it (`outside`), that
+    /// is shared, whose peers outside the container (a host volume mounted `rshared`) would
+    /// receive the bind. nil when none is.
+    public func sharedPropagation(aboveSecretsAnd outside: [String] = []) -> String? {
         if let propagation = document.field("linux")?.field("rootfsPropagation")?.stringValue,
             propagation == "shared" || propagation == "rshared"
         {
@@ -67,7 +69,9 @@ public struct ContainerConfig {
         for mount in document.field("mounts")?.arrayValue ?? [] {
             guard let destination = mount.field("destination")?.stringValue else { continue }
             let normalized = Self.cleaned(destination)
-            guard normalized == "/" || normalized == "/run" || normalized == Self.secretsDirectory else { continue }
+            let above = normalized == "/" || normalized == "/run" || normalized == Self.secretsDirectory
+                || outside.contains { $0 == normalized || $0.hasUTF8Prefix(normalized + "/") }
+            guard above else { continue }
             let options = mount.field("options")?.arrayValue?.compactMap(\.stringValue) ?? []
             if let shared = options.first(where: { $0 == "shared" || $0 == "rshared" }) {
                 return "the mount at \(destination) is \(shared)"
@@ -149,9 +153,20 @@ public struct ContainerConfig {
     }
 
     /// Adds, last (so it lies over any /run tmpfs the engine mounts), a read-only bind of
-    /// `source` at /run/secrets.
-    public mutating func addSecretsMount(source: String) {
+    /// `source` at /run/secrets; before it, read-only binds of each file placed outside it
+    /// (`outside`: target in the container, file on the host), over the engine's mounts and
+    /// under the secrets dir (which covers one that leads into it).
+    public mutating func addSecretsMount(source: String, outside: [(target: String, source: String)] = []) {
         var mounts = document.field("mounts")?.arrayValue ?? []
+        for file in outside {
+            mounts.append(
+                .object([
+                    "destination": .string(file.target),
+                    "type": .string("bind"),
+                    "source": .string(file.source),
+                    "options": .array(["bind", "ro", "nosuid", "nodev", "noexec"].map { .string($0) }),
+                ]))
+        }
         mounts.append(
             .object([
                 "destination": .string(Self.secretsDirectory),
@@ -160,6 +175,28 @@ public struct ContainerConfig {
                 "options": .array(["rbind", "ro", "nosuid", "nodev", "noexec"].map { .string($0) }),
             ]))
         document.setField("mounts", .array(mounts))
+    }
+
+    /// Why a target outside the secrets dir cannot be placed: its folder missing from the
+    /// container's root (`root`, the image's tree, read inside it), or no folder. runc would
+    /// make missing folders; secretshim makes none outside the secrets dir. A folder at or
+    /// under one of the config's own mount points is left to the runtime (the engine's
+    /// volume holds it, not the image). nil when it can be placed.
+    public func missingFolder(of target: String, root: String) -> String? {
+        let folder = Files.parent(of: target)
+        for mount in document.field("mounts")?.arrayValue ?? [] {
+            guard let destination = mount.field("destination")?.stringValue else { continue }
+            let point = Self.cleaned(destination)
+            if point != "/" && (folder == point || folder.hasUTF8Prefix(point + "/")) { return nil }
+        }
+        guard let tree = try? ContainedRoot.open(root) else { return "the container's root \(root) cannot be opened" }
+        defer { tree.fd.close() }
+        guard let opened = try? tree.openExisting(folder) else { return "target \(target): folder \(folder) does not exist in the container's root" }
+        defer { opened.close() }
+        guard let status = try? opened.status(path: folder), status.st_mode & S_IFMT == S_IFDIR else {
+            return "target \(target): \(folder) is not a folder in the container's root"
+        }
+        return nil
     }
 
     /// The container's uid and gid mappings if it has a user namespace of its own; identity

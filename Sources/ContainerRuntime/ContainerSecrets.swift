@@ -17,6 +17,10 @@ public struct ContainerSecrets: Sendable {
 
     var containersDirectory: String { stateDirectory + "/containers" }
     public var directory: String { containersDirectory + "/" + id }
+    /// The tmpfs of the files placed outside /run/secrets (`OutsideTargets`), when any:
+    /// each bound by the runtime over its target. A folder apart from `containers`, whose
+    /// names are container IDs (any suffix could be another container's ID).
+    public var outsideDirectory: String { stateDirectory + "/outside/" + id }
     /// Where the container's pid goes when the engine gave no `--pid-file`.
     public var pidFile: String { directory + ".pid" }
 
@@ -53,10 +57,27 @@ public struct ContainerSecrets: Sendable {
                 if case .system(let error) = error { throw error }
                 throw SysError("mount tmpfs on", directory, errno: EINVAL)
             }
+            if let outside = try OutsideTargets.stage(files, size: size, shown: outsideDirectory, owner: root) {
+                defer { outside.close() }
+                try Files.makeDirectories(Files.parent(of: outsideDirectory), mode: 0o700)
+                try sys("mkdir", outsideDirectory) { mkdir(outsideDirectory, 0o700) }
+                let point = try FileDescriptor.open(outsideDirectory, FileDescriptor.pathOnly | O_DIRECTORY | O_NOFOLLOW)
+                defer { point.close() }
+                do { try outside.mount.attach(onto: point, root: host) } catch {
+                    if case .system(let error) = error { throw error }
+                    throw SysError("mount tmpfs on", outsideDirectory, errno: EINVAL)
+                }
+            }
         } catch {
             remove()
             throw error
         }
+    }
+
+    /// Each target outside /run/secrets with the host file the runtime binds over it: the
+    /// files of `outsideDirectory` in the order `OutsideTargets.stage` wrote them.
+    public func outsideSources(_ targets: [String]) -> [(target: String, source: String)] {
+        targets.enumerated().map { ($0.element, outsideDirectory + "/" + ASCIIDecimal.string(UInt64($0.offset))) }
     }
 
     /// Records that `pid` holds these secrets (the container's init, or this wrapper while it
@@ -165,6 +186,10 @@ public struct ContainerSecrets: Sendable {
     public func remove() {
         _ = try? Tmpfs.unmount(directory)
         rmdir(directory)
+        if (try? Files.linkStatus(outsideDirectory)) != nil {
+            _ = try? Tmpfs.unmount(outsideDirectory)
+            rmdir(outsideDirectory)
+        }
         try? Files.remove(pidFile)
         LeaseBook(directory: stateDirectory).remove(file: leaseFile)
         dropIntent()

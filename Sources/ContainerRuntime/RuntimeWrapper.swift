@@ -202,7 +202,7 @@ public enum RuntimeWrapper {
             throw RuntimeError(execute(runtime, commandLine.arguments).description)
         }
         guard ContainerSecrets.isValidID(call.id) else { throw RuntimeError("invalid container ID '\(call.id)'") }
-        if let shared = config.sharedPropagationAboveSecrets {
+        if let shared = config.sharedPropagation() {
             throw RuntimeError(
                 "\(shared): the secrets mount at \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use private or rslave)")
         }
@@ -225,6 +225,18 @@ public enum RuntimeWrapper {
         let grants: [SecretGrant]
         do { grants = try SecretGrant.resolvingOwners(named, root: config.rootPath(bundle: Files.parent(of: configPath))) } catch {
             throw RuntimeError("\(error)")
+        }
+        // Targets outside /run/secrets: bound by the runtime over a file of the container's
+        // root, in a folder the image has, through no mount that propagates to the host.
+        let outsideTargets = grants.filter(\.isOutside).map(\.target)
+        if !outsideTargets.isEmpty {
+            if let shared = config.sharedPropagation(aboveSecretsAnd: outsideTargets) {
+                throw RuntimeError("\(shared): the secrets bound outside \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use private or rslave)")
+            }
+            let root = config.rootPath(bundle: Files.parent(of: configPath))
+            for target in outsideTargets {
+                if let missing = config.missingFolder(of: target, root: root) { throw RuntimeError(missing) }
+            }
         }
         config.removeRequestVariable()
         let secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
@@ -290,7 +302,7 @@ public enum RuntimeWrapper {
         files.wipeValues()
         // A foreground `run` lives as long as its container: nothing plaintext may stay here.
         found.wipe()
-        config.addSecretsMount(source: secrets.directory)
+        config.addSecretsMount(source: secrets.directory, outside: secrets.outsideSources(outsideTargets))
         do { try replace(configPath, with: config.document.serialized()) } catch {
             secrets.remove()
             throw RuntimeError(error.description)

@@ -130,6 +130,11 @@ public enum Launcher {
                 for path in hidden { try Masking.hide(path) }
                 if let hostname = root.hostname { try Namespace.setHostname(hostname) }
             } else if let engineTmpfs {
+                if let outside = files.first(where: \.isOutside) {
+                    throw LaunchError.noIsolation(
+                        directory: plan.secretsDirectory,
+                        why: "unshare refused, and target \(outside.target) outside the secrets dir needs a mount namespace of the workload's own")
+                }
                 for file in files { try engineTmpfs.write(file) }
             } else if needsTmpfs {
                 try stage(files, plan: plan, size: size, rootless: rootless)
@@ -207,7 +212,7 @@ public enum Launcher {
         }
         for grant in plan.grants {
             if let variable = grant.environmentVariable {
-                Environment.set("\(variable)=\(plan.secretsDirectory)/\(grant.target)", in: &environment)
+                Environment.set(variable + "=" + grant.path(in: plan.secretsDirectory), in: &environment)
             }
         }
         return environment
@@ -346,6 +351,14 @@ public enum Launcher {
         }
         let mount = try SecretsMount.stage(files, size: size, shown: directory)
         defer { mount.close() }
+        // Absolute targets outside the secrets dir: bound over existing files of the host's tree
+        // (in this namespace only), before the secrets dir, which covers any that lead into it.
+        if let outside = try OutsideTargets.stage(files, size: size, shown: directory) {
+            defer { outside.close() }
+            let host = try ContainedRoot.open("/")
+            defer { host.fd.close() }
+            try outside.bind(in: host, makingMountPoints: false)
+        }
         let opened: (target: FileDescriptor, root: FileDescriptor)
         do { opened = try SecretsMount.openTarget(directory) } catch {
             // Rootless, the host's /run is not ours to write: shadow it in this namespace.

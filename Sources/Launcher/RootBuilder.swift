@@ -79,12 +79,20 @@ enum RootBuilder {
     }
 
     /// The secrets tmpfs inside the root: staged detached (`SecretsMount.stage`), then
-    /// attached onto the secrets dir as resolved inside the root, once.
+    /// attached onto the secrets dir as resolved inside the root, once; files with targets
+    /// outside the secrets dir bound over theirs (`OutsideTargets`).
     static func writeSecrets(
         _ files: [SecretsMount.File], in root: ContainedRoot, directory: String, size: UInt64
     ) throws {
         let mount = try SecretsMount.stage(files, size: size, shown: root.path + directory)
         defer { mount.close() }
+        // Absolute targets outside the secrets dir: bound inside the root, their mount points
+        // made there as runc makes them, before the secrets dir (which covers any that lead
+        // into it).
+        if let outside = try OutsideTargets.stage(files, size: size, shown: root.path + directory) {
+            defer { outside.close() }
+            try outside.bind(in: root, makingMountPoints: true)
+        }
         let mountPoint = try root.open(directory, creating: .directory)
         defer { mountPoint.close() }
         try mount.attach(onto: mountPoint, root: root.fd)

@@ -5,7 +5,10 @@ import SecretStore
 /// and mode, and optionally which environment variable names that path (the `*_FILE` idiom).
 public struct SecretGrant: Sendable, Equatable {
     public var source: String
-    /// Relative to the secrets dir, normalized: no empty, `.` or `..` components.
+    /// Relative to the secrets dir, normalized: no empty, `.` or `..` components; or, outside
+    /// the secrets dir, an absolute path in the workload's root, normalized the same way
+    /// (`isOutside`), where the file is bound read-only (Docker's and the Compose
+    /// specification's `target=/etc/nginx/conf.d/site.conf`).
     public var target: String
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
@@ -204,11 +207,20 @@ extension SecretGrant {
             if (path + "/").utf8.elementsEqual(base.utf8) || path.utf8.elementsEqual(base.utf8) {
                 throw GrantError("target '\(target)' names no file")
             }
-            guard path.hasUTF8Prefix(base) else {
-                throw GrantError("target '\(target)' is outside the secrets dir \(secretsDirectory)")
+            if path.hasUTF8Prefix(base) {
+                path = String(decoding: path.utf8.dropFirst(base.utf8.count), as: UTF8.self)
+            } else {
+                let normalized = try normalizedComponents(target, path)
+                guard normalized.utf8.count < 4095 else { throw GrantError("target '\(target)' is longer than a path can be") }
+                return "/" + normalized
             }
-            path = String(decoding: path.utf8.dropFirst(base.utf8.count), as: UTF8.self)
         }
+        return try normalizedComponents(target, path)
+    }
+
+    /// `path`'s components joined by `/`: `.` dropped; `..`, an over-long component or no
+    /// component at all refused, naming `target`.
+    static func normalizedComponents(_ target: String, _ path: String) throws(GrantError) -> String {
         var components: [String] = []
         for component in Files.components(path) {
             if component == "." { continue }
@@ -235,6 +247,14 @@ extension SecretGrant {
         return !(bytes.count <= 2 && bytes.allSatisfy { $0 == UInt8(ascii: ".") })
     }
 
+    /// Whether the target is outside the secrets dir (an absolute path in the workload's root).
+    public var isOutside: Bool { target.utf8.first == UInt8(ascii: "/") }
+
+    /// The path the workload sees its file at (what `env=VAR` holds).
+    public func path(in secretsDirectory: String) -> String {
+        isOutside ? target : secretsDirectory + "/" + target
+    }
+
     public static func isEnvironmentName(_ name: String) -> Bool {
         guard let first = name.utf8.first, first == UInt8(ascii: "_") || SecretRules.isLetter(first) else { return false }
         return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || SecretRules.isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) }
@@ -255,9 +275,10 @@ extension SecretGrant {
     /// No grant's folder (a prefix of its target) may be another grant's file.
     static func checkFolders(_ grants: [SecretGrant], isTarget: (String) -> Bool) throws(GrantError) {
         for grant in grants where grant.target.utf8.contains(UInt8(ascii: "/")) {
+            let outside = grant.isOutside
             var prefix = ""
             for component in Files.components(grant.target).dropLast() {
-                if !prefix.isEmpty { prefix += "/" }
+                if !prefix.isEmpty || outside { prefix += "/" }
                 prefix += component
                 if isTarget(prefix) {
                     throw GrantError("target '\(prefix)' is a file, but '\(grant.target)' needs it as a folder")

@@ -434,12 +434,24 @@ public struct SecretsUpdate: Sendable {
                 grant.id == removal || reference[grant.id] == removal
             }
             guard !matches.isEmpty else { throw .refused("the workload holds no secret '\(removal)'") }
+            if let outside = matches.first(where: { $0.target.utf8.first == UInt8(ascii: "/") }) {
+                throw .refused(Self.outsideRefusal(outside.target))
+            }
             kept.removeAll { grant in matches.contains(grant) }
         }
+        if let outside = additions.first(where: \.isOutside) { throw .refused(Self.outsideRefusal(outside.target)) }
         let grants = kept.map { reference.grant($0) } + additions
         guard grants.count <= Lease.maximumGrants else { throw .refused(LaunchError.tooManyGrants(grants.count).description) }
         do { try SecretGrant.checkTargets(grants) } catch { throw .refused("\(error)") }
         return grants
+    }
+
+    /// A file bound over a target outside the secrets dir is its own mount in the workload's
+    /// tree, not part of the secrets mount that `update` swaps in one step: changing it in place
+    /// could not be atomic with the rest, so it is refused (it stays as it is when other grants
+    /// change).
+    static func outsideRefusal(_ target: String) -> String {
+        "the secret at \(target) lies outside the secrets dir, where update cannot swap it in place: restart the workload to change it; nothing changed"
     }
 
     func forkChild() throws(Failure) -> pid_t {

@@ -69,8 +69,9 @@ public struct SecretFileWriter {
     /// owner and mode; missing folders are made 0755, owned by `folderOwner` (root, unless a
     /// user namespace maps the container's root elsewhere). An existing file is never
     /// replaced: every tmpfs written here is new or empty.
-    public func write(_ file: SecretsMount.File, folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)) throws(SysError) {
-        let components = Files.components(file.target)
+    /// `name`, when given, is where the file goes instead of its target (`OutsideTargets`).
+    public func write(_ file: SecretsMount.File, as name: String? = nil, folderOwner: (uid: uid_t, gid: gid_t) = (0, 0)) throws(SysError) {
+        let components = name.map { [$0] } ?? Files.components(file.target)
         var parent = directory
         var opened: [FileDescriptor] = []
         defer { for fd in opened { fd.close() } }

@@ -30,16 +30,36 @@ public struct SecretsMount {
             self.gid = gid
             self.mode = mode
         }
+
+        /// Whether the target lies outside the secrets dir: an absolute path in the workload's
+        /// root (Docker's `target=/etc/nginx/conf.d/site.conf`), placed by `OutsideTargets`.
+        public var isOutside: Bool { target.utf8.first == UInt8(ascii: "/") }
     }
 
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {
         /// The target resolved to a root directory: mounting there would hide the whole tree.
         case targetIsRoot(String)
+        /// A target outside the secrets dir whose folder is missing, or is no folder: secretshim
+        /// makes no folder outside the secrets dir (the rule; runc would make them).
+        case targetFolderMissing(target: String, folder: String)
+        case targetFolderNotDirectory(target: String, folder: String)
+        /// A target outside the secrets dir that is a folder: a file cannot be bound over it.
+        case targetIsDirectory(String)
+        /// A target outside the secrets dir, in the host's own tree, that does not exist: no file
+        /// is made on the host to mount over.
+        case targetMissingOnHost(String)
         case system(SysError)
 
         public var description: String {
             switch self {
             case .targetIsRoot(let path): return "secrets dir \(path) resolves to the root directory: refusing to mount over it"
+            case .targetFolderMissing(let target, let folder):
+                return "target \(target): folder \(folder) does not exist in the workload's root (secretshim makes no folder outside the secrets dir)"
+            case .targetFolderNotDirectory(let target, let folder):
+                return "target \(target): \(folder) is not a folder in the workload's root"
+            case .targetIsDirectory(let target): return "target \(target) is a folder: a secret file cannot be mounted over it"
+            case .targetMissingOnHost(let target):
+                return "target \(target) does not exist: in the host's own tree secretshim mounts over an existing file and makes none (create it, or give the workload a root with --rootfs)"
             case .system(let error): return error.description
             }
         }
@@ -56,7 +76,7 @@ public struct SecretsMount {
         do {
             if owner.uid != 0 || owner.gid != 0 { try mount.fd.changeOwner(uid: owner.uid, gid: owner.gid, path: shown) }
             let writer = SecretFileWriter(directory: mount.fd, path: shown)
-            for file in files { try writer.write(file, folderOwner: owner) }
+            for file in files where !file.isOutside { try writer.write(file, folderOwner: owner) }
             try mount.seal()
         } catch {
             mount.close()
@@ -157,7 +177,10 @@ public struct SecretsMount {
     /// bytes. `update` compares a workload's mount with what its lease claims before acting on
     /// the lease: a lease is a file a root workload might have planted, the mount is the
     /// kernel's, and no one can match a value they were not given.
+    /// Files placed outside the secrets dir are not in this mount (`OutsideTargets`) and are
+    /// not compared.
     public static func holdsExactly(_ current: FileDescriptor, _ files: [File]) throws(SysError) -> Bool {
+        let files = files.filter { !$0.isOutside }
         var found: [String] = []
         guard try listFiles(current, prefix: "", into: &found, depth: 0) else { return false }
         guard found.count == files.count, Set(found) == Set(files.map(\.target)) else { return false }
@@ -247,6 +270,98 @@ public struct SecretsMount {
             throw error
         }
     }
+}
+
+/// Secrets placed outside the secrets dir (Docker's and the Compose specification's absolute
+/// `target`, as Docker's nginx example's `/etc/nginx/conf.d/site.conf`): a small tmpfs of their
+/// own, staged like `SecretsMount` (files named `0`, `1`, ... in grant order, sealed read-only)
+/// and never attached whole in a workload's tree; each file of it is bound read-only over its
+/// target in the workload's own mount namespace, through descriptors. The binds keep the
+/// tmpfs alive once its descriptor is closed.
+public struct OutsideTargets {
+    public let mount: SecretsMount
+    /// The targets, absolute paths in the workload's root; the file for `targets[i]` is named `i`.
+    public let targets: [String]
+
+    /// The files of `files` whose target is outside the secrets dir, on a fresh sealed tmpfs
+    /// of `size` bytes; nil when there is none (nothing is made).
+    public static func stage(
+        _ files: [SecretsMount.File], size: UInt64, shown: String, owner: (uid: uid_t, gid: gid_t) = (0, 0)
+    ) throws(SysError) -> OutsideTargets? {
+        guard files.contains(where: \.isOutside) else { return nil }
+        let mount = try SecretsMount.create(size: size, shown: shown)
+        var targets: [String] = []
+        do {
+            if owner.uid != 0 || owner.gid != 0 { try mount.fd.changeOwner(uid: owner.uid, gid: owner.gid, path: shown) }
+            let writer = SecretFileWriter(directory: mount.fd, path: shown)
+            for file in files where file.isOutside {
+                try writer.write(file, as: ASCIIDecimal.string(UInt64(targets.count)))
+                targets.append(file.target)
+            }
+            try mount.seal()
+        } catch {
+            mount.close()
+            throw error
+        }
+        return OutsideTargets(mount: mount, targets: targets)
+    }
+
+    /// Binds each file over its target inside `root` (resolved there, once, by
+    /// `ContainedRoot`): the target's folder must exist and be a folder; a missing target is
+    /// made as an empty file (its mount point) when `makingMountPoints` (a root of the
+    /// workload's own, as runc makes them), and refused otherwise (the host's tree).
+    public func bind(in root: ContainedRoot, makingMountPoints: Bool) throws(SecretsMount.Error) {
+        for (index, target) in targets.enumerated() {
+            let point = try Self.mountPoint(target, in: root, making: makingMountPoints)
+            defer { point.close() }
+            do throws(SysError) {
+                let shown = root.path + target
+                let file = try mount.fd.openAt(ASCIIDecimal.string(UInt64(index)), CL_O_PATH | O_NOFOLLOW)
+                defer { file.close() }
+                let tree = FileDescriptor(rawValue: try sys("bind the secret over", shown) { cl_clone_tree_fd(file.rawValue, 0) })
+                defer { tree.close() }
+                try sys("bind the secret over", shown) { cl_move_mount_onto(tree.rawValue, point.rawValue) }
+            } catch {
+                throw .system(error)
+            }
+        }
+    }
+
+    /// `target` opened (O_PATH) inside `root` as a file to mount over: its folder must be one,
+    /// and it must not be a folder itself; made empty when missing and `making`.
+    static func mountPoint(_ target: String, in root: ContainedRoot, making: Bool) throws(SecretsMount.Error) -> FileDescriptor {
+        let shown = root.path + target
+        let folder = Files.parent(of: target)
+        guard let parent = try opened(folder, in: root) else {
+            throw .targetFolderMissing(target: shown, folder: root.path + folder)
+        }
+        let isFolder = ((try? parent.status(path: root.path + folder))?.st_mode ?? 0) & S_IFMT == S_IFDIR
+        parent.close()
+        guard isFolder else { throw .targetFolderNotDirectory(target: shown, folder: root.path + folder) }
+        var point = try opened(target, in: root)
+        if point == nil {
+            guard making else { throw .targetMissingOnHost(shown) }
+            do { point = try root.open(target, creating: .file) } catch { throw .system(error) }
+        }
+        let isDirectory = ((try? point!.status(path: shown))?.st_mode ?? 0) & S_IFMT == S_IFDIR
+        if isDirectory {
+            point!.close()
+            throw .targetIsDirectory(shown)
+        }
+        return point!
+    }
+
+    /// `path` opened inside `root`, nil when it does not exist; a component that is no folder
+    /// is `targetFolderNotDirectory`.
+    static func opened(_ path: String, in root: ContainedRoot) throws(SecretsMount.Error) -> FileDescriptor? {
+        do { return try root.openExisting(path) } catch {
+            if error.errno == ENOENT { return nil }
+            if error.errno == ENOTDIR { throw .targetFolderNotDirectory(target: root.path + path, folder: root.path + Files.parent(of: path)) }
+            throw .system(error)
+        }
+    }
+
+    public func close() { mount.close() }
 }
 
 extension [SecretsMount.File] {

@@ -114,6 +114,90 @@ struct RootfsAttacks {
         #expect(!hostMountInfo().contains(" /etc "), "a mount on the host's /etc")
     }
 
+    /// A target outside the secrets dir whose folder in the root is a link to a host folder
+    /// (absolute, or climbing with ".."): resolved inside the root, so the mount point is made
+    /// and the file bound in the root's own folder, never in the host's.
+    @Test(arguments: ["/etc", "../etc", "/../../../../etc", "../../../../../../etc"])
+    func anOutsideTargetsFolderLinkedElsewhereStaysInsideTheRoot(link: String) throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("outside")
+        let name = "atk" + uniqueValue().suffix(12)
+        shim.create(name, value)
+        let tmpfs = try PrivateTmpfs(at: shim.path + "/t")
+        defer { tmpfs.unmount() }
+        let root = try Rootfs.make(at: tmpfs.path)
+        try FileManager.default.createDirectory(atPath: root + "/srv", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/srv/conf", withDestinationPath: link)
+        let before = mountPoints(under: tmpfs.path)
+
+        let result = shim(["run", "--secret", "\(name),target=/srv/conf/\(name)", "--rootfs", root, "--", "/bin/sh", "-c",
+                           "cat /srv/conf/\(name)"], env: Self.env)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == value)
+        #expect(!FileManager.default.fileExists(atPath: "/etc/" + name), "a mount point in the host's /etc")
+        #expect(FileManager.default.fileExists(atPath: root + "/etc/" + name), "not in the root's own /etc")
+        expectNoFileHolds([value], under: tmpfs.path)
+        #expect(mountPoints(under: tmpfs.path) == before)
+        #expect(!hostMountInfo().contains(name), "a mount on the host")
+    }
+
+    /// Another user owns the root and swaps a target's folder for a link to a host folder
+    /// (and back) while `run` places the file: whatever it wins, nothing lands in the host
+    /// folder, no mount reaches the host, and each run either shows the secret or is refused
+    /// in one line.
+    @Test(.enabled(if: hasSetpriv, "needs setpriv"))
+    func anOutsideTargetsFolderSwappedUnderTheShim() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let value = uniqueValue("swap-outside")
+        shim.create("s", value)
+        let tmpfs = try PrivateTmpfs(at: shim.path + "/t", options: "size=16m,mode=0755")
+        defer { tmpfs.unmount() }
+        let root = try Rootfs.make(at: tmpfs.path + "/root")
+        let decoy = tmpfs.path + "/decoy"
+        #expect(shell("mkdir -p '\(root)/srv/conf' '\(decoy)' && chown -R 65534:65534 '\(root)/srv' '\(decoy)'").status == 0)
+        let attack = """
+            cd '\(root)/srv' || exit 1
+            i=0
+            while [ $i -lt 100000 ] && [ ! -e '\(tmpfs.path)/stop' ]; do
+              mv -T conf real 2>/dev/null; ln -s '\(decoy)' conf 2>/dev/null
+              rm -f conf 2>/dev/null; ln -s ../../../decoy conf 2>/dev/null
+              rm -f conf 2>/dev/null; mv -T real conf 2>/dev/null
+              i=$((i+1)); echo $i > count; sleep 0.003
+            done
+            """
+        let attacker = shim.start(asNobody + ["/bin/sh", "-c", attack], executable: "/usr/bin/setpriv")
+        defer { attacker.stop() }
+        #expect(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: root + "/srv/count") }, "the attacker never ran: \(attacker.stderr)")
+        let before = mountPoints(under: decoy)
+        var shown = 0
+        var outcomes: [String] = []
+        for _ in 0..<60 {
+            let result = shim(["run", "--secret", "s,target=/srv/conf/s", "--rootfs", root, "--", "/bin/cat", "/srv/conf/s"], env: Self.env, timeout: 30)
+            expectNoValue(result.stderr, [value], "run's errors")
+            outcomes.append("\(result.status) \(result.stderr.prefix(120))")
+            if result.status == 0 {
+                #expect(result.stdout == value)
+                shown += 1
+            } else if result.status == 1 {
+                // Placed, then the attacker renamed the folder away before `cat` ran.
+                #expect(result.stderr.contains("can't open"), "\(result.stderr)")
+                shown += 1
+            } else {
+                #expect(result.status == 125, "\(result.stderr)")
+                expectOneLineError(result, values: [value])
+            }
+        }
+        FileManager.default.createFile(atPath: tmpfs.path + "/stop", contents: nil)
+        attacker.stop()
+        // Some runs got past the folder's check into the window the attacker aims at.
+        #expect(shown > 0, "no run placed the file: \(Set(outcomes))")
+        #expect((try FileManager.default.contentsOfDirectory(atPath: decoy)).isEmpty, "a mount point was made in the host's folder")
+        #expect(mountPoints(under: decoy) == before)
+        expectNoFileHolds([value], under: tmpfs.path)
+    }
+
     /// A `--rootfs` or `--bundle` workload records its lease on the host's state dir: `ps`
     /// lists it, `secret rm` is refused while it runs, and no lease is ever written inside
     /// the root.

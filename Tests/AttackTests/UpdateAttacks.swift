@@ -99,6 +99,38 @@ struct UpdateAttacks {
         #expect(shim(["secret", "rm", "b", "c"]).status == 0)
     }
 
+    /// A file bound outside the secrets dir is its own mount: an update swaps the secrets dir
+    /// around it (it stays, with its value), and refuses to add, remove or rotate one there.
+    @Test func aSecretOutsideTheSecretsDirStaysAndIsNotChangedInPlace() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let (a, site, b) = (uniqueValue("a"), uniqueValue("site"), uniqueValue("b"))
+        shim.create("a", a)
+        shim.create("site", site)
+        shim.create("b", b)
+        let target = shim.folder("conf") + "/site.conf"
+        #expect(FileManager.default.createFile(atPath: target, contents: Data("host".utf8)))
+        let workload = try Self.start(shim, ["a", "site,target=\(target)"], ["sleep", "60"], first: "a")
+        defer { workload.stop() }
+        let view = "/proc/\(workload.pid)/root" + target
+        #expect((try? String(contentsOfFile: view, encoding: .utf8)) == site)
+        let lease = Self.lease(shim)
+        for arguments in [["--secret-rm", "site"], ["--secret-add", "b,target=\(target)2"], ["--secret-rm", "site", "--secret-add", "b,target=\(target)"]] {
+            let refused = shim(["update"] + arguments + ["w"])
+            #expect(refused.status == 1, "\(arguments)")
+            expectOneLineError(refused, contains: "outside the secrets dir")
+            #expect(Self.lease(shim) == lease, "\(arguments) changed the lease")
+        }
+        let updated = shim(["update", "--secret-add", "b", "w"])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        #expect(Self.read(workload.pid, "b") == b && Self.read(workload.pid, "a") == a)
+        #expect((try? String(contentsOfFile: view, encoding: .utf8)) == site, "the file outside went with the old secrets mount")
+        #expect(Self.secretsMounts(workload.pid) == 1)
+        // Still held: its secret cannot be removed while the workload runs.
+        #expect(shim(["secret", "rm", "site"]).status == 1)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "host")
+    }
+
     /// Each refusal: one line, its exit status, and nothing changed (files, mounts, lease).
     @Test func everyRefusalChangesNothing() throws {
         let shim = Shim()

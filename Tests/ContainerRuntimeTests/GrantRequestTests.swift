@@ -129,7 +129,7 @@ import Testing
         (#"{"mounts":[{"destination":"/run","options":["rprivate"]}]}"#, false),
     ])
     func sharedPropagationAboveTheSecretsIsSeen(text: String, shared: Bool) throws {
-        #expect((try config(text).sharedPropagationAboveSecrets != nil) == shared)
+        #expect((try config(text).sharedPropagation() != nil) == shared)
     }
 
     @Test func secretshimsOwnRuntimeFlagsNeverReachRunc() throws {

@@ -18,6 +18,11 @@ import Testing
         ("db,uid=4294967294,gid=0", SecretGrant(source: "db", target: "db", uid: 4_294_967_294)),
         ("db,target=/run/secrets/a/b", SecretGrant(source: "db", target: "a/b")),
         ("db,target=./a//b", SecretGrant(source: "db", target: "a/b")),
+        // Outside the secrets dir: an absolute path of the workload's root, normalized.
+        ("db,target=/etc/nginx/conf.d/site.conf", SecretGrant(source: "db", target: "/etc/nginx/conf.d/site.conf")),
+        ("db,target=//etc/./x/", SecretGrant(source: "db", target: "/etc/x")),
+        ("db,target=/run/secretsX/a", SecretGrant(source: "db", target: "/run/secretsX/a")),
+        ("db,target=/run/secrets.d", SecretGrant(source: "db", target: "/run/secrets.d")),
         ("db,env=DB_PASSWORD_FILE", SecretGrant(source: "db", target: "db", environmentVariable: "DB_PASSWORD_FILE")),
         ("db,type=file", SecretGrant(source: "db", target: "db")),
         ("db,target=ключ,mode=400", SecretGrant(source: "db", target: "ключ", mode: 0o400)),
@@ -56,8 +61,11 @@ import Testing
         (",db", "must be a key=value pair"),
         ("db,target=../etc/passwd", "'..'"),
         ("db,target=a/../../b", "'..'"),
-        ("db,target=/etc/passwd", "outside the secrets dir"),
-        ("db,target=/run/secretsX/a", "outside the secrets dir"),
+        ("db,target=/", "names no file"),
+        ("db,target=//.", "names no file"),
+        ("db,target=/etc/../passwd", "'..'"),
+        ("db,target=/etc/" + String(repeating: "x", count: 256), "longer than 255 bytes"),
+        ("db,target=" + String(repeating: "/x", count: 2048), "longer than a path can be"),
         ("db,target=/run/secrets", "names no file"),
         ("db,target=", "names no file"),
         ("db,target=.", "names no file"),
@@ -148,6 +156,13 @@ import Testing
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [many[7]]) }
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [try SecretGrant.parse("z,target=d", secretsDirectory: "/run/secrets")]) }
         #expect(throws: GrantError.self) { try SecretGrant.checkTargets(many + [try SecretGrant.parse("z,target=d/5/x", secretsDirectory: "/run/secrets")]) }
+        // Outside the secrets dir: the same rules on absolute paths; a relative `etc/x` is
+        // another file (under the secrets dir) than `/etc/x`.
+        func parsed(_ spec: String) throws -> SecretGrant { try SecretGrant.parse(spec, secretsDirectory: "/run/secrets") }
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets([try parsed("x,target=/etc/a"), try parsed("y,target=//etc/a")]) }
+        #expect(throws: GrantError.self) { try SecretGrant.checkTargets([try parsed("x,target=/etc/a/b"), try parsed("y,target=/etc/a")]) }
+        try SecretGrant.checkTargets([try parsed("x,target=/etc/a"), try parsed("y,target=etc/a"), try parsed("z,target=etc/a2")])
+        #expect(try parsed("x,target=/etc/a").isOutside && !(try parsed("x,target=/run/secrets/etc/a").isOutside))
     }
 
     /// `uid=NAME`/`gid=NAME` (as Podman and Compose allow), looked up in the workload's root.

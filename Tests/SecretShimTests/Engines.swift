@@ -49,6 +49,9 @@ enum Engines {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: shim.state + "/containers")) ?? [] {
             found.append("staged: \(entry)")
         }
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: shim.state + "/outside")) ?? [] {
+            found.append("staged outside /run/secrets: \(entry)")
+        }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: shim.state)) ?? [] where entry.hasSuffix(".lease") {
             found.append("lease: \(entry)")
         }

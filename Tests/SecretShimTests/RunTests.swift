@@ -131,7 +131,7 @@ struct RunTests {
 
     static let malformed: [[String]] = [
         ["--secret", "pw,mode=999"], ["--secret", "pw,mode=0x1"], ["--secret", "pw,target=../x"],
-        ["--secret", "pw,target=/etc/x"], ["--secret", "pw,target="], ["--secret", "pw,type=env"],
+        ["--secret", "pw,target=/etc/nonexistent-secretshim-x"], ["--secret", "pw,target=/"], ["--secret", "pw,target="], ["--secret", "pw,type=env"],
         ["--secret", "pw,nokey=1"], ["--secret", "pw", "--secret", "pw"], ["--secret", "pw,uid=x"],
         ["--secret", "bad name"], ["--secret"], ["--bogus"], ["--tmpfs-size", "lots"], ["--tmpfs-size", "0"],
         ["--name", "bad name"], ["--env", "NOEQUALS"], ["--secrets-dir", "relative"], ["--secrets-dir", "/"],

@@ -38,7 +38,11 @@ public func fuzzRunArguments(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     // Each grant is what its spec says under the final secrets dir, and no two collide.
     require((try? SecretGrant.checkTargets(plan.grants)) != nil, "colliding grants accepted: \(context)")
     for grant in plan.grants {
-        require(SecretRules.isValidName(grant.source) && !grant.target.hasPrefix("/"), "grant \(grant): \(context)")
+        require(SecretRules.isValidName(grant.source), "grant \(grant): \(context)")
+        if grant.isOutside {
+            let base = plan.secretsDirectory.hasUTF8Suffix("/") ? plan.secretsDirectory : plan.secretsDirectory + "/"
+            require(!grant.target.hasUTF8Prefix(base), "an outside target under the secrets dir: \(context)")
+        }
     }
     // The same command line parses the same way twice (no state kept between parses).
     let again = try? RunArguments.parse(arguments[...])

@@ -37,10 +37,19 @@ func check(_ grant: SecretGrant, secretsDirectory: String, spec: String) {
         require(SecretGrant.isEnvironmentName(variable), "invalid env name: \(context)")
         require(variable != "BASH_ENV" && variable != "ENV" && !variable.hasPrefix("LD_"), "refused env name accepted: \(context)")
     }
-    // The target is the path under the secrets dir: relative, clean, each component a name.
+    // The target is the path under the secrets dir: relative, clean, each component a name;
+    // or, outside the secrets dir, "/" and such a path, never under the secrets dir itself.
     // On bytes, as the kernel will read it.
-    require(!grant.target.isEmpty && !grant.target.hasUTF8Prefix("/"), "target not relative: \(context)")
-    for component in grant.target.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+    let base = secretsDirectory.hasUTF8Suffix("/") ? secretsDirectory : secretsDirectory + "/"
+    require(!grant.target.isEmpty, "empty target: \(context)")
+    let path: Substring
+    if grant.isOutside {
+        require(!grant.target.hasUTF8Prefix(base) && grant.target.utf8.count < 4096, "outside target under the secrets dir, or too long: \(context)")
+        path = grant.target.dropFirst()
+    } else {
+        path = grant.target[...]
+    }
+    for component in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
         require(!component.isEmpty && !component.elementsEqual(".".utf8) && !component.elementsEqual("..".utf8), "target not normalized: \(context)")
         require(component.count <= 255, "target component over 255 bytes: \(context)")
     }
@@ -49,7 +58,8 @@ func check(_ grant: SecretGrant, secretsDirectory: String, spec: String) {
     if let variable = grant.environmentVariable { canonical += ",env=\(variable)" }
     let again = try? SecretGrant.parse(canonical, secretsDirectory: secretsDirectory)
     require(again == grant, "\(canonical.debugDescription) reads back as \(String(describing: again)): \(context)")
-    let base = secretsDirectory.hasUTF8Suffix("/") ? secretsDirectory : secretsDirectory + "/"
+    // A relative one written absolute, under the secrets dir, too.
+    guard !grant.isOutside else { return }
     let absolute = "src=\(grant.source),TARGET=\(base)\(grant.target),Mode=\(String(grant.mode, radix: 8)),uid=\(grant.uid),gid=\(grant.gid)"
         + (grant.environmentVariable.map { ",env=\($0)" } ?? "")
     let fromAbsolute = try? SecretGrant.parse(absolute, secretsDirectory: secretsDirectory)

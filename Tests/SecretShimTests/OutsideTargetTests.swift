@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+/// Absolute targets outside the secrets dir (Docker's nginx example's
+/// `target=/etc/nginx/conf.d/site.conf`, the Compose specification's absolute `target`): a
+/// read-only bind of the file from a private tmpfs over that path, made in the workload's own
+/// mount namespace, for `run`, `--rootfs`, `--bundle` and the runtime wrapper in front of the
+/// real runc.
+@Suite(.enabled(if: Shim.isRoot && FileManager.default.fileExists(atPath: "/bin/busybox"), "needs root and busybox-static"))
+struct OutsideTargetTests {
+    @Test func onTheHostsTreeAnExistingFileIsCoveredForTheWorkloadAlone() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("site", "server { listen 8443; }")
+        shim.create("pw", "inside-value")
+        let conf = shim.directory.appendingPathComponent("conf.d")
+        try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
+        let site = conf.appendingPathComponent("site.conf").path
+        try "host's own\n".write(toFile: site, atomically: true, encoding: .utf8)
+        let before = RootfsTests.hostMountTable(keeping: shim.directory)
+        let result = shim([
+            "run", "--secret", "site,target=\(site),mode=0440,uid=33,gid=33,env=SITE_FILE", "--secret", "pw", "--",
+            "sh", "-c",
+            "cat \"$SITE_FILE\"; echo; echo \"$SITE_FILE\"; stat -c '%a %u %g' \(site); ls /run/secrets; "
+                + "echo x > \(site) 2>/dev/null || echo read-only; grep ' \(site) ' /proc/self/mountinfo",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(6) == ["server { listen 8443; }", site, "440 33 33", "pw", "read-only", lines.count > 5 ? lines[5] : ""])
+        #expect(lines.count > 5 && lines[5].contains(" ro,nosuid,nodev,noexec") && lines[5].contains("tmpfs"), "\(lines)")
+        // The host's file and mount table are as they were.
+        #expect(try String(contentsOfFile: site, encoding: .utf8) == "host's own\n")
+        #expect(RootfsTests.hostMountTable(keeping: shim.directory) == before)
+    }
+
+    @Test func whatCannotBePlacedIsRefusedInOneLine() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("site", "v")
+        let folder = shim.directory.path
+        try "x".write(toFile: folder + "/plain", atomically: true, encoding: .utf8)
+        let cases: [(String, String)] = [
+            // In the host's tree no file is made: the target must exist.
+            ("site,target=\(folder)/absent", "does not exist"),
+            ("site,target=\(folder)/no-such-folder/x", "does not exist in the workload's root"),
+            ("site,target=\(folder)/plain/x", "is not a folder"),
+            ("site,target=\(folder)", "is a folder"),
+        ]
+        for (spec, fragment) in cases {
+            let result = shim(["run", "--secret", spec, "--", "true"])
+            #expect(result.status == 125, "\(spec)")
+            expectOneLineError(result, contains: fragment)
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/absent"), "a mount point was made on the host")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/no-such-folder"))
+        // An update cannot change it in place: refused, nothing changed.
+    }
+
+    @Test func inARootfsTheMountPointIsMadeInsideTheRoot() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("site", "inside-the-root")
+        let root = try RootfsTests.makeRootfs(at: shim.directory)
+        try FileManager.default.createDirectory(atPath: root + "/etc/app", withIntermediateDirectories: true)
+        // A link in the root to the host's /etc: resolved inside the root (its own /etc).
+        try FileManager.default.createSymbolicLink(atPath: root + "/etc/linked", withDestinationPath: "/etc")
+        let before = RootfsTests.hostMountTable(keeping: shim.directory)
+        let result = shim(
+            ["run", "--rootfs", root, "--secret", "site,target=/etc/app/site.conf,mode=0400,uid=app",
+             "--secret", "site,target=/etc/linked/hostname-like", "--", "sh", "-c",
+             "cat /etc/app/site.conf; echo; stat -c '%a %u' /etc/app/site.conf; cat /etc/hostname-like; echo; ls /run/secrets | wc -l"],
+            env: RootfsTests.env)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "inside-the-root\n400 1000\ninside-the-root\n0\n", "\(result.stdout)")
+        // Mount points made inside the root, empty, as runc makes them; none on the host.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/etc/app/site.conf")).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: root + "/etc/hostname-like"))
+        #expect(!FileManager.default.fileExists(atPath: "/etc/hostname-like"))
+        #expect(RootfsTests.hostMountTable(keeping: shim.directory) == before)
+        let missing = shim(["run", "--rootfs", root, "--secret", "site,target=/opt/app/x", "--", "true"], env: RootfsTests.env)
+        #expect(missing.status == 125)
+        expectOneLineError(missing, contains: "folder \(root)/opt/app does not exist")
+        #expect(!FileManager.default.fileExists(atPath: root + "/opt"))
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/sbin/runc"), "needs runc"))
+    func aBundleAndTheRuntimeWrapperPlaceItToo() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        shim.create("site", "for-the-container")
+        // --bundle: the bundle's own root.
+        let bundle = try RootfsTests.makeBundle(
+            in: shim.directory, args: ["sh", "-c", "cat /etc/site.conf; echo; stat -c %a /etc/site.conf"])
+        let run = shim(["run", "--bundle", bundle, "--secret", "site,target=/etc/site.conf,mode=0400"])
+        #expect(run.status == 0 && run.stdout == "for-the-container\n400\n", "\(run.stdout) \(run.stderr)")
+
+        // The runtime wrapper: runc binds the file from a tmpfs under the state dir; delete
+        // removes it with the rest.
+        let wrapped = try RootfsTests.makeBundle(
+            in: shim.directory,
+            args: ["sh", "-c", "cat /etc/site.conf; echo; stat -c '%a %u' /etc/site.conf; ls /run/secrets; grep -c ' /etc/site.conf ' /proc/self/mountinfo"],
+            edit: RuntimeTests.annotate(shim, "site,target=/etc/site.conf,mode=0440,uid=1000;site"))
+        let config = try Data(contentsOf: URL(fileURLWithPath: wrapped + "/config.json"))
+        let result = shim(["runtime", "run", "--bundle", wrapped, "out-\(UUID().uuidString.prefix(8))"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "for-the-container\n440 1000\nsite\n1\n", "\(result.stdout)")
+        #expect(Engines.leftovers(shim) == [])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: wrapped + "/config.json")) == config, "config.json not restored")
+
+        // A folder the image lacks is refused at create, in one line, leaving nothing.
+        let lacking = try RootfsTests.makeBundle(in: shim.directory, args: ["true"], edit: RuntimeTests.annotate(shim, "site,target=/opt/app/site.conf"))
+        let refused = shim(["runtime", "run", "--bundle", lacking, "lack-\(UUID().uuidString.prefix(8))"])
+        #expect(refused.status != 0)
+        expectOneLineError(refused, contains: "folder /opt/app does not exist in the container's root")
+        #expect(Engines.leftovers(shim) == [])
+    }
+}
