@@ -56,13 +56,18 @@ public struct ContainerConfig {
         return members.map(\.key).filter { fields.contains($0.lowercased()) }
     }
 
-    /// Why the secrets bind could reach the host: `linux.rootfsPropagation` shared, or a mount
+    /// Why the secrets bind could reach the host: `linux.rootfsPropagation` other than a
+    /// recursive private or slave one, or a mount
     /// at `/` or `/run` (above /run/secrets), or above a target outside it (`outside`), that
     /// is shared, whose peers outside the container (a host volume mounted `rshared`) would
     /// receive the bind. nil when none is.
     public func sharedPropagation(aboveSecretsAnd outside: [String] = []) -> String? {
+        // Only the recursive private and slave kinds (runc's default is rslave) cut every
+        // mount below the root off from the host: `private` or `slave` change the root alone,
+        // and a host mount copied below it stays a peer of the host's (a fresh-eyes finding: a
+        // bind from a shared host folder carried the secrets back to the host).
         if let propagation = document.field("linux")?.field("rootfsPropagation")?.stringValue,
-            propagation == "shared" || propagation == "rshared"
+            !["rslave", "rprivate", "runbindable"].contains(propagation)
         {
             return "linux.rootfsPropagation is \(propagation)"
         }
@@ -178,7 +183,8 @@ public struct ContainerConfig {
     }
 
     /// Why a target outside the secrets dir cannot be placed: its folder missing from the
-    /// container's root (`root`, the image's tree, read inside it), or no folder. runc would
+    /// container's root (`root`, the image's tree, read inside it), no folder, or leading into
+    /// /run/secrets through a link. runc would
     /// make missing folders; secretshim makes none outside the secrets dir. A folder at or
     /// under one of the config's own mount points is left to the runtime (the engine's
     /// volume holds it, not the image). nil when it can be placed.
@@ -195,6 +201,13 @@ public struct ContainerConfig {
         defer { opened.close() }
         guard let status = try? opened.status(path: folder), status.st_mode & S_IFMT == S_IFDIR else {
             return "target \(target): \(folder) is not a folder in the container's root"
+        }
+        // Through a link into /run/secrets, the secrets mount would cover it.
+        if let secrets = try? tree.openExisting(Self.secretsDirectory) {
+            defer { secrets.close() }
+            if (try? OutsideTargets.isWithin(opened, secrets, root: tree.fd)) ?? false {
+                return "target \(target) leads into \(Self.secretsDirectory) through a link: give it relative to \(Self.secretsDirectory)"
+            }
         }
         return nil
     }

@@ -204,7 +204,7 @@ public enum RuntimeWrapper {
         guard ContainerSecrets.isValidID(call.id) else { throw RuntimeError("invalid container ID '\(call.id)'") }
         if let shared = config.sharedPropagation() {
             throw RuntimeError(
-                "\(shared): the secrets mount at \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use private or rslave)")
+                "\(shared): the secrets mount at \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use rprivate or rslave)")
         }
         // Held only until the tmpfs is written; no core dumps or ptrace meanwhile.
         System.setDumpable(false)
@@ -231,7 +231,7 @@ public enum RuntimeWrapper {
         let outsideTargets = grants.filter(\.isOutside).map(\.target)
         if !outsideTargets.isEmpty {
             if let shared = config.sharedPropagation(aboveSecretsAnd: outsideTargets) {
-                throw RuntimeError("\(shared): the secrets bound outside \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use private or rslave)")
+                throw RuntimeError("\(shared): the secrets bound outside \(ContainerConfig.secretsDirectory) would propagate to the host; refused (use rprivate or rslave)")
             }
             let root = config.rootPath(bundle: Files.parent(of: configPath))
             for target in outsideTargets {

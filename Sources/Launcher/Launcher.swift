@@ -351,14 +351,6 @@ public enum Launcher {
         }
         let mount = try SecretsMount.stage(files, size: size, shown: directory)
         defer { mount.close() }
-        // Absolute targets outside the secrets dir: bound over existing files of the host's tree
-        // (in this namespace only), before the secrets dir, which covers any that lead into it.
-        if let outside = try OutsideTargets.stage(files, size: size, shown: directory) {
-            defer { outside.close() }
-            let host = try ContainedRoot.open("/")
-            defer { host.fd.close() }
-            try outside.bind(in: host, makingMountPoints: false)
-        }
         let opened: (target: FileDescriptor, root: FileDescriptor)
         do { opened = try SecretsMount.openTarget(directory) } catch {
             // Rootless, the host's /run is not ours to write: shadow it in this namespace.
@@ -369,6 +361,14 @@ public enum Launcher {
         defer {
             opened.target.close()
             opened.root.close()
+        }
+        // Absolute targets outside the secrets dir: bound over existing files of the host's tree
+        // (in this namespace only), before the secrets tmpfs is attached.
+        if let outside = try OutsideTargets.stage(files, size: size, shown: directory) {
+            defer { outside.close() }
+            let host = try ContainedRoot.open("/")
+            defer { host.fd.close() }
+            try outside.bind(in: host, makingMountPoints: false, apartFrom: opened.target)
         }
         try mount.attach(onto: opened.target, root: opened.root)
     }

@@ -86,15 +86,14 @@ enum RootBuilder {
     ) throws {
         let mount = try SecretsMount.stage(files, size: size, shown: root.path + directory)
         defer { mount.close() }
-        // Absolute targets outside the secrets dir: bound inside the root, their mount points
-        // made there as runc makes them, before the secrets dir (which covers any that lead
-        // into it).
-        if let outside = try OutsideTargets.stage(files, size: size, shown: root.path + directory) {
-            defer { outside.close() }
-            try outside.bind(in: root, makingMountPoints: true)
-        }
         let mountPoint = try root.open(directory, creating: .directory)
         defer { mountPoint.close() }
+        // Absolute targets outside the secrets dir: bound inside the root, their mount points
+        // made there as runc makes them, before the secrets tmpfs is attached.
+        if let outside = try OutsideTargets.stage(files, size: size, shown: root.path + directory) {
+            defer { outside.close() }
+            try outside.bind(in: root, makingMountPoints: true, apartFrom: mountPoint)
+        }
         try mount.attach(onto: mountPoint, root: root.fd)
     }
 

@@ -210,9 +210,15 @@ extension SecretGrant {
             if path.hasUTF8Prefix(base) {
                 path = String(decoding: path.utf8.dropFirst(base.utf8.count), as: UTF8.self)
             } else {
-                let normalized = try normalizedComponents(target, path)
+                // Compared cleaned, as the kernel resolves it: `//run/secrets/x` and
+                // `/run/./secrets/x` are the secrets dir's `x` (a fresh-eyes finding: another
+                // spelling passed as a file outside it, and the duplicate check missed it).
+                let normalized = "/" + (try normalizedComponents(target, path))
                 guard normalized.utf8.count < 4095 else { throw GrantError("target '\(target)' is longer than a path can be") }
-                return "/" + normalized
+                let directory = "/" + Files.components(secretsDirectory).joined(separator: "/")
+                if normalized == directory { throw GrantError("target '\(target)' names no file") }
+                guard normalized.hasUTF8Prefix(directory + "/") else { return normalized }
+                return String(decoding: normalized.utf8.dropFirst(directory.utf8.count + 1), as: UTF8.self)
             }
         }
         return try normalizedComponents(target, path)

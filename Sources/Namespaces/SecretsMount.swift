@@ -45,6 +45,9 @@ public struct SecretsMount {
         case targetFolderNotDirectory(target: String, folder: String)
         /// A target outside the secrets dir that is a folder: a file cannot be bound over it.
         case targetIsDirectory(String)
+        /// A target given outside the secrets dir whose folder leads into it through a link
+        /// (`/var/run/secrets/x` with /var/run -> /run): the secrets tmpfs would cover it.
+        case targetInSecretsDirectory(String)
         /// A target outside the secrets dir, in the host's own tree, that does not exist: no file
         /// is made on the host to mount over.
         case targetMissingOnHost(String)
@@ -58,6 +61,8 @@ public struct SecretsMount {
             case .targetFolderNotDirectory(let target, let folder):
                 return "target \(target): \(folder) is not a folder in the workload's root"
             case .targetIsDirectory(let target): return "target \(target) is a folder: a secret file cannot be mounted over it"
+            case .targetInSecretsDirectory(let target):
+                return "target \(target) leads into the secrets dir through a link: give it relative to the secrets dir"
             case .targetMissingOnHost(let target):
                 return "target \(target) does not exist: in the host's own tree secretshim mounts over an existing file and makes none (create it, or give the workload a root with --rootfs)"
             case .system(let error): return error.description
@@ -310,7 +315,20 @@ public struct OutsideTargets {
     /// `ContainedRoot`): the target's folder must exist and be a folder; a missing target is
     /// made as an empty file (its mount point) when `makingMountPoints` (a root of the
     /// workload's own, as runc makes them), and refused otherwise (the host's tree).
-    public func bind(in root: ContainedRoot, makingMountPoints: Bool) throws(SecretsMount.Error) {
+    /// `secretsDirectory` is the secrets dir's mount point, opened: a target whose folder is it
+    /// or lies below it (reached through a link) is refused.
+    public func bind(in root: ContainedRoot, makingMountPoints: Bool, apartFrom secretsDirectory: FileDescriptor) throws(SecretsMount.Error) {
+        for target in targets {
+            let shown = root.path + target
+            let folder = Files.parent(of: target)
+            guard let parent = try Self.opened(folder, in: root) else { continue }
+            defer { parent.close() }
+            // Not a folder: `mountPoint` says so below.
+            guard ((try? parent.status())?.st_mode ?? 0) & S_IFMT == S_IFDIR else { continue }
+            let inside: Bool
+            do { inside = try Self.isWithin(parent, secretsDirectory, root: root.fd) } catch { throw .system(error) }
+            if inside { throw .targetInSecretsDirectory(shown) }
+        }
         for (index, target) in targets.enumerated() {
             let point = try Self.mountPoint(target, in: root, making: makingMountPoints)
             defer { point.close() }
@@ -349,6 +367,26 @@ public struct OutsideTargets {
             throw .targetIsDirectory(shown)
         }
         return point!
+    }
+
+    /// Whether `folder` is `ancestor` or lies below it, walking up by `..` until `root` (at
+    /// most 4096 steps: deeper than any path).
+    public static func isWithin(_ folder: FileDescriptor, _ ancestor: FileDescriptor, root: FileDescriptor) throws(SysError) -> Bool {
+        let goal = try ancestor.status(), top = try root.status()
+        var current = try folder.openAt(".", CL_O_PATH | O_DIRECTORY)
+        defer { current.close() }
+        for _ in 0..<4096 {
+            let st = try current.status()
+            if st.st_dev == goal.st_dev && st.st_ino == goal.st_ino { return true }
+            if st.st_dev == top.st_dev && st.st_ino == top.st_ino { return false }
+            let up = try current.openAt("..", CL_O_PATH | O_DIRECTORY)
+            let upStatus = try up.status()
+            current.close()
+            current = up
+            // The file system's own root: nothing above.
+            if upStatus.st_dev == st.st_dev && upStatus.st_ino == st.st_ino { return false }
+        }
+        return false
     }
 
     /// `path` opened inside `root`, nil when it does not exist; a component that is no folder

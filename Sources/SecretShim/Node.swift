@@ -6,7 +6,7 @@ import SecretStore
 
 /// `secretshim node`: this node's agent for an etcd store (SPEC.md "Several nodes";
 /// `NodeAgent`). Runs in the foreground until SIGTERM or SIGINT, as systemd runs it
-/// (`contrib/secretshim-node.service`).
+/// (`contrib/systemd/secretshim-node.service`).
 struct NodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Glibc
 
+/// The release, as `secretshim --version` prints it (scripts/install's manifest records it).
+let secretshimVersion = "0.22.0"
+
 struct SecretShimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secretshim",
@@ -10,8 +13,9 @@ struct SecretShimCommand: ParsableCommand {
               secretshim run --secret NAME[,target=T,uid=U,gid=G,mode=M] -- COMMAND [ARG...]
             See 'secretshim run --help'; for containers, 'secretshim runtime --help'.
             """,
+        version: secretshimVersion,
         subcommands: [
-            SecretCommand.self, PsCommand.self, UpdateCommand.self, NodeCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self,
+            RunDocumentation.self, RuntimeDocumentation.self, SecretCommand.self, PsCommand.self, UpdateCommand.self, NodeCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self,
             PodmanDriver.self, ComposeCommand.self,
         ])
 

@@ -122,6 +122,11 @@ import Testing
     @Test(arguments: [
         (#"{"linux":{"rootfsPropagation":"rshared"}}"#, true),
         (#"{"linux":{"rootfsPropagation":"rslave"}}"#, false),
+        (#"{"linux":{"rootfsPropagation":"rprivate"}}"#, false),
+        (#"{}"#, false),
+        // Not recursive: mounts below the root stay the host's peers (a fresh-eyes finding).
+        (#"{"linux":{"rootfsPropagation":"private"}}"#, true),
+        (#"{"linux":{"rootfsPropagation":"slave"}}"#, true),
         (#"{"mounts":[{"destination":"/run","options":["rbind","rshared"]}]}"#, true),
         (#"{"mounts":[{"destination":"//run/","options":["shared"]}]}"#, true),
         (#"{"mounts":[{"destination":"/","options":["rshared"]}]}"#, true),
@@ -130,6 +135,14 @@ import Testing
     ])
     func sharedPropagationAboveTheSecretsIsSeen(text: String, shared: Bool) throws {
         #expect((try config(text).sharedPropagation() != nil) == shared)
+    }
+
+    /// Above a target outside /run/secrets too.
+    @Test func sharedPropagationAboveAnOutsideTargetIsSeen() throws {
+        let config = try config(#"{"mounts":[{"destination":"/etc/app","options":["rbind","rshared"]}]}"#)
+        #expect(config.sharedPropagation() == nil)
+        #expect(config.sharedPropagation(aboveSecretsAnd: ["/etc/app/site.conf"]) != nil)
+        #expect(config.sharedPropagation(aboveSecretsAnd: ["/etc/application.conf"]) == nil)
     }
 
     @Test func secretshimsOwnRuntimeFlagsNeverReachRunc() throws {

@@ -23,6 +23,9 @@ import Testing
         ("db,target=//etc/./x/", SecretGrant(source: "db", target: "/etc/x")),
         ("db,target=/run/secretsX/a", SecretGrant(source: "db", target: "/run/secretsX/a")),
         ("db,target=/run/secrets.d", SecretGrant(source: "db", target: "/run/secrets.d")),
+        // Another spelling of the secrets dir is the secrets dir (a fresh-eyes finding).
+        ("db,target=//run/secrets/x", SecretGrant(source: "db", target: "x")),
+        ("db,target=/run/./secrets//a/./b", SecretGrant(source: "db", target: "a/b")),
         ("db,env=DB_PASSWORD_FILE", SecretGrant(source: "db", target: "db", environmentVariable: "DB_PASSWORD_FILE")),
         ("db,type=file", SecretGrant(source: "db", target: "db")),
         ("db,target=ключ,mode=400", SecretGrant(source: "db", target: "ключ", mode: 0o400)),
@@ -62,6 +65,8 @@ import Testing
         ("db,target=../etc/passwd", "'..'"),
         ("db,target=a/../../b", "'..'"),
         ("db,target=/", "names no file"),
+        ("db,target=//run/secrets/", "names no file"),
+        ("db,target=/run/./secrets", "names no file"),
         ("db,target=//.", "names no file"),
         ("db,target=/etc/../passwd", "'..'"),
         ("db,target=/etc/" + String(repeating: "x", count: 256), "longer than 255 bytes"),

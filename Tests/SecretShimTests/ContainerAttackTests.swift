@@ -825,6 +825,35 @@ extension ContainerAttackTests {
             }
         }
 
+        /// A bundle whose root propagation is `private` or `slave` (not recursive) binds a folder
+        /// of a shared host mount: a bind made below it (the secrets dir, a file at an absolute
+        /// target) would be a peer of the host's mount, readable there by anyone and left after
+        /// `delete` (a fresh-eyes finding). Refused in one line; nothing reaches the host.
+        @Test(arguments: ["private", "slave"])
+        func aNonRecursiveRootPropagationIsRefused(propagation: String) throws {
+            let shim = Shim()
+            defer {
+                sweep(shim)
+                shim.cleanUp()
+            }
+            shim.create("pw", value)
+            let shared = try ContainerAttackTests.sharedFolder(shim, "shared-\(propagation)")
+            defer { _ = shell("umount -l '\(shared)'") }
+            for (destination, grant) in [("/mnt/vol", "pw,target=/mnt/vol/site.conf"), ("/run", "pw")] {
+                let path = try RootfsTests.makeBundle(in: shim.directory, args: ["cat", "/mnt/vol/site.conf"]) {
+                    var linux = $0["linux"] as! [String: Any]
+                    linux["rootfsPropagation"] = propagation
+                    $0["linux"] = linux
+                    $0["mounts"] = ($0["mounts"] as! [[String: Any]]) + [["destination": destination, "type": "bind", "source": shared, "options": ["rbind", "rw"]]]
+                }
+                let result = shim(["runtime", "--secretshim-grant", grant, "run", "--bundle", path, "prop-\(UUID().uuidString.prefix(8).lowercased())"])
+                #expect(result.status == 1, "\(destination): \(result.stderr)")
+                expectOneLineError(result, contains: "rootfsPropagation is \(propagation)")
+                ContainerAttackTests.expectUntouched(shared)
+                expectNothingLeft(shim, destination)
+            }
+        }
+
         /// A refusal reaches the engine through runc's `--log` file also when secretshim's own
         /// flags come first, as dockerd's `runtimeArgs` put them (`--secretshim-grant SPEC`, the
         /// value as the next argument): otherwise Docker shows only "unable to retrieve OCI

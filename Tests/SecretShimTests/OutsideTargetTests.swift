@@ -51,6 +51,18 @@ struct OutsideTargetTests {
             #expect(result.status == 125, "\(spec)")
             expectOneLineError(result, contains: fragment)
         }
+        // A folder that leads into the secrets dir through a link: the tmpfs would cover the
+        // file, and its env=VAR would name another secret's (a fresh-eyes finding).
+        shim.create("other", "other-value")
+        try FileManager.default.createDirectory(atPath: folder + "/sd", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/sdlink", withDestinationPath: "sd")
+        FileManager.default.createFile(atPath: folder + "/sd/x", contents: nil)
+        let linked = shim(["run", "--secrets-dir", folder + "/sd", "--secret", "site,target=\(folder)/sdlink/x,env=S", "--secret", "other,target=x", "--", "true"])
+        #expect(linked.status == 125)
+        expectOneLineError(linked, contains: "leads into the secrets dir through a link")
+        let spelled = shim(["run", "--secrets-dir", folder + "/sd", "--secret", "site,target=/\(folder)/./sd/x", "--secret", "other,target=x", "--", "true"])
+        #expect(spelled.status == 125)
+        expectOneLineError(spelled, contains: "two secrets have the same target 'x'")
         #expect(!FileManager.default.fileExists(atPath: folder + "/absent"), "a mount point was made on the host")
         #expect(!FileManager.default.fileExists(atPath: folder + "/no-such-folder"))
         // An update cannot change it in place: refused, nothing changed.
@@ -77,6 +89,11 @@ struct OutsideTargetTests {
         #expect(FileManager.default.fileExists(atPath: root + "/etc/hostname-like"))
         #expect(!FileManager.default.fileExists(atPath: "/etc/hostname-like"))
         #expect(RootfsTests.hostMountTable(keeping: shim.directory) == before)
+        try FileManager.default.createDirectory(atPath: root + "/var", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/var/run", withDestinationPath: "../run")
+        let linked = shim(["run", "--rootfs", root, "--secret", "site,target=/var/run/secrets/app.conf", "--", "true"], env: RootfsTests.env)
+        #expect(linked.status == 125)
+        expectOneLineError(linked, contains: "leads into the secrets dir through a link")
         let missing = shim(["run", "--rootfs", root, "--secret", "site,target=/opt/app/x", "--", "true"], env: RootfsTests.env)
         #expect(missing.status == 125)
         expectOneLineError(missing, contains: "folder \(root)/opt/app does not exist")
@@ -106,6 +123,16 @@ struct OutsideTargetTests {
         #expect(result.stdout == "for-the-container\n440 1000\nsite\n1\n", "\(result.stdout)")
         #expect(Engines.leftovers(shim) == [])
         #expect(try Data(contentsOf: URL(fileURLWithPath: wrapped + "/config.json")) == config, "config.json not restored")
+
+        // A folder that leads into /run/secrets through a link is refused too.
+        let linking = try RootfsTests.makeBundle(in: shim.directory, args: ["true"], edit: RuntimeTests.annotate(shim, "site,target=/var/run/secrets/x"))
+        try FileManager.default.createDirectory(atPath: linking + "/rootfs/var", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: linking + "/rootfs/run/secrets", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: linking + "/rootfs/var/run", withDestinationPath: "/run")
+        let intoSecrets = shim(["runtime", "run", "--bundle", linking, "link-\(UUID().uuidString.prefix(8))"])
+        #expect(intoSecrets.status != 0)
+        expectOneLineError(intoSecrets, contains: "leads into /run/secrets through a link")
+        #expect(Engines.leftovers(shim) == [])
 
         // A folder the image lacks is refused at create, in one line, leaving nothing.
         let lacking = try RootfsTests.makeBundle(in: shim.directory, args: ["true"], edit: RuntimeTests.annotate(shim, "site,target=/opt/app/site.conf"))
