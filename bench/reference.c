@@ -7,7 +7,8 @@
 // By default it does all that `run` does by default, in the same order: non-dumpable; the
 // store, key and state paths resolved and their directories checked (root's own); private
 // mount namespace; the state dir opened and checked, a first lease written under a shared
-// lock, a few finished leases swept, the lease rewritten (aside, then renamed); a detached
+// lock, a few finished leases set aside (renamed into ended/), the lease rewritten (aside, then
+// renamed); the audit log's grant line appended to <root>/events.log; a detached
 // tmpfs (fsopen/fsmount), each file written through its descriptor, then owner and mode,
 // sealed read-only (mount_setattr) and attached (move_mount) on /run/secrets resolved once
 // (openat2); the key file, the store and the state dir masked; /proc/sys, /proc/sysrq-trigger
@@ -34,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -132,7 +134,15 @@ static int record_lease(unsigned long long start) {
         if (entry->d_name[0] == '.' || strcmp(entry->d_name, name) == 0) continue;
         looked++;
         int pid = atoi(entry->d_name);
-        if (pid > 0 && kill(pid, 0) != 0) unlinkat(dir, entry->d_name, 0);
+        if (pid > 0 && kill(pid, 0) != 0) {
+            // Set aside for the audit log's revoke, as `run` does (renamed, not read).
+            char aside[PATH_MAX];
+            snprintf(aside, sizeof aside, "ended/%s.%llu", entry->d_name, (unsigned long long)time(NULL) * 1000000000ULL);
+            if (renameat(dir, entry->d_name, dir, aside) != 0 && errno == ENOENT) {
+                mkdirat(dir, "ended", 0700);
+                if (renameat(dir, entry->d_name, dir, aside) != 0) unlinkat(dir, entry->d_name, 0);
+            }
+        }
     }
     if (listing) closedir(listing);
     return dir;
@@ -149,6 +159,33 @@ static void replace_lease(int dir, unsigned long long start) {
     if (write(fd, text, length) != length) die("write lease");
     close(fd);
     if (renameat(dir, temporary, dir, name) != 0) die("rename lease");
+}
+
+// The audit log's grant line, appended to <root>/events.log as `run` appends it: the folder
+// opened, the log opened for appending, its size and last byte looked at, one write.
+static void append_grant_event(unsigned long long start) {
+    int folder = open(store_root(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (folder < 0) die("open root");
+    int fd = openat(folder, "events.log", O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0) die("open events.log");
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) die("events.log");
+    if (fstat(fd, &st) != 0) die("events.log");
+    char last = '\n';
+    if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1) die("pread events.log");
+    char line[512];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long long nano = (unsigned long long)now.tv_sec * 1000000000ULL + (unsigned long long)now.tv_nsec;
+    int length = snprintf(line, sizeof line,
+                          "%s{\"Type\":\"workload\",\"Action\":\"grant\",\"Actor\":{\"ID\":\"000000000000\",\"Attributes\":{\"name\":\"true\","
+                          "\"pid\":\"%d\",\"secretIDs\":\"aaaaaaaaaaaaaaaaaaaaaaaaa\",\"secrets\":\"a\",\"uid\":\"0\"}},\"scope\":\"local\","
+                          "\"time\":%llu,\"timeNano\":%llu}\n",
+                          last == '\n' ? "" : "\n", getpid(), nano / 1000000000ULL, nano);
+    (void)start;
+    if (write(fd, line, length) != length) die("write events.log");
+    close(fd);
+    close(folder);
 }
 
 static int open_in_root(int root, const char *path) {
@@ -303,6 +340,7 @@ int main(int argc, char **argv) {
     unsigned long long start = own_start_time();
     int leases = record_lease(start);
     replace_lease(leases, start);
+    append_grant_event(start);
     unsigned long long bytes = (unsigned long long)(count + 1) * ((size + 8191) / 4096 * 4096) + extra + (1 << 20);
     int mnt = tmpfs_detached(bytes, 1);
     write_files(mnt, count, size, extra, data);

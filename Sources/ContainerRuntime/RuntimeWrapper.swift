@@ -8,7 +8,13 @@ import SecretStore
 /// started and failed (its own status is then passed on instead).
 public struct RuntimeError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    init(_ description: String, passedThrough: Bool = false) {
+        self.description = description
+        self.passedThrough = passedThrough
+    }
+    /// Whether the wrapper refused (its own check failed), not just passed runc's failure on.
+    public var isRefusal: Bool { !passedThrough }
+    let passedThrough: Bool
 }
 
 /// `secretshim runtime`: an OCI runtime in front of the real one. Every call is handed to it
@@ -27,14 +33,32 @@ public enum RuntimeWrapper {
         switch commandLine.command {
         case "create", "run":
             if let call = commandLine.containerCall() {
-                return try create(call, commandLine, runtime: runtime, location: location, operatorGrants: operatorGrants)
+                do {
+                    return try create(call, commandLine, runtime: runtime, location: location, operatorGrants: operatorGrants)
+                } catch {
+                    // The audit log's `refuse` when secrets were asked for (a plain pass-through
+                    // failure of runc is runc's).
+                    if error.isRefusal {
+                        EventLog(root: location.root).append(AuditEvent(
+                            type: "workload", action: "refuse", id: call.id,
+                            keys: ["name", "reason"], values: [String(call.id.prefix(12)), error.description]))
+                    }
+                    throw error
+                }
             }
         case "delete":
             if let call = commandLine.containerCall(), ContainerSecrets.isValidID(call.id) {
                 var secrets = ContainerSecrets(id: call.id, stateDirectory: location.stateDirectory)
                 if !secrets.isStaged, let elsewhere = stagedElsewhere(call.id) { secrets = elsewhere }
                 secrets.sweepInterrupted(runtimeState: runtimeStateRoot(commandLine, runtime))
-                if secrets.isStaged { return delete(secrets, commandLine, runtime: runtime) }
+                if secrets.isStaged {
+                    let status = delete(secrets, commandLine, runtime: runtime)
+                    if status == 0 {
+                        EventLog(root: location.root).append(.workload(
+                            "revoke", id: call.id, name: String(call.id.prefix(12)), pid: 0, secrets: [], reason: "container deleted"))
+                    }
+                    return status
+                }
             }
         case "start":
             // A create that never finished (its wrapper was killed while runc made the
@@ -49,7 +73,7 @@ public enum RuntimeWrapper {
             if let file = commandLine.containerCall()?.processFile { removeRequestVariable(fromProcessFile: file) }
         default: break
         }
-        throw RuntimeError(execute(runtime, arguments).description)
+        throw RuntimeError(execute(runtime, arguments).description, passedThrough: true)
     }
 
     /// `exec --process FILE`: the request variable is taken out of FILE's env, as on create.
@@ -178,15 +202,15 @@ public enum RuntimeWrapper {
         }
         // Absolute: the intent records it, and a later call (a sweep) may run elsewhere.
         let bundle = call.bundle ?? "."
-        guard let realBundle = try? Files.realPath(bundle) else { throw RuntimeError(execute(runtime, commandLine.arguments).description) }
+        guard let realBundle = try? Files.realPath(bundle) else { throw RuntimeError(execute(runtime, commandLine.arguments).description, passedThrough: true) }
         let configPath = realBundle + "/config.json"
         // Unreadable is the runtime's to report, in its own words.
         guard let original = try? Files.read(configPath, limit: configLimit) else {
-            throw RuntimeError(execute(runtime, commandLine.arguments).description)
+            throw RuntimeError(execute(runtime, commandLine.arguments).description, passedThrough: true)
         }
         let mentionsRequest = ContainerConfig.mightRequestSecrets(original)
         guard mentionsRequest || !operatorGrants.isEmpty else {
-            throw RuntimeError(execute(runtime, commandLine.arguments).description)
+            throw RuntimeError(execute(runtime, commandLine.arguments).description, passedThrough: true)
         }
         // A config that may hold a request but that this cannot read is refused: passed on, it
         // would start the container with the request in its environment and nothing checked.
@@ -199,7 +223,7 @@ public enum RuntimeWrapper {
         }
         var config = ContainerConfig(document)
         guard config.requestedSpecs != nil || !operatorGrants.isEmpty else {
-            throw RuntimeError(execute(runtime, commandLine.arguments).description)
+            throw RuntimeError(execute(runtime, commandLine.arguments).description, passedThrough: true)
         }
         guard ContainerSecrets.isValidID(call.id) else { throw RuntimeError("invalid container ID '\(call.id)'") }
         if let shared = config.sharedPropagation() {
@@ -313,6 +337,7 @@ public enum RuntimeWrapper {
         if foreground {
             // This process lives as long as the container: it holds the lease itself.
             _ = try? secrets.recordLease(pid: System.processID, held: held)
+            EventLog(root: location.root).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held))
         } else if call.pidFile == nil {
             arguments = commandLine.addingPidFile(secrets.pidFile, before: call)
         }
@@ -327,6 +352,10 @@ public enum RuntimeWrapper {
             // bundle), or `run` in the foreground, whose container is gone.
             try? replace(configPath, with: original)
             secrets.remove()
+            if foreground {
+                EventLog(root: location.root).append(.workload(
+                    "revoke", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held, reason: "container exited"))
+            }
             return status
         }
         let pid = (try? Files.read(call.pidFile ?? secrets.pidFile, limit: 64)).flatMap {
@@ -337,6 +366,7 @@ public enum RuntimeWrapper {
         do {
             guard let pid else { throw StoreError.system(SysError("read the container's pid file", errno: ENOENT)) }
             try secrets.recordLease(pid: pid, held: held, grants: leaseGrants)
+            EventLog(root: location.root).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: pid, secrets: held))
         } catch {
             _ = try? spawn(runtime, Array(commandLine.arguments[..<(commandLine.commandIndex ?? 0)]) + ["delete", "--force", call.id])
             try? replace(configPath, with: original)

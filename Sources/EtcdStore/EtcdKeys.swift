@@ -8,6 +8,7 @@
 /// | `P/holders/ID/NODE/WORKLOAD` | a workload on NODE holds secret ID (`EtcdHolder`) | NODE's agent |
 /// | `P/nodes/NODE/workloads/WORKLOAD` | a live workload on NODE, for `ps --all-nodes` | NODE's agent |
 /// | `P/nodes/NODE/agent` | the lease ID of NODE's one agent (its claim of the name) | NODE's agent |
+/// | `P/events/TIME/NODE/N` | one audit event (`secretshim events`), TIME 19 digits of ns | none (kept 30 days) |
 ///
 /// A secret's two keys are written and removed together, in one transaction; a name or ID
 /// exists once because a create compares both keys' `create_revision` with 0. Holders live
@@ -18,6 +19,12 @@ struct EtcdKeys {
     let prefix: String
 
     var keyCheck: String { prefix + "/key-check" }
+    /// Events sort by their key: by time across nodes, then by node.
+    var events: String { prefix + "/events/" }
+    func event(time: Int64, node: String, number: UInt64) -> String {
+        let digits = String(max(0, time))
+        return events + String(repeating: "0", count: max(0, 19 - digits.count)) + digits + "/" + node + "/" + String(number)
+    }
     var names: String { prefix + "/names/" }
     var ids: String { prefix + "/ids/" }
     func name(_ name: String) -> String { names + name }

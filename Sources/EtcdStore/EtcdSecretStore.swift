@@ -303,6 +303,14 @@ public final class EtcdSecretStore: SecretSource {
         if !answer.succeeded { throw notFound(lease.secrets[0].name) }
     }
 
+    /// Every node's audit events in etcd (what the agents shipped), in key order: by time,
+    /// then node. `after`: only keys past it (`events --follow`). Each as its key and line.
+    public func events(after: String? = nil) throws(StoreError) -> [(key: String, line: [UInt8])] {
+        let start = after.map { $0 + "\u{0}" } ?? keys.events
+        let answer = try client.get(EtcdClient.range(start, end: EtcdClient.prefixEnd(keys.events)))
+        return answer.kvs.map { ($0.key, $0.value) }
+    }
+
     /// Every node's live workloads (`ps --all-nodes`), by node then start.
     public func workloads() throws(StoreError) -> [EtcdWorkload] {
         let found = try client.get(EtcdClient.range(keys.nodes, end: EtcdClient.prefixEnd(keys.nodes))).kvs

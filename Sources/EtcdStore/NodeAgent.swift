@@ -63,7 +63,23 @@ public final class NodeAgent {
     /// The TTL etcd gave the lease held (an adopted lease keeps its own).
     private var leaseTTL: Int64 = 0
 
-    public init(store: EtcdSecretStore, node: String, ttl: Int64) throws(StoreError) {
+    /// This node's audit events, read from its own log and shipped to `P/events/` (the
+    /// commands layer reads the log; this module does not know its format).
+    public protocol EventSource: AnyObject {
+        /// Whole events written since the last `shipped()`: each one's time and JSON line.
+        func pending() -> [(time: Int64, line: [UInt8])]
+        /// The events `pending` returned are in etcd: not to be returned again.
+        func shipped()
+    }
+    private let events: EventSource?
+    /// Events older than this are deleted from etcd by the agents (nanoseconds: 30 days).
+    static let eventRetention: Int64 = 30 * 24 * 3600 * 1_000_000_000
+
+    /// `ended`: what this node's finished workloads' leases are reported to (the audit log's
+    /// `revoke`); `events`: this node's audit log, shipped to etcd.
+    public init(
+        store: EtcdSecretStore, node: String, ttl: Int64, ended: (@Sendable (Lease, Int64) -> Void)? = nil, events: EventSource? = nil
+    ) throws(StoreError) {
         guard SecretRules.isValidName(node) else {
             throw .invalidName(node)
         }
@@ -71,7 +87,8 @@ public final class NodeAgent {
         self.store = store
         self.node = node
         self.ttl = ttl
-        leases = LeaseBook(directory: store.location.stateDirectory)
+        leases = LeaseBook(directory: store.location.stateDirectory, ended: ended)
+        self.events = events
         // Its own requests go to its own helper, never to a socket (its own, or a stale one).
         store.client.agentSocket = nil
     }
@@ -177,6 +194,7 @@ public final class NodeAgent {
                     lastRenewal = now
                 }
                 try publish()
+                try shipEvents()
                 if failing { report("etcd answers again") }
                 failing = false
             } catch let refused as Refused {
@@ -266,6 +284,26 @@ public final class NodeAgent {
         }
         try apply(operations)
     }
+
+    /// This node's new audit events into `P/events/`, keyed by time, node and a number, so
+    /// that every node's read in one order; those older than `eventRetention` are deleted.
+    func shipEvents() throws(StoreError) {
+        guard let events else { return }
+        let pending = events.pending()
+        guard !pending.isEmpty else { return }
+        var operations: [JSONValue] = []
+        for event in pending {
+            eventNumber += 1
+            let key = store.keys.event(time: event.time, node: node, number: eventNumber)
+            operations.append(EtcdClient.requestPut(EtcdClient.put(key, event.line)))
+        }
+        let cutoff = store.keys.event(time: System.nowNanoseconds() - Self.eventRetention, node: "", number: 0)
+        operations.append(EtcdClient.requestDelete(EtcdClient.deleteRange(store.keys.events, end: cutoff)))
+        try apply(operations)
+        events.shipped()
+    }
+    /// Numbers this agent's events apart within one nanosecond (with its start time, unique).
+    private lazy var eventNumber: UInt64 = UInt64(max(0, System.nowNanoseconds())) % 1_000_000_000 * 1_000_000
 
     /// In transactions of at most 100 operations (etcd's default limit is 128).
     private func apply(_ operations: [JSONValue]) throws(StoreError) {

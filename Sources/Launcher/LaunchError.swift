@@ -41,4 +41,11 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .unmapped(let why): return why
         }
     }
+
+    /// Whether the workload was refused for a reason the audit log keeps (`refuse`): every
+    /// case but an exec that failed after the secrets were in place.
+    public var isRefusal: Bool {
+        if case .exec = self { return false }
+        return true
+    }
 }

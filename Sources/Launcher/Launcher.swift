@@ -103,6 +103,13 @@ public enum Launcher {
                 }
                 files = try secretFiles(plan.grants, values, rootless: rootless)
             }
+            // The audit log's `grant`, once every check passed and the lease names what was
+            // read. With a root of its own, the supervisor writes it, naming the workload's pid.
+            if !plan.grants.isEmpty, leases != nil, !hasRoot {
+                EventLog(root: location.root).append(.workload(
+                    "grant", id: workloadID, name: plan.workloadName, pid: System.processID,
+                    uid: hardening.user?.uid ?? System.userID, secrets: leaseHeld))
+            }
             defer { files.wipeValues() }
             let size = plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
 
@@ -114,6 +121,9 @@ public enum Launcher {
                 tie = try forkIntoPIDNamespace(files: &files) { child in
                     // `update` enters and signals the workload's first process, not the shim.
                     guard let leases, !plan.grants.isEmpty, let start = System.processStartTime(child) else { return }
+                    EventLog(root: location.root).append(.workload(
+                        "grant", id: workloadID, name: plan.workloadName, pid: child,
+                        uid: hardening.user?.uid ?? System.userID, secrets: leaseHeld))
                     try? leases.replace(Lease(
                         workloadID: workloadID, name: plan.workloadName, pid: System.processID, processStartTime: ownStart,
                         startedAt: startedAt, secrets: leaseHeld,

@@ -160,6 +160,10 @@ public struct SecretsUpdate: Sendable {
             for grant in current.grants + (current.pending ?? []) where values[reference[grant.id]]?.record.id != grant.id {
                 throw .refused("the workload's lease names secret \(grant.id), which the store no longer has under that name: nothing changed")
             }
+            // The audit log's folder, opened while the host's tree is this process's view.
+            let events = EventLog(root: location.root)
+            let eventFolder = events.openFolder()
+            defer { eventFolder?.close() }
             let process: WorkloadProcess
             do { process = try WorkloadProcess.open(pid: current.pid, startTime: current.processStartTime) } catch {
                 throw .refused("no such workload: \(workload) (its process \(current.pid) is gone)")
@@ -225,6 +229,16 @@ public struct SecretsUpdate: Sendable {
             restored = true
             do { try leases.replaceOwned(lease.with(secrets: values.held(by: swappedIn), workload: updated), file: leaseFile) } catch {
                 throw .refused("the secrets were swapped, but the lease could not be rewritten: \(error)")
+            }
+            let after = values.held(by: swappedIn)
+            let granted = after.filter { !lease.secrets.contains($0) }, revoked = lease.secrets.filter { !after.contains($0) }
+            if let eventFolder {
+                if !granted.isEmpty {
+                    events.append(.workload("grant", id: lease.workloadID, name: lease.name, pid: current.pid, secrets: granted, reason: "update"), in: eventFolder)
+                }
+                if !revoked.isEmpty {
+                    events.append(.workload("revoke", id: lease.workloadID, name: lease.name, pid: current.pid, secrets: revoked, reason: "update"), in: eventFolder)
+                }
             }
             if let signal {
                 do { try process.signal(signal) } catch { throw .refused("the secrets were swapped, but \(error)") }

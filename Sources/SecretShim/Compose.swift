@@ -225,7 +225,7 @@ struct ComposeCommand: ParsableCommand {
     ) throws {
         let what = "compose"
         let used = grants.flatMap(\.sources)
-        let leases = LeaseBook(directory: location.stateDirectory)
+        let leases = Audit.leases(location)
         let live = (try? leases.liveLeases()) ?? []
         var plan: [(definition: ComposeProject.SecretDefinition, value: [UInt8], replacing: SecretRecord?)] = []
         defer { for index in plan.indices { wipe(&plan[index].value) } }
@@ -290,9 +290,13 @@ struct ComposeCommand: ParsableCommand {
         }
         for index in plan.indices {
             let (definition, _, replacing) = plan[index]
-            if let replacing { try store.remove(replacing, leases: leases) }
-            _ = try store.create(
+            if let replacing {
+                try store.remove(replacing, leases: leases)
+                Audit.removed(replacing, location)
+            }
+            let record = try store.create(
                 name: definition.storeName, value: plan[index].value, labels: [SecretRecord.Label(key: projectLabel, value: project.name)])
+            Audit.created(record, location)
             Output.notice(what, "\(replacing == nil ? "imported" : "replaced") secret \(definition.storeName)")
         }
     }

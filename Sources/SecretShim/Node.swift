@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdStore
 import Glibc
+import Launcher
 import Namespaces
 import SecretStore
 
@@ -42,7 +43,10 @@ struct NodeCommand: ParsableCommand {
                 throw CommandFailure.usage("node", "the agent is for an etcd store")
             }
             // The agent first: it makes the store's client start a helper of its own.
-            let agent = try NodeAgent(store: store, node: name, ttl: ttl)
+            // It reports the node's ended workloads, and ships the node's audit log to etcd.
+            let agent = try NodeAgent(
+                store: store, node: name, ttl: ttl, ended: EventLog.revoking(root: location.root),
+                events: EventShipping(log: EventLog(root: location.root), stateDirectory: location.stateDirectory, node: name))
             try store.checkKey()
             signal(SIGTERM) { _ in nodeStopRequested = 1 }
             signal(SIGINT) { _ in nodeStopRequested = 1 }

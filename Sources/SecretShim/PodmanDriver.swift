@@ -63,7 +63,8 @@ struct PodmanDriver: ParsableCommand {
             case .store:
                 var value = try SecretCreate.readValue(from: "-", what)
                 defer { wipe(&value) }
-                _ = try location.openForWriting().create(name: name, value: value, labels: [.init(key: "org.secretshim.podman-id", value: id)])
+                let record = try location.openForWriting().create(name: name, value: value, labels: [.init(key: "org.secretshim.podman-id", value: id)])
+                Audit.created(record, location)
             case .lookup:
                 guard isatty(STDOUT_FILENO) == 0 else {
                     throw CommandFailure(what: what, why: "refusing to write a secret's value to a terminal: Podman reads it through a pipe", exitCode: 2)
@@ -76,7 +77,9 @@ struct PodmanDriver: ParsableCommand {
             case .delete:
                 let store = try location.openForWriting(creating: false)
                 try store.checkKey()
-                try store.remove(try store.find(name), leases: LeaseBook(directory: location.stateDirectory))
+                let record = try store.find(name)
+                try store.remove(record, leases: Audit.leases(location))
+                Audit.removed(record, location)
             case .list:
                 break
             }

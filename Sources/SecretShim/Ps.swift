@@ -36,7 +36,7 @@ struct PsCommand: ParsableCommand {
                     Row(id: $0.workloadID, name: $0.name, pid: $0.pid, startedAt: $0.startedAt, secrets: $0.secrets.map(\.name), node: $0.node)
                 }
             } else {
-                rows = try LeaseBook(directory: location.stateDirectory).liveLeases().map {
+                rows = try Audit.leases(location).liveLeases().map {
                     Row(id: $0.workloadID, name: $0.name, pid: Int64($0.pid), startedAt: $0.startedAt, secrets: $0.secrets.map(\.name), node: nil)
                 }
             }

@@ -30,6 +30,7 @@ enum RunCommand {
             return 125
         }
         let failure = Launcher.launch(parsed.plan, location: location)
+        if failure.isRefusal { Audit.refusedWorkload(location, name: parsed.plan.workloadName, reason: failure.description) }
         Output.error("run", failure.description)
         return failure.exitCode
     }

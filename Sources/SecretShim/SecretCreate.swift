@@ -37,6 +37,7 @@ struct SecretCreate: ParsableCommand {
             let location = try globals.location
             let store = try location.openForWriting()
             let record = try store.create(name: name, value: value, labels: labels)
+            Audit.created(record, location)
             Output.out(record.id + "\n")
             // Once, from the command that made the key: it is the one thing a backup of
             // secrets.db does not hold, and without it no secret can be read.

@@ -24,14 +24,19 @@ struct SecretRm: ParsableCommand {
         } catch {
             throw CommandFailure.failed(what, error)
         }
-        let leases = LeaseBook(directory: location.stateDirectory)
+        let leases = Audit.leases(location)
         var failures: [String] = []
         // Each is removed or refused on its own, as `docker secret rm a b` does.
         for reference in references {
+            var found: SecretRecord?
             do {
-                try store.remove(try store.find(reference), leases: leases)
+                let record = try store.find(reference)
+                found = record
+                try store.remove(record, leases: leases)
+                Audit.removed(record, location)
                 Output.out(reference + "\n")
             } catch {
+                if let found { Audit.refusedRemoval(found, location, reason: "\(error)") }
                 failures.append("\(error)")
             }
         }

@@ -303,8 +303,20 @@ public struct Lease: Sendable, Equatable {
 /// gone before `run` reads it.
 public struct LeaseBook: Sendable {
     public let directory: String
+    /// Told of each lease of a finished workload as it is removed, with when that was seen
+    /// (the audit log's `revoke`); also of those `run` set aside in `ended/`.
+    public let ended: (@Sendable (Lease, Int64) -> Void)?
+    /// When there is no `ended` (`run`'s way): a finished workload's lease is renamed into
+    /// `ended/` (one renameat, no read), for the next command with `ended` to report: reading
+    /// and reporting it in `run` cost every start some 30 page faults (bench/budget).
+    public let setsEndedAside: Bool
 
-    public init(directory: String) { self.directory = directory }
+    /// Without `ended`, finished workloads' leases are set aside, never dropped unreported.
+    public init(directory: String, ended: (@Sendable (Lease, Int64) -> Void)? = nil) {
+        self.directory = directory
+        self.ended = ended
+        self.setsEndedAside = ended == nil
+    }
 
     /// Opens (and, with `create`, makes, 0700) the directory and checks who may write it. Nil
     /// when it does not exist and `create` is false.
@@ -335,7 +347,7 @@ public struct LeaseBook: Sendable {
             fd.close()
             throw .system(error as? SysError ?? SysError("stat", directory, errno: EIO))
         }
-        return LeaseDirectory(fd: fd, path: directory)
+        return LeaseDirectory(fd: fd, path: directory, ended: ended, setsEndedAside: setsEndedAside)
     }
 
     /// Leases of live processes; those of dead ones are removed on the way. A state dir that
@@ -383,6 +395,14 @@ public struct LeaseBook: Sendable {
 public struct LeaseDirectory: Sendable {
     public let fd: FileDescriptor
     public let path: String
+    /// `LeaseBook.ended` and `LeaseBook.setsEndedAside`.
+    public var ended: (@Sendable (Lease, Int64) -> Void)? = nil
+    public var setsEndedAside = false
+
+    /// Where `run` sets finished workloads' leases aside (`LeaseBook.setsEndedAside`), each as
+    /// `<lease file>.<nanoseconds when seen>`.
+    static let endedFolder = "ended"
+
 
     public func close() { fd.close() }
 
@@ -499,18 +519,65 @@ public struct LeaseDirectory: Sendable {
 
     /// Leases of live processes, oldest first; files of finished ones are removed.
     public func liveLeases() -> [Lease] {
+        reportSetAside()
         var live: [Lease] = []
         for file in entries() where file.hasUTF8Suffix(".lease") && !file.hasUTF8Prefix(".") {
             switch examine(file) {
             case .live(let lease): live.append(lease)
-            case .finished: try? fd.removeEntry(file)
+            case .finished(let lease): removeFinished(file, lease)
             case .ignored: break
             }
         }
         return live.sorted { $0.startedAt < $1.startedAt }
     }
 
-    enum Examined { case live(Lease), finished, ignored }
+    enum Examined { case live(Lease), finished(Lease?), ignored }
+
+    /// Removes a finished workload's lease, telling `ended` (when the file could be read), or
+    /// sets it aside (`setsEndedAside`).
+    func removeFinished(_ file: String, _ lease: Lease?) {
+        if setsEndedAside {
+            setAside(file)
+            return
+        }
+        guard (try? fd.removeEntry(file)) != nil else { return }
+        if let lease, let ended { ended(lease, System.nowNanoseconds()) }
+    }
+
+    /// Renames `file` into `ended/`, the folder made when missing; removed if that fails.
+    func setAside(_ file: String) {
+        let name = Self.endedFolder + "/" + file + "." + ASCIIDecimal.string(UInt64(System.nowNanoseconds()))
+        do { try fd.rename(file, to: name) } catch {
+            if error.errno == ENOENT, (try? fd.makeDirectory(Self.endedFolder, mode: 0o700)) != nil, (try? fd.rename(file, to: name)) != nil { return }
+            try? fd.removeEntry(file)
+        }
+    }
+
+    /// Reports (`ended`) and removes what `run` set aside in `ended/`: each lease's `revoke`,
+    /// at the time `run` saw it finished.
+    public func reportSetAside() {
+        guard let ended, let folder = try? fd.openAt(Self.endedFolder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) else { return }
+        defer { folder.close() }
+        for name in folder.entries() {
+            guard let dot = name.utf8.lastIndex(of: UInt8(ascii: ".")),
+                let seen = ASCIIDecimal.value(name.utf8[name.utf8.index(after: dot)...], max: UInt64(Int64.max))
+            else {
+                try? folder.removeEntry(name)
+                continue
+            }
+            var lease: Lease?
+            if let opened = try? folder.openAt(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) {
+                if let st = try? opened.status(), st.st_mode & S_IFMT == S_IFREG, st.st_uid == 0 || st.st_uid == System.effectiveUserID,
+                    let bytes = try? opened.readAll(limit: 1 << 20)
+                {
+                    lease = Lease.decode(bytes)
+                }
+                opened.close()
+            }
+            guard (try? folder.removeEntry(name)) != nil else { continue }
+            if let lease { ended(lease, Int64(seen)) }
+        }
+    }
 
     /// What one lease file says. A lease file that is not a regular file, or that neither root
     /// nor this user owns, is ignored (and left). One that cannot be read or parsed holds
@@ -524,9 +591,9 @@ public struct LeaseDirectory: Sendable {
             return .ignored
         }
         if let bytes = try? opened.readAll(limit: 1 << 20), let lease = Lease.decode(bytes) {
-            return lease.isAlive ? .live(lease) : .finished
+            return lease.isAlive ? .live(lease) : .finished(lease)
         }
-        if let pid = shownPID, System.processStartTime(pid) == nil { return .finished }
+        if let pid = shownPID, System.processStartTime(pid) == nil { return .finished(nil) }
         let unknown = Lease(
             workloadID: String(file.dropLast(".lease".count)), name: "(unreadable lease \(file))", pid: shownPID ?? 0,
             processStartTime: 0, startedAt: Int64(st.st_mtim.tv_sec) * 1_000_000_000, secrets: [], holdsEverything: true)
@@ -556,11 +623,11 @@ public struct LeaseDirectory: Sendable {
             }
             guard file.hasUTF8Suffix(".lease"), !file.hasUTF8Prefix(".") else { continue }
             looked += 1
-            if let pid = Self.pid(named: file), System.processIsGone(pid) {
-                try? fd.removeEntry(file)
+            if ended == nil, let pid = Self.pid(named: file), System.processIsGone(pid) {
+                if setsEndedAside { setAside(file) } else { try? fd.removeEntry(file) }
                 continue
             }
-            if case .finished = examine(file) { try? fd.removeEntry(file) }
+            if case .finished(let lease) = examine(file) { removeFinished(file, lease) }
         } while looked < limit && index != start
     }
 

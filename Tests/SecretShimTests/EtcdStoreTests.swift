@@ -133,6 +133,30 @@ import Testing
         second.waitUntilExit()
     }
 
+    /// `events` on an etcd store: every node's audit log, shipped by its agent, in one order
+    /// (by time across nodes), each event naming its node; no value in etcd.
+    @Test func everyNodesEventsInOneOrder() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23890) else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        let value = "etcd-audit-\(UUID().uuidString)"
+        #expect(a(["secret", "create", "db", "-"], stdin: Data(value.utf8)).status == 0)
+        #expect(b(["run", "--name", "job", "--secret", "db", "--", "/bin/true"]).status == 0)
+        #expect(b(["ps"]).status == 0)  // reports the workload's end (its revoke)
+        #expect(a(["secret", "rm", "db"]).status == 0)
+        var lines: [String] = []
+        let expected = ["secret create db node-a", "workload grant job node-b", "workload revoke job node-b", "secret remove db node-a"]
+        let shipped = eventually(10) {
+            lines = b(["events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.node}}"]).stdout
+                .split(separator: "\n").map(String.init)
+            return lines == expected
+        }
+        #expect(shipped, "\(lines)")
+        let dump = cluster.etcdctl("get --prefix / | LC_ALL=C tr -c '[:print:]\\n' '?'")
+        #expect(dump.output.contains("/events/") && !dump.output.contains(value))
+    }
+
     @Test func withOneMemberDownEverythingWorksAndWithoutQuorumEveryCommandFailsInOneLineAndWritesNothing() throws {
         guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23840) else { return }
         defer { cluster.shutDown() }
