@@ -39,7 +39,7 @@ public enum RuntimeWrapper {
                     // The audit log's `refuse` when secrets were asked for (a plain pass-through
                     // failure of runc is runc's).
                     if error.isRefusal {
-                        EventLog(root: location.root).append(AuditEvent(
+                        EventLog.of(location).append(AuditEvent(
                             type: "workload", action: "refuse", id: call.id,
                             keys: ["name", "reason"], values: [String(call.id.prefix(12)), error.description]))
                     }
@@ -54,7 +54,7 @@ public enum RuntimeWrapper {
                 if secrets.isStaged {
                     let status = delete(secrets, commandLine, runtime: runtime)
                     if status == 0 {
-                        EventLog(root: location.root).append(.workload(
+                        EventLog.of(location).append(.workload(
                             "revoke", id: call.id, name: String(call.id.prefix(12)), pid: 0, secrets: [], reason: "container deleted"))
                     }
                     return status
@@ -337,7 +337,7 @@ public enum RuntimeWrapper {
         if foreground {
             // This process lives as long as the container: it holds the lease itself.
             _ = try? secrets.recordLease(pid: System.processID, held: held)
-            EventLog(root: location.root).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held))
+            EventLog.of(location).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held))
         } else if call.pidFile == nil {
             arguments = commandLine.addingPidFile(secrets.pidFile, before: call)
         }
@@ -353,7 +353,7 @@ public enum RuntimeWrapper {
             try? replace(configPath, with: original)
             secrets.remove()
             if foreground {
-                EventLog(root: location.root).append(.workload(
+                EventLog.of(location).append(.workload(
                     "revoke", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held, reason: "container exited"))
             }
             return status
@@ -366,7 +366,7 @@ public enum RuntimeWrapper {
         do {
             guard let pid else { throw StoreError.system(SysError("read the container's pid file", errno: ENOENT)) }
             try secrets.recordLease(pid: pid, held: held, grants: leaseGrants)
-            EventLog(root: location.root).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: pid, secrets: held))
+            EventLog.of(location).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: pid, secrets: held))
         } catch {
             _ = try? spawn(runtime, Array(commandLine.arguments[..<(commandLine.commandIndex ?? 0)]) + ["delete", "--force", call.id])
             try? replace(configPath, with: original)

@@ -42,7 +42,11 @@ public enum Environment {
                 guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")),
                     holds(UnsafeBufferPointer(rebasing: bytes[(equals + 1)...]), secret)
                 else { return nil }
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<equals]), as: UTF8.self)
+                // A name that holds the value too is not repeated (the refusal reaches stderr
+                // and the audit log): a fresh-eyes finding.
+                let name = UnsafeBufferPointer(rebasing: bytes[..<equals])
+                if holds(name, secret) { return "(a variable whose name holds the value too)" }
+                return String(decoding: name, as: UTF8.self)
             }
             if let name { return name }
         }

@@ -106,8 +106,19 @@ public struct EventLog: Sendable {
     public static let fileName = "events.log"
     public static let rotatedName = "events.log.1"
 
-    public init(root: String) {
+    /// Whether a missing root folder is made (0700) for the log: for an etcd store, whose
+    /// local root may hold nothing else yet; never for the local store, where a missing root
+    /// means no store (a command that only reads must not make one).
+    public let makesFolder: Bool
+
+    /// The log of the store at `location`.
+    public static func of(_ location: StoreLocation) -> EventLog {
+        EventLog(root: location.root, makingFolder: location.isRemote)
+    }
+
+    public init(root: String, makingFolder: Bool = false) {
         directory = root
+        makesFolder = makingFolder
     }
 
     public func append(_ event: AuditEvent) {
@@ -121,7 +132,7 @@ public struct EventLog: Sendable {
     public func openFolder() -> FileDescriptor? {
         if let folder = try? FileDescriptor.open(directory, FileDescriptor.pathOnly | O_DIRECTORY) { return folder }
         // An etcd store's root may hold nothing yet (its key and state dir set elsewhere).
-        guard (try? Files.makeDirectories(directory, mode: 0o700)) != nil else { return nil }
+        guard makesFolder, (try? Files.makeDirectories(directory, mode: 0o700)) != nil else { return nil }
         return try? FileDescriptor.open(directory, FileDescriptor.pathOnly | O_DIRECTORY)
     }
 
@@ -237,12 +248,14 @@ extension AuditEvent {
 
 extension EventLog {
     /// What `LeaseBook.ended` does: the finished workload's `revoke` of everything it held.
-    public static func revoking(root: String) -> @Sendable (Lease, Int64) -> Void {
+    public static func revoking(_ location: StoreLocation) -> @Sendable (Lease, Int64) -> Void {
+        let root = location.root, makingFolder = location.isRemote
+        return
         { lease, seen in
             var event = AuditEvent.workload(
                 "revoke", id: lease.workloadID, name: lease.name, pid: lease.pid, secrets: lease.secrets, reason: "workload ended")
             event.timeNano = seen
-            EventLog(root: root).append(event)
+            EventLog(root: root, makingFolder: makingFolder).append(event)
         }
     }
 }

@@ -11,8 +11,21 @@ public enum Launcher {
         var plan = plan
         var leases: LeaseDirectory?
         var leaseFile: String?
+        // The audit log's folder, held (close-on-exec) once the grant is written: a failure
+        // after it (the exec itself, once the store's folder is hidden) writes its revoke.
+        var granted: (folder: FileDescriptor, event: AuditEvent)?
         // A lease is left only by a workload that started: on any refusal it goes.
-        func dropLease() { if let leaseFile { leases?.remove(file: leaseFile) } }
+        func dropLease() {
+            if let leaseFile { leases?.remove(file: leaseFile) }
+            if let granted {
+                var revoke = granted.event
+                revoke.action = "revoke"
+                revoke.keys.insert("reason", at: 2)
+                revoke.values.insert("the workload did not start", at: 2)
+                revoke.timeNano = System.nowNanoseconds()
+                EventLog.of(location).append(revoke, in: granted.folder)
+            }
+        }
         do {
             guard plan.grants.count <= Lease.maximumGrants else { throw LaunchError.tooManyGrants(plan.grants.count) }
             // Rootless: a user namespace that maps only the caller, in which it may mount. First,
@@ -105,10 +118,12 @@ public enum Launcher {
             }
             // The audit log's `grant`, once every check passed and the lease names what was
             // read. With a root of its own, the supervisor writes it, naming the workload's pid.
-            if !plan.grants.isEmpty, leases != nil, !hasRoot {
-                EventLog(root: location.root).append(.workload(
+            if !plan.grants.isEmpty, leases != nil, !hasRoot, let folder = EventLog.of(location).openFolder() {
+                let event = AuditEvent.workload(
                     "grant", id: workloadID, name: plan.workloadName, pid: System.processID,
-                    uid: hardening.user?.uid ?? System.userID, secrets: leaseHeld))
+                    uid: hardening.user?.uid ?? System.userID, secrets: leaseHeld)
+                EventLog.of(location).append(event, in: folder)
+                granted = (folder, event)
             }
             defer { files.wipeValues() }
             let size = plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
@@ -121,7 +136,7 @@ public enum Launcher {
                 tie = try forkIntoPIDNamespace(files: &files) { child in
                     // `update` enters and signals the workload's first process, not the shim.
                     guard let leases, !plan.grants.isEmpty, let start = System.processStartTime(child) else { return }
-                    EventLog(root: location.root).append(.workload(
+                    EventLog.of(location).append(.workload(
                         "grant", id: workloadID, name: plan.workloadName, pid: child,
                         uid: hardening.user?.uid ?? System.userID, secrets: leaseHeld))
                     try? leases.replace(Lease(

@@ -161,7 +161,7 @@ public struct SecretsUpdate: Sendable {
                 throw .refused("the workload's lease names secret \(grant.id), which the store no longer has under that name: nothing changed")
             }
             // The audit log's folder, opened while the host's tree is this process's view.
-            let events = EventLog(root: location.root)
+            let events = EventLog.of(location)
             let eventFolder = events.openFolder()
             defer { eventFolder?.close() }
             let process: WorkloadProcess

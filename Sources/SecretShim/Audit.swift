@@ -6,7 +6,7 @@ import SecretStore
 /// store change and refusal as it happens, named by IDs and names, never by value.
 enum Audit {
     static func log(_ location: StoreLocation, _ event: AuditEvent) {
-        EventLog(root: location.root).append(event)
+        EventLog.of(location).append(event)
     }
 
     static func created(_ record: SecretRecord, _ location: StoreLocation) {
@@ -31,6 +31,6 @@ enum Audit {
 
     /// The `ended` of a `LeaseBook` that commands open: finished workloads' `revoke`.
     static func leases(_ location: StoreLocation) -> LeaseBook {
-        LeaseBook(directory: location.stateDirectory, ended: EventLog.revoking(root: location.root))
+        LeaseBook(directory: location.stateDirectory, ended: EventLog.revoking(location))
     }
 }

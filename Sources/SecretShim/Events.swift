@@ -52,7 +52,7 @@ struct EventsCommand: ParsableCommand {
         let template = try format.flatMap { $0 == "json" ? nil : try Template($0) }
         // Workloads that ended since anyone last looked get their `revoke` first.
         _ = try? Audit.leases(location).liveLeases()
-        let log = EventLog(root: location.root)
+        let log = EventLog.of(location)
         func show(_ event: AuditEvent) throws {
             if let from, event.timeNano < from { return }
             if let to, event.timeNano > to { return }
@@ -88,7 +88,7 @@ struct EventsCommand: ParsableCommand {
         }
         for event in log.read() { try show(event) }
         guard follow else { return }
-        try Self.follow(log, until: to, show)
+        try Self.follow(log, until: to, show) { _ = try? Audit.leases(location).liveLeases() }
     }
 
     /// It runs until interrupted: a parent that blocked these signals (a test runner's
@@ -101,10 +101,12 @@ struct EventsCommand: ParsableCommand {
     }
 
     /// Polls the log for new whole lines, following a rotation (the old file drained first).
-    static func follow(_ log: EventLog, until: Int64?, _ show: (AuditEvent) throws -> Void) throws {
+    /// `everySecond`: what else it does while it waits (the revokes of workloads that ended).
+    static func follow(_ log: EventLog, until: Int64?, _ show: (AuditEvent) throws -> Void, everySecond: () -> Void) throws {
+        var rounds = 0
         unblockStopSignals()
         let path = log.directory + "/" + EventLog.fileName
-        var file = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+        var file = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
         var offset = Int((try? file?.status().st_size) ?? 0)
         var pending: [UInt8] = []
         while until.map({ System.nowNanoseconds() <= $0 }) ?? true {
@@ -119,7 +121,7 @@ struct EventsCommand: ParsableCommand {
                 }
             }
             // Rotated (or made since): the name leads to another file now.
-            let named = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+            let named = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
             if let named {
                 let a = try? named.status(), b = try? file?.status()
                 if a?.st_ino != b?.st_ino || a?.st_dev != b?.st_dev {
@@ -131,6 +133,8 @@ struct EventsCommand: ParsableCommand {
                     named.close()
                 }
             }
+            rounds += 1
+            if rounds % 10 == 0 { everySecond() }
             usleep(100_000)
         }
         file?.close()
@@ -151,7 +155,10 @@ struct EventsCommand: ParsableCommand {
     }
 
     static func item(_ event: AuditEvent) -> TemplateValue {
+        // Every attribute any event has, empty where this one has none: a template naming one
+        // (`.Actor.Attributes.secrets`) works on every event, as Docker's prints missing keys.
         var attributes: OrderedDictionary<String, TemplateValue> = [:]
+        for key in ["name", "node", "pid", "reason", "secretIDs", "secrets", "uid"] { attributes[key] = .string("") }
         for index in event.keys.indices { attributes[event.keys[index]] = .string(event.values[index]) }
         return .map([
             "Type": .string(event.type), "Action": .string(event.action),
@@ -198,7 +205,10 @@ struct EventsCommand: ParsableCommand {
     static func time(_ text: String, _ flag: String, now: Int64 = System.nowNanoseconds()) throws -> Int64 {
         let invalid = ValidationError("invalid \(flag) '\(text)': use RFC 3339 (2026-12-01T10:00:00Z), Unix seconds, or a duration such as 10m")
         if let nanoseconds = unixSeconds(text) { return nanoseconds }
-        if let duration = goDuration(text) { return now - duration }
+        if let duration = goDuration(text) {
+            let (since, overflow) = now.subtractingReportingOverflow(duration)
+            if !overflow { return since }
+        }
         if let nanoseconds = rfc3339(text) { return nanoseconds }
         throw invalid
     }
@@ -206,6 +216,8 @@ struct EventsCommand: ParsableCommand {
     static func unixSeconds(_ text: String) -> Int64? {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard let whole = parts.first, !whole.isEmpty, whole.count <= 12, whole.allSatisfy(\.isASCIIDigit), let seconds = Int64(whole) else { return nil }
+        // Up to 2262, as Docker's (Go's) nanosecond times: beyond, refused, not overflowed.
+        guard seconds <= Int64.max / 1_000_000_000 - 1 else { return nil }
         var nanoseconds = seconds * 1_000_000_000
         if parts.count == 2 {
             let fraction = parts[1]
@@ -227,7 +239,9 @@ struct EventsCommand: ParsableCommand {
             rest = rest.dropFirst(unit.0.count)
             let (product, overflow) = number.multipliedReportingOverflow(by: unit.1)
             guard !overflow else { return nil }
-            total += product
+            let (sum, sumOverflow) = total.addingReportingOverflow(product)
+            guard !sumOverflow else { return nil }
+            total = sum
         }
         return total
     }
@@ -283,8 +297,11 @@ struct EventsCommand: ParsableCommand {
                 }
             }
         }
-        guard index == bytes.count else { return nil }
+        guard index == bytes.count, (1678...2261).contains(year), parts.tm_sec < 60 else { return nil }
+        let (wantedYear, wantedMonth, wantedDay) = (parts.tm_year, parts.tm_mon, parts.tm_mday)
         let seconds = Int64(timegm(&parts)) - offset
+        // timegm normalizes February 31 into March: such a date is no date.
+        guard parts.tm_year == wantedYear, parts.tm_mon == wantedMonth, parts.tm_mday == wantedDay else { return nil }
         return seconds * 1_000_000_000 + fraction
     }
 }

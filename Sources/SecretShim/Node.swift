@@ -45,8 +45,8 @@ struct NodeCommand: ParsableCommand {
             // The agent first: it makes the store's client start a helper of its own.
             // It reports the node's ended workloads, and ships the node's audit log to etcd.
             let agent = try NodeAgent(
-                store: store, node: name, ttl: ttl, ended: EventLog.revoking(root: location.root),
-                events: EventShipping(log: EventLog(root: location.root), stateDirectory: location.stateDirectory, node: name))
+                store: store, node: name, ttl: ttl, ended: EventLog.revoking(location),
+                events: EventShipping(log: EventLog.of(location), stateDirectory: location.stateDirectory, node: name))
             try store.checkKey()
             signal(SIGTERM) { _ in nodeStopRequested = 1 }
             signal(SIGINT) { _ in nodeStopRequested = 1 }

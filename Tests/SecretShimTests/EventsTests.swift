@@ -41,12 +41,19 @@ struct EventsTests {
         // The leak: the value in the environment.
         let leak = shim(["run", "--name", "leaky", "--secret", "db", "--", "true"], env: ["LEAKED": value])
         #expect(leak.status == 125)
+        // A variable whose name holds the value too is not named (a fresh-eyes finding).
+        let word = "HIDDEN_\(UInt32.random(in: 100_000...999_999))_VALUE"
+        shim.create("word", word)
+        let named = shim(["run", "--name", "leaky2", "--secret", "word", "--", "true"], env: ["X\(word)": "x\(word)"])
+        #expect(named.status == 125 && !named.stderr.contains(word), "\(named.stderr)")
+        // A grant whose workload then fails to start is revoked.
+        #expect(shim(["run", "--name", "noexec", "--secret", "db", "--", "/nonexistent-command"]).status == 127)
         #expect(shim(["secret", "rm", "db"]).status == 0)
 
         let events = Self.events(shim)
         #expect(events.map(Self.summary) == [
             "secret create db", "workload grant holder", "secret refuse db", "workload revoke holder", "workload refuse leaky",
-            "secret remove db",
+            "secret create word", "workload refuse leaky2", "workload grant noexec", "workload revoke noexec", "secret remove db",
         ], "\(events)")
         // Docker's shape.
         for event in events {
@@ -61,13 +68,15 @@ struct EventsTests {
         let refusal = ((events[2]["Actor"] as! [String: Any])["Attributes"] as! [String: String])["reason"] ?? ""
         #expect(refusal.contains("in use"), "\(refusal)")
         let leakReason = ((events[4]["Actor"] as! [String: Any])["Attributes"] as! [String: String])["reason"] ?? ""
+        let noStart = ((events[8]["Actor"] as! [String: Any])["Attributes"] as! [String: String])["reason"] ?? ""
+        #expect(noStart == "the workload did not start", "\(noStart)")
         #expect(leakReason.contains("LEAKED"), "\(leakReason)")
         // No value anywhere in the log, which is owner-only.
         let log = try Data(contentsOf: URL(fileURLWithPath: shim.root + "/events.log"))
-        #expect(!String(decoding: log, as: UTF8.self).contains(value))
+        #expect(!String(decoding: log, as: UTF8.self).contains(value) && !String(decoding: log, as: UTF8.self).contains(word))
         #expect(shell("stat -c %a '\(shim.root)/events.log'").output == "600\n")
         // Docker's default line.
-        let text = shim(["events", "--filter", "action=create"])
+        let text = shim(["events", "--filter", "action=create", "--filter", "name=db"])
         #expect(text.stdout.hasSuffix(" secret create \(id) (name=db)\n"), "\(text.stdout)")
     }
 
@@ -91,8 +100,15 @@ struct EventsTests {
         #expect(Self.events(shim, ["--since", "2099-01-01T00:00:00.5+02:00"]).isEmpty)
         let template = shim(["events", "--format", "{{.Type}}/{{.Action}}/{{.Actor.Attributes.name}}", "--filter", "name=one"])
         #expect(template.stdout == "secret/create/one\nsecret/remove/one\n", "\(template.stdout)")
+        // Missing attributes are empty, as Docker prints them: one template for every event.
+        let any = shim(["events", "--format", "{{.Action}}:{{.Actor.Attributes.secrets}}"])
+        #expect(any.status == 0 && any.stdout == "create:\ncreate:\nremove:\n", "\(any.stdout) \(any.stderr)")
+        // Times beyond what nanoseconds hold, impossible dates (fresh-eyes findings: overflows
+        // crashed it) are usage errors.
         for bad in [["--since", "yesterday"], ["--until", "2026-13-01"], ["--filter", "colour=red"], ["--filter", "type=volume"],
-                    ["--filter", "action=die"], ["--filter", "noequals"], ["--format", "{{.Nope"], ["--since", "10x"]] {
+                    ["--filter", "action=die"], ["--filter", "noequals"], ["--format", "{{.Nope"], ["--since", "10x"],
+                    ["--since", "9999999999"], ["--until", "999999999999.5"], ["--since", "2562047h2562047h"], ["--since", "0000-01-01"],
+                    ["--since", "9999-12-31T23:59:59+23:59"], ["--since", "2026-02-31"], ["--since", "2026-01-01T00:00:60Z"]] {
             let result = shim(["events"] + bad)
             #expect(result.status == 2, "\(bad): \(result.status)")
             expectOneLineError(result)

@@ -105,6 +105,9 @@ import Testing
         var entries: [String] = []
         let enumerator = FileManager.default.enumerator(atPath: directory)!
         for case let path as String in enumerator {
+            // The audit log records the refusals themselves (secretshim events); the store is
+            // the rest, compared whole.
+            if path.hasPrefix("events.log") { continue }
             var st = stat()
             lstat(directory + "/" + path, &st)
             let bytes = FileManager.default.contents(atPath: directory + "/" + path).map { $0.base64EncodedString() } ?? "-"
@@ -139,6 +142,7 @@ import Testing
     /// and to leave the store exactly as it was.
     func expectEveryCommandRefuses(_ shim: Shim, containing fragments: [String], env: [String: String] = [:]) throws {
         let before = snapshot(shim.root)
+        let logBefore = (try? String(contentsOfFile: shim.root + "/events.log", encoding: .utf8)) ?? ""
         for (arguments, status) in try storeCommands(shim) {
             var environment = env
             environment["SECRETSHIM_RUNTIME"] = "/bin/true"
@@ -149,6 +153,12 @@ import Testing
             #expect(!result.stderr.contains("value-a") && !result.stderr.contains("value-b"))
         }
         #expect(snapshot(shim.root) == before, "a refused command changed the store")
+        // What the audit log gained: refusals only, and no value.
+        let log = (try? String(contentsOfFile: shim.root + "/events.log", encoding: .utf8)) ?? ""
+        #expect(!log.contains("value-a") && !log.contains("value-b") && !log.contains("new-value"))
+        for line in log.dropFirst(logBefore.count).split(separator: "\n") {
+            #expect(line.contains("\"Action\":\"refuse\""), "a refused command logged more than its refusal: \(line)")
+        }
         #expect(!FileManager.default.fileExists(atPath: shim.directory.appendingPathComponent("exported").path + "/secrets.db"))
     }
 
