@@ -403,7 +403,6 @@ public struct LeaseDirectory: Sendable {
     /// `<lease file>.<nanoseconds when seen>`.
     static let endedFolder = "ended"
 
-
     public func close() { fd.close() }
 
     static func fileName(_ pid: pid_t) -> String { ASCIIDecimal.string(UInt64(pid)) + ".lease" }
