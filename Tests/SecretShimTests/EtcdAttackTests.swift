@@ -4,7 +4,6 @@ import Testing
 /// Attacks on the etcd store, against a real cluster: whoever can write to etcd (a member's
 /// operator, a node's client certificate) without the key file, and commands killed mid-change.
 @Suite(.serialized) struct EtcdAttackTests {
-    static let port = 23860
 
     /// The raw value of `key`, and writing one, through etcdctl (files, so binary survives).
     static func copy(_ cluster: EtcdCluster, _ from: String, to: String, edit: ((inout [String: Any]) -> Void)? = nil) throws {
@@ -23,7 +22,7 @@ import Testing
     }
 
     @Test func recordsMovedOrSpliedInEtcdWithoutTheKeyAreRefusedNeverServed() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = EtcdStoreTests.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -60,7 +59,7 @@ import Testing
     /// `kill -9` of creates and removes at random moments: etcd applies a transaction whole, so
     /// every secret is either whole (both keys, a value that opens) or absent.
     @Test func killedCreatesAndRemovesLeaveEachSecretWholeOrAbsent() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 10) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = EtcdStoreTests.nodes(cluster, agents: false)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -90,7 +89,7 @@ import Testing
     /// dir revoked the lease the first one published; `run` trusted the file a killed agent
     /// left; and a SIGTERM (`systemctl restart`) revoked the lease at once.
     @Test func oneAgentPerNodeAndHoldsOutliveItsRestart() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 20) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = EtcdStoreTests.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -153,7 +152,7 @@ import Testing
     /// finding: a workload name from etcd retitled and cleared the operator's terminal), and a
     /// TLS file that is a FIFO fails in one line instead of hanging.
     @Test func hostileWorkloadsAreEscapedAndTLSFilesMustBeRegular() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 30) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = EtcdStoreTests.nodes(cluster, agents: false)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -194,7 +193,7 @@ import Testing
     /// frame (the agent blocked in its read); a stopped agent hung every command; and a root
     /// workload read the node's etcd client key.
     @Test func theAgentOutlivesItsHelperSlowClientsAndATTLChange() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: Self.port + 80) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = EtcdStoreTests.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }

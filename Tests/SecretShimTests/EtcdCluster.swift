@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// A real 3-member etcd cluster on loopback with mutual TLS (`scripts/etcd-cluster`), and
@@ -9,8 +10,18 @@ final class EtcdCluster: @unchecked Sendable {
     let url: String
     var pki: String { directory + "/pki" }
 
+    /// Base ports handed out in one place: the etcd suites run side by side, and two clusters
+    /// given the same ports by hand once made a member fail to listen (a CI failure). Each
+    /// cluster takes six ports (client and peer for three members) from its own block of ten,
+    /// from 24000 up, clear of `bench/etcd` (23900) and the README's 23790.
+    private static let nextBasePort = Mutex(24000)
+
     /// nil when etcd is not installed (scripts/setup installs it) or the members do not start.
-    init?(basePort: Int) {
+    init?() {
+        let basePort = Self.nextBasePort.withLock { port in
+            defer { port += 10 }
+            return port
+        }
         directory = NSTemporaryDirectory() + "/secretshim-etcd-\(UUID().uuidString.prefix(8))"
         let script = Shim.packageRoot.appendingPathComponent("scripts/etcd-cluster").path
         let started = shell("'\(script)' start '\(directory)' \(basePort)")

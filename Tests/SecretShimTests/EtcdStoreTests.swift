@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func createOnOneNodeListAndRunOnTheOtherWithOnlyCiphertextInEtcd() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23810) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func ofTwoNodesCreatingOneNameExactlyOneWinsAndManyCreatesLoseNothing() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23820) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster, agents: false)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func rmIsRefusedWhileAnotherNodesWorkloadHoldsTheSecretAndAllowedAfterItEndsOrItsAgentDies() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23830) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -136,7 +136,7 @@ import Testing
     /// `events` on an etcd store: every node's audit log, shipped by its agent, in one order
     /// (by time across nodes), each event naming its node; no value in etcd.
     @Test func everyNodesEventsInOneOrder() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23890) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -158,7 +158,7 @@ import Testing
     }
 
     @Test func withOneMemberDownEverythingWorksAndWithoutQuorumEveryCommandFailsInOneLineAndWritesNothing() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23840) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -192,7 +192,7 @@ import Testing
     /// grant is held cluster-wide at once; scan finds a value stored in etcd; a runc container
     /// gets its secret from etcd through the operator's signed request.
     @Test func updateScanGrantAndTheRuntimeWrapperWorkOnEtcd() throws {
-        guard Shim.isRoot, let cluster = EtcdCluster(basePort: 23850) else { return }
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
@@ -241,7 +241,7 @@ import Testing
     /// environment on, so the store and its TLS files come as `--runtime-flag`s. A running
     /// container holds its secret on every node, and its removal frees it.
     @Test func podmanContainersGetSecretsFromEtcdThroughRuntimeFlags() throws {
-        guard Shim.isRoot, Engines.havePodman, let cluster = EtcdCluster(basePort: 23960) else { return }
+        guard Shim.isRoot, Engines.havePodman, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }
         let (a, b, keys) = Self.nodes(cluster)
         defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
