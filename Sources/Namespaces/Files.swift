@@ -61,6 +61,11 @@ public enum Files {
         try sys("unlink", path) { path.withCString { unlink($0) } }
     }
 
+    /// Removes the folder `path` if it is empty (rmdir(2)).
+    public static func removeEmptyDirectory(_ path: String) throws(SysError) {
+        try sys("rmdir", path) { Glibc.rmdir(path) }
+    }
+
     /// rename(2): `path` replaces `target` whole, or nothing changes.
     public static func rename(_ path: String, to target: String) throws(SysError) {
         try sys("rename", target) { path.withCString { from in target.withCString { Glibc.rename(from, $0) } } }
@@ -181,7 +186,8 @@ public enum Files {
         }
     }
 
-    static func syncDirectory(of path: String) {
+    /// Flushes the folder holding `path` (a name made, renamed or removed there), best effort.
+    public static func syncDirectory(of path: String) {
         guard let fd = try? FileDescriptor.open(parent(of: path), O_RDONLY | O_DIRECTORY) else { return }
         try? fd.sync()
         fd.close()

@@ -31,8 +31,8 @@ struct EventsCommand: ParsableCommand {
     var format: String?
     @Flag(help: "Keep printing new events as they are written.") var follow = false
 
-    static let types = ["secret", "workload"]
-    static let actions = ["create", "remove", "grant", "revoke", "refuse"]
+    static let types = ["secret", "workload", "store"]
+    static let actions = ["create", "remove", "grant", "revoke", "refuse", "backup", "restore", "rotate"]
 
     func validate() throws {
         if let since { _ = try Self.time(since, "--since") }
@@ -179,7 +179,7 @@ struct EventsCommand: ParsableCommand {
             switch key {
             case "type" where types.contains(value), "action" where actions.contains(value), "name" where !value.isEmpty:
                 parsed[key, default: []].append(value)
-            case "type": throw ValidationError("invalid filter 'type=\(value)': secret or workload")
+            case "type": throw ValidationError("invalid filter 'type=\(value)': secret, workload or store")
             case "action": throw ValidationError("invalid filter 'action=\(value)': \(actions.joined(separator: ", "))")
             case "name": throw ValidationError("invalid filter 'name=': give a name")
             default: throw ValidationError("invalid filter '\(key)': use type, action or name")

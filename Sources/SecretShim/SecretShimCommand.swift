@@ -16,7 +16,7 @@ struct SecretShimCommand: ParsableCommand {
         version: secretshimVersion,
         subcommands: [
             RunDocumentation.self, RuntimeDocumentation.self, SecretCommand.self, PsCommand.self, UpdateCommand.self, NodeCommand.self, ScanCommand.self, InfoCommand.self, GrantCommand.self,
-            PodmanDriver.self, ComposeCommand.self, EventsCommand.self,
+            PodmanDriver.self, ComposeCommand.self, EventsCommand.self, StoreCommand.self, KeyCommand.self,
         ])
 
     @OptionGroup var globals: GlobalOptions

@@ -20,7 +20,7 @@ enum StoreChoice {
         let file = try ConfigFile.current()
         var location = StoreLocation(
             root: given(root ?? LeadingGlobals.root, "SECRETSHIM_ROOT", file["root"]) ?? StoreLocation.defaultRoot(),
-            keyFile: given(keyFile ?? LeadingGlobals.keyFile, "SECRETSHIM_KEY_FILE", file["key_file"]))
+            keyFile: given(keyFile ?? LeadingGlobals.keyFile, "SECRETSHIM_KEY_FILE", file["key_file"]) ?? credentialKeyFile())
         if let state = given(stateDirectory, "SECRETSHIM_STATE_DIR", file["state_dir"]) { location.stateDirectory = state }
         let storeURL = given(store ?? LeadingGlobals.store, "SECRETSHIM_STORE", file["store"])
         do {
@@ -35,6 +35,17 @@ enum StoreChoice {
             throw CommandFailure.usage("config \(path)", "\(error.what): \(error.why)")
         }
         return try location.trusted()
+    }
+
+    /// The key as a systemd credential: `$CREDENTIALS_DIRECTORY/secretshim.key` when systemd
+    /// gave the unit one (`LoadCredentialEncrypted=secretshim.key:...`, sealed with
+    /// `systemd-creds encrypt --with-key=host|tpm2`; systemd.exec(5) "Credentials"), so that the
+    /// key lives decrypted only in the unit's own non-swappable credentials folder. Used after
+    /// the flag, the environment and the configuration file, before `<root>/master.key`.
+    static func credentialKeyFile() -> String? {
+        guard let folder = System.environment("CREDENTIALS_DIRECTORY"), !folder.isEmpty else { return nil }
+        let path = folder + "/secretshim.key"
+        return Files.exists(path) ? path : nil
     }
 
     /// SPEC.md's precedence for one setting: the flag, then the environment variable, then the

@@ -69,6 +69,27 @@ final class Database {
         return status == SQLITE_OK ? bytes : nil
     }
 
+    /// Copies the whole database into `destination` (a database file, usually new and empty)
+    /// with SQLite's online backup API, in one step inside one read transaction of this
+    /// connection: a consistent snapshot, taken while writers wait their turn (the busy timeout
+    /// applies to taking the shared lock). The destination's commit is SQLite's own, durable.
+    func backup(into destination: Database) throws(StoreError) {
+        try execute("BEGIN")
+        defer { try? execute("COMMIT") }
+        // The shared lock, taken now (BEGIN alone takes none), under the busy timeout.
+        let lock = try prepare("SELECT count(*) FROM sqlite_master")
+        try lock.bind([])
+        _ = try lock.step()
+        guard let backup = sqlite3_backup_init(destination.handle, "main", handle, "main") else {
+            throw .database("backup: \(destination.lastError)")
+        }
+        let status = sqlite3_backup_step(backup, -1)
+        let finished = sqlite3_backup_finish(backup)
+        guard status == SQLITE_DONE, finished == SQLITE_OK else {
+            throw .database("backup: \(String(cString: sqlite3_errstr(status == SQLITE_DONE ? finished : status)))")
+        }
+    }
+
     var lastError: String { String(cString: sqlite3_errmsg(handle)) }
     var lastErrorCode: Int32 { sqlite3_extended_errcode(handle) }
 }

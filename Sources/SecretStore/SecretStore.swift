@@ -15,9 +15,9 @@ import Namespaces
 public final class SecretStore: SecretSource {
     public let location: StoreLocation
     /// Opened on first use by a reader: `run` usually needs only the launch index.
-    private var database: Database?
-    private let index: LaunchIndex
-    private var cachedKey: [UInt8]?
+    var database: Database?
+    let index: LaunchIndex
+    var cachedKey: [UInt8]?
     /// Whether the key was checked against the store (`KeyCheck`) and found to be its own.
     private var keyChecked = false
     /// Whether this store made its key file (a `create` on a store that had none): the command
@@ -79,7 +79,7 @@ public final class SecretStore: SecretSource {
     /// The database, opened read-only on first use, its key checked; nil if the root has no
     /// database yet. With the rollback journal a read-only mount needs nothing more (a shared
     /// lock works on a read-only descriptor).
-    private func connection() throws(StoreError) -> Database? {
+    func connection() throws(StoreError) -> Database? {
         if let database {
             try checkKeyOnce(database)
             return database
@@ -89,7 +89,7 @@ public final class SecretStore: SecretSource {
             return nil
         }
         try Self.requireRegularDatabase(location.databasePath)
-        let opened = try Database(path: location.databasePath, readOnly: true)
+        let opened = try Self.openToRead(location.databasePath)
         database = opened
         try checkKeyOnce(opened)
         return opened
@@ -102,7 +102,7 @@ public final class SecretStore: SecretSource {
             if try KeyCheck.hasRows(database) { throw .keyMissing(store: location.root, keyFile: location.keyFile) }
             return
         }
-        guard try KeyCheck.accepts(try key(create: false), in: database) else {
+        guard try KeyCheck.accepts(try key(create: false), in: database) || adoptRotatedKey(database) else {
             throw .keyMismatch(store: location.root, keyFile: location.keyFile)
         }
         keyChecked = true
@@ -111,25 +111,28 @@ public final class SecretStore: SecretSource {
     /// The key for a change, checked before anything is written: refused when the store holds
     /// secrets and the key file is missing or not its own. A store without secrets gets a new
     /// key if it has none and `mayCreate` (`createdKey`).
-    private func keyForChange(_ database: Database, mayCreate: Bool) throws(StoreError) -> [UInt8] {
+    func keyForChange(_ database: Database, mayCreate: Bool) throws(StoreError) -> [UInt8] {
         if !Files.exists(location.keyFile) {
             if try KeyCheck.hasRows(database) { throw .keyMissing(store: location.root, keyFile: location.keyFile) }
             if mayCreate, try MasterKey.create(location.keyFile) { createdKey = true }
         }
-        let key = try key(create: false)
-        guard try KeyCheck.accepts(key, in: database) else {
+        guard try KeyCheck.accepts(try key(create: false), in: database) || adoptRotatedKey(database) else {
             throw .keyMismatch(store: location.root, keyFile: location.keyFile)
         }
-        return key
+        return try key(create: false)
     }
 
     /// Inside a change's write transaction: the key checked again (another process may have
-    /// changed the store since `keyForChange`), and the store's key check written if it needs one.
-    private func recordKeyCheck(_ key: [UInt8], in database: Database) throws(StoreError) {
-        guard try KeyCheck.accepts(key, in: database) else {
-            throw .keyMismatch(store: location.root, keyFile: location.keyFile)
+    /// changed the store since `keyForChange`, a `key rotate` included), and the store's key
+    /// check written if it needs one. The key to seal with: `key`, or the rotated one.
+    func recordKeyCheck(_ key: [UInt8], in database: Database) throws(StoreError) -> [UInt8] {
+        var key = key
+        if try !KeyCheck.accepts(key, in: database) {
+            guard adoptRotatedKey(database) else { throw .keyMismatch(store: location.root, keyFile: location.keyFile) }
+            key = try self.key(create: false)
         }
         try KeyCheck.record(key, in: database)
+        return key
     }
 
     // MARK: - Reading
@@ -198,7 +201,7 @@ public final class SecretStore: SecretSource {
     /// through SQLite, one prepared statement in one read transaction for all of them.
     public func read(_ references: [String], each: (SecretRecord, inout [UInt8]) -> Void) throws(StoreError) {
         guard !references.isEmpty else { return }
-        let key: [UInt8]
+        var key: [UInt8]
         do {
             key = try self.key(create: false)
         } catch {
@@ -219,6 +222,8 @@ public final class SecretStore: SecretSource {
             if indexed, index.read(reference, key: key, found: each) { continue }
             if lookup == nil {
                 guard let database = try connection() else { throw notFound(reference) }
+                // The key the connection accepted: a `key rotate` since it was read is adopted.
+                key = try self.key(create: false)
                 lookup = try BatchedLookup(database, batched: references.count > 1)
             }
             if try !lookup!.find(reference, key: key, found: each) {
@@ -288,7 +293,7 @@ public final class SecretStore: SecretSource {
         var sealed: [UInt8] = []
         let record = try database.writeTransaction { () throws(StoreError) -> SecretRecord in
             before = try writer.stampBeforeChange(database)
-            try recordKeyCheck(key, in: database)
+            let key = try recordKeyCheck(key, in: database)
             let existing = try database.prepare("SELECT 1 FROM secrets WHERE name = ?1")
             try existing.bind([.text(name)])
             if try existing.step() { throw .duplicateName(name) }
@@ -335,7 +340,7 @@ public final class SecretStore: SecretSource {
         var before: LaunchIndex.Stamp?
         try database.writeTransaction { () throws(StoreError) in
             before = try writer.stampBeforeChange(database)
-            try recordKeyCheck(key, in: database)
+            _ = try recordKeyCheck(key, in: database)
             try database.prepare("DELETE FROM labels WHERE secret_id = ?1").run([.text(record.id)])
             try database.prepare("DELETE FROM secrets WHERE id = ?1").run([.text(record.id)])
         }
@@ -344,6 +349,25 @@ public final class SecretStore: SecretSource {
 
     // MARK: - Internals
 
+    /// A read-only connection, unless a writer was killed mid-commit: its hot journal must be
+    /// rolled back before anyone reads, which a read-only connection cannot do (SQLite refuses
+    /// every read with SQLITE_READONLY_ROLLBACK, and the store stayed unreadable to `run` and
+    /// `ls` until the next change). A process that may write the file then opens it read-write,
+    /// whose first read rolls the journal back. On a read-only mount the refusal stands.
+    static func openToRead(_ path: String) throws(StoreError) -> Database {
+        let database = try Database(path: path, readOnly: true)
+        do {
+            try database.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return database
+        } catch {
+            // SQLITE_READONLY_ROLLBACK, (SQLITE_READONLY | (3 << 8)): a macro Swift does not import.
+            guard database.lastErrorCode == 776, Files.isAccessible(path, W_OK) else { throw error }
+        }
+        let writable = try Database(path: path, readOnly: false)
+        try writable.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return writable
+    }
+
     /// SQLite would open a FIFO put in the database's place and block on it for ever.
     static func requireRegularDatabase(_ path: String) throws(StoreError) {
         let st: stat
@@ -351,7 +375,7 @@ public final class SecretStore: SecretSource {
         guard st.st_mode & S_IFMT == S_IFREG else { throw .corrupt("\(path) is not a regular file") }
     }
 
-    private func key(create: Bool) throws(StoreError) -> [UInt8] {
+    func key(create: Bool) throws(StoreError) -> [UInt8] {
         if let cachedKey { return cachedKey }
         let key = try MasterKey.load(location.keyFile, createIfMissing: create)
         cachedKey = key
@@ -367,13 +391,13 @@ public final class SecretStore: SecretSource {
         return labels
     }
 
-    private static func record(_ row: Statement, labels: [SecretRecord.Label]) -> SecretRecord {
+    static func record(_ row: Statement, labels: [SecretRecord.Label]) -> SecretRecord {
         SecretRecord(
             id: row.text(0), name: row.text(1), version: row.int(2), createdAt: row.int(3),
             updatedAt: row.int(4), labels: labels)
     }
 
-    private static func userVersion(_ database: Database) throws(StoreError) -> Int64 {
+    static func userVersion(_ database: Database) throws(StoreError) -> Int64 {
         let query = try database.prepare("PRAGMA user_version")
         try query.bind([])
         guard try query.step() else { throw .corrupt("no schema version") }

@@ -29,6 +29,10 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case unavailable(store: String, why: String)
     /// A cluster store's workload cannot be held without this node's agent (`secretshim node`).
     case noNodeAgent(store: String, stateDirectory: String)
+    /// A backup file that cannot be written, read or restored: its path and why.
+    case backupFile(path: String, why: String)
+    /// `store restore` without `--force` onto a store that holds secrets.
+    case storeNotEmpty(store: String, secrets: Int)
 
     public var description: String {
         switch self {
@@ -68,6 +72,10 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return error.description
         case .unavailable(let store, let why):
             return "the store at \(store) is unavailable: \(why)"
+        case .backupFile(let path, let why):
+            return "backup \(path): \(why)"
+        case .storeNotEmpty(let store, let secrets):
+            return "the store at \(store) already holds \(secrets) secret\(secrets == 1 ? "" : "s"): restore replaces a store only with --force (every secret not in the backup is then removed)"
         case .noNodeAgent(let store, let stateDirectory):
             return "the store at \(store) is shared by several nodes, and this node's agent is not running (no live 'secretshim node' for the state dir \(stateDirectory)): start it, so that no node can remove a secret this workload holds"
         }

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Launcher
+import Namespaces
+import SecretStore
+
+/// `secretshim store backup|restore`: the local store to a file and back (README "Operations").
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Back up and restore the local store (values stay sealed; the key is never in a backup).",
+        subcommands: [StoreBackupCommand.self, StoreRestoreCommand.self])
+}
+
+/// Store operations work on the root's own database. On etcd, the cluster's own tools back up
+/// (`etcdctl snapshot save`: its values are sealed by secretshim all the same).
+private func requireLocal(_ location: StoreLocation, _ what: String, instead: String) throws {
+    guard location.isRemote else { return }
+    throw CommandFailure(what: what, why: "works on the local store, and \(location.storeName) is on etcd: \(instead)", exitCode: 1)
+}
+
+struct StoreBackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the store into a new FILE, consistent while other commands run.",
+        discussion: """
+            The backup holds the sealed values, labels and key check, never the key: keep the key \
+            apart from it (README: Operations). FILE must not exist.
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The new backup file.", valueName: "file"), completion: .file())
+    var file: String
+
+    func run() throws {
+        let what = "store backup"
+        let location = try globals.location
+        try requireLocal(location, what, instead: "back up etcd with 'etcdctl snapshot save' (its values are sealed) and keep the key file apart")
+        do {
+            let store = try SecretStore.openForReading(location)
+            let count = try store.backup(to: file)
+            Audit.log(location, AuditEvent(type: "store", action: "backup", id: "", keys: ["file", "secrets"], values: [file, String(count)]))
+            Output.out("backed up \(count) secret\(count == 1 ? "" : "s") to \(Output.escapingControlBytes(file)) (sealed; the key is not in it)\n")
+        } catch {
+            throw CommandFailure.failed(what, error)
+        }
+    }
+}
+
+struct StoreRestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Replace the store with a backup made under the same key, in one transaction.",
+        discussion: """
+            The key file must be the backup's (copy it first on a new host). A store that holds \
+            secrets is replaced only with --force, and never while a running workload holds a \
+            secret the backup lacks. A restore that fails leaves the store as it was.
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Flag(name: .shortAndLong, help: "Replace a store that holds secrets.")
+    var force = false
+
+    @Argument(help: ArgumentHelp("The backup file.", valueName: "file"), completion: .file())
+    var file: String
+
+    func run() throws {
+        let what = "store restore"
+        let location = try globals.location
+        try requireLocal(location, what, instead: "restore etcd with 'etcdutl snapshot restore' (or 'etcdctl snapshot restore' on etcd 3.4)")
+        do {
+            let restored = try SecretStore.restore(location, from: file, force: force, leases: Audit.leases(location))
+            let reason = "store restore " + file
+            for record in restored.removed { Audit.log(location, .secret("remove", id: record.id, name: record.name, reason: reason)) }
+            for record in restored.added { Audit.log(location, .secret("create", id: record.id, name: record.name, reason: reason)) }
+            Audit.log(location, AuditEvent(type: "store", action: "restore", id: "", keys: ["file", "secrets"], values: [file, String(restored.total)]))
+            Output.out("restored \(restored.total) secret\(restored.total == 1 ? "" : "s") from \(Output.escapingControlBytes(file))\n")
+        } catch {
+            Audit.log(location, AuditEvent(type: "store", action: "refuse", id: "", keys: ["file", "reason"], values: [file, "\(error)"]))
+            throw CommandFailure.failed(what, error)
+        }
+    }
+}
+
+/// `secretshim key rotate`.
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Manage the master key.", subcommands: [KeyRotateCommand.self])
+}
+
+struct KeyRotateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate",
+        abstract: "Re-seal every secret under a new master key, in one transaction, and replace the key file.",
+        discussion: """
+            Crash-safe: killed at any moment, the store opens with exactly one of the two keys \
+            (the next command finishes a rotation that committed). Running workloads keep their \
+            files. Back up the new key: the old one no longer opens the store or its new backups.
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() throws {
+        let what = "key rotate"
+        let location = try globals.location
+        try requireLocal(location, what, instead: "rotating a cluster's key is not supported yet")
+        do {
+            guard Files.exists(location.root) else { throw StoreError.noStore(location.root) }
+            let store = try SecretStore.openForWriting(location, creating: false)
+            let count = try store.rotateKey()
+            Audit.log(location, AuditEvent(type: "store", action: "rotate", id: "", keys: ["keyFile", "secrets"], values: [location.keyFile, String(count)]))
+            Output.out("re-sealed \(count) secret\(count == 1 ? "" : "s") under a new key in \(Output.escapingControlBytes(location.keyFile)); back it up: the old key no longer opens the store, and backups made before open only with the old key\n")
+        } catch {
+            throw CommandFailure.failed(what, error)
+        }
+    }
+}

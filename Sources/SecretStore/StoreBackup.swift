@@ -1,0 +1,246 @@
+import Glibc
+import Namespaces
+
+/// `secretshim store backup FILE` and `store restore [--force] FILE` on the local store.
+///
+/// A backup is an SQLite database of the store's own schema: the sealed rows, their labels,
+/// the version counter and the key check, copied with SQLite's online backup API. Values stay
+/// sealed and the key is never in it, so a backup is only as readable as the key kept apart
+/// from it (README "Operations"). `launch/` and the audit log are not part of it: the first is
+/// rebuilt from the rows, the second belongs to the host.
+extension SecretStore {
+    /// Copies the store into a new file `path` (0600; refused if anything is there: a backup
+    /// never replaces a file), consistent while other processes create and remove: one read
+    /// transaction, so the copy is the store as of one commit. The file appears whole or not at
+    /// all (written aside, flushed, then linked in). Returns how many secrets it holds.
+    /// Refused: a store whose key is not its own (`.keyMismatch`, `.keyMissing`: a backup that
+    /// no key at hand opens helps no one), a store with no database yet, `path` existing.
+    public func backup(to path: String) throws(StoreError) -> Int {
+        guard let source = try connection() else {
+            throw .backupFile(path: path, why: "the store at \(location.root) has no secrets database yet: nothing to back up")
+        }
+        if Files.exists(path) || (try? Files.linkStatus(path)) != nil {
+            throw .backupFile(path: path, why: "a file is already there: give a new file (a backup never replaces one)")
+        }
+        let name = Files.components(path).last ?? "backup"
+        let temporary = Files.parent(of: path) + "/." + name + ".partial-\(getpid())"
+        let previousMask = umask(0o077)
+        defer { umask(previousMask) }
+        var count = 0
+        do throws(StoreError) {
+            do throws(SysError) {
+                try? Files.remove(temporary)
+                try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600).close()
+            } catch {
+                throw .backupFile(path: path, why: error.reason)
+            }
+            do {
+                let copy = try Database(path: temporary, readOnly: false)
+                try source.backup(into: copy)
+                let rows = try copy.prepare("SELECT count(*) FROM secrets")
+                try rows.bind([])
+                _ = try rows.step()
+                count = Int(rows.int(0))
+            }
+            do throws(SysError) {
+                let fd = try FileDescriptor.open(temporary, O_RDONLY | O_NOFOLLOW)
+                defer { fd.close() }
+                try fd.sync(path: temporary)
+                try Files.link(temporary, as: path)
+            } catch {
+                throw .backupFile(path: path, why: error.errno == EEXIST ? "a file appeared there meanwhile: give a new file" : error.reason)
+            }
+        } catch {
+            try? Files.remove(temporary)
+            try? Files.remove(temporary + "-journal")
+            throw error
+        }
+        try? Files.remove(temporary)
+        Files.syncDirectory(of: path)
+        return count
+    }
+
+    /// What a restore changed: the secrets it brought and those it removed (for the audit log).
+    public struct Restored {
+        public var added: [SecretRecord] = []
+        public var removed: [SecretRecord] = []
+        public var total = 0
+    }
+
+    /// Replaces the store at `location` with the backup at `path`, in one SQLite transaction:
+    /// a restore that fails or is killed leaves the old store whole. The store and its root
+    /// are made if missing (a new host); the key file must be there already, and must be the
+    /// backup's (a backup never holds the key).
+    ///
+    /// Refused, changing nothing, each in one line:
+    /// - `path` not a regular file, not an SQLite database, not a store of this schema, or
+    ///   failing SQLite's integrity check (`.backupFile`);
+    /// - a backup with secrets and no key file (`.keyMissing`), or whose key check or any row
+    ///   the key does not open (`.backupFile`: a backup of another store, or altered);
+    /// - a store that already holds secrets, unless `force` (`.storeNotEmpty`);
+    /// - with `force`, a secret a live workload holds that the backup does not have (`.inUse`,
+    ///   as `secret rm` refuses it: checked under the state dir's exclusive lock, which a
+    ///   starting `run` takes to record its lease).
+    public static func restore(_ location: StoreLocation, from path: String, force: Bool, leases: LeaseBook) throws(StoreError) -> Restored {
+        let madeRoot = !Files.exists(location.root)
+        do {
+            try Files.makeDirectories(location.root, mode: 0o700)
+        } catch {
+            throw .system(error)
+        }
+        sweepCopies(in: location.root)
+        let temporary = location.root + "/.restore-\(getpid()).db"
+        func removeCopy() {
+            try? Files.remove(temporary)
+            try? Files.remove(temporary + "-journal")
+        }
+        defer { removeCopy() }
+        do throws(StoreError) {
+            let (key, backup) = try validatedBackup(path, copiedTo: temporary, keyFile: location.keyFile, store: location.root)
+            let store = try openForWriting(location)
+            guard let database = store.database else { throw .database("store is open read-only") }
+            let directory = try leases.open(create: true)!
+            defer { directory.close() }
+            let writer = try LaunchIndexWriter(store.index)
+            defer { writer.close() }
+            // The backup is read through its own connection, in one read transaction, and
+            // written in one transaction of the store's alone: with the backup ATTACHed, SQLite
+            // would commit both files through a super-journal, and a restore killed then left a
+            // hot journal that read-only openers could not roll back.
+            try backup.execute("BEGIN")
+            defer { try? backup.execute("COMMIT") }
+            let restored = try directory.withExclusiveLock { () throws(StoreError) -> Restored in
+                try database.writeTransaction { () throws(StoreError) -> Restored in
+                    _ = try writer.stampBeforeChange(database)
+                    return try replaceRows(of: database, from: backup, key: key, force: force, store: location.root, live: directory.liveLeases())
+                }
+            }
+            // Every file of `launch/` is rebuilt from the restored rows (`before` nil).
+            writer.bringInLine(database, before: nil, added: nil)
+            return restored
+        } catch {
+            removeCopy()
+            if madeRoot { try? Files.removeEmptyDirectory(location.root) }
+            throw error
+        }
+    }
+
+    /// Copies the backup at `path` into `temporary` (the store's own folder: SQLite then never
+    /// opens the user's file, which another user could swap after it was checked, or beside
+    /// which a stray `-journal` would be taken for its own) and checks it: a regular file, an
+    /// SQLite database passing its integrity check, this schema, and every row and the key
+    /// check opening under the key at `keyFile`. Returns that key (empty for an empty backup
+    /// without a key file).
+    private static func validatedBackup(_ path: String, copiedTo temporary: String, keyFile: String, store: String) throws(StoreError) -> (key: [UInt8], backup: Database) {
+        do throws(SysError) {
+            let source = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+            defer { source.close() }
+            // A FIFO would block the copy for ever, a device never end it.
+            guard try source.status(path: path).st_mode & S_IFMT == S_IFREG else {
+                throw SysError("not a regular file (a FIFO, device, socket or folder)", nil, errno: EINVAL)
+            }
+            try? Files.remove(temporary)
+            let copy = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            defer { copy.close() }
+            var offset = 0
+            while true {
+                let chunk = try source.read(upTo: 1 << 20, at: offset, path: path)
+                if chunk.isEmpty { break }
+                try copy.writeAll(chunk, path: temporary)
+                offset += chunk.count
+            }
+        } catch {
+            throw .backupFile(path: path, why: error.errno == EINVAL ? error.operation : error.reason)
+        }
+        func notABackup(_ why: String) -> StoreError { .backupFile(path: path, why: "corrupt, or not a secretshim store backup (\(why))") }
+        let backup: Database
+        do {
+            backup = try Database(path: temporary, readOnly: true)
+            let integrity = try backup.prepare("PRAGMA integrity_check")
+            try integrity.bind([])
+            guard try integrity.step(), integrity.text(0) == "ok" else {
+                throw StoreError.backupFile(path: path, why: "corrupt: SQLite's integrity check failed (\(integrity.text(0)))")
+            }
+            guard try userVersion(backup) == schemaVersion else { throw notABackup("no secretshim schema") }
+            for table in ["secrets (id, name, version, created_ns, updated_ns, sealed)", "labels (secret_id, key, value)", "meta (key, value)", "key_check (sealed)"] {
+                let name = table.prefix { $0 != " " }
+                let columns = table.drop { $0 != "(" }.dropFirst().dropLast()
+                _ = try backup.prepare("SELECT \(columns) FROM \(name) LIMIT 0")
+            }
+        } catch let error as StoreError {
+            if case .backupFile = error { throw error }
+            throw notABackup("\(error)")
+        } catch {
+            throw notABackup("\(error)")
+        }
+        guard try KeyCheck.hasRows(backup) else { return ([], backup) }
+        guard Files.exists(keyFile) else {
+            throw .backupFile(path: path, why: "it holds secrets and the key file \(keyFile) is missing: copy the store's key there first (a backup never holds the key)")
+        }
+        let key = try MasterKey.load(keyFile, createIfMissing: false)
+        let opened = try KeyCheck.rows(backup, openedBy: key, untilOneOpens: false)
+        // Its key check says whose backup it is; without one (a store made before checks),
+        // a key that opens none of its rows is another's.
+        let checkOpens = try KeyCheck.stored(in: backup).map { KeyCheck.opens($0, key: key) } ?? (opened.opened > 0)
+        guard checkOpens else {
+            throw .backupFile(path: path, why: "made under another key than \(keyFile): it is another store's backup, or the key is not this store's")
+        }
+        guard opened.failed == 0 else {
+            throw .backupFile(path: path, why: "\(opened.failed) of its secrets do not open with the key \(keyFile): the backup was altered")
+        }
+        return (key, backup)
+    }
+
+    /// Copies left by restores that were killed (their process is gone).
+    private static func sweepCopies(in root: String) {
+        for entry in Files.list(root) where entry.hasUTF8Prefix(".restore-") {
+            let digits = entry.dropFirst(".restore-".count).prefix { $0.isASCII && $0.isNumber }
+            guard let pid = pid_t(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? Files.remove(root + "/" + entry)
+        }
+    }
+
+    /// In the restore's transaction, `backup` in a read transaction of its own: the refusals,
+    /// then the rows, labels and key check replaced, and the version counter kept above every
+    /// version either side has used (Docker's `Version.Index` only grows).
+    private static func replaceRows(of database: Database, from backup: Database, key: [UInt8], force: Bool, store: String, live: [Lease]) throws(StoreError) -> Restored {
+        func records(_ database: Database) throws(StoreError) -> [SecretRecord] {
+            let query = try database.prepare("SELECT id, name, version, created_ns, updated_ns FROM secrets ORDER BY name")
+            try query.bind([])
+            var records: [SecretRecord] = []
+            while try query.step() { records.append(record(query, labels: [])) }
+            return records
+        }
+        let current = try records(database)
+        let incoming = try records(backup)
+        if !current.isEmpty && !force { throw .storeNotEmpty(store: store, secrets: current.count) }
+        var restored = Restored(total: incoming.count)
+        restored.removed = current.filter { old in !incoming.contains { $0.id == old.id } }
+        restored.added = incoming.filter { new in !current.contains { $0.id == new.id } }
+        for record in restored.removed {
+            let holders = live.filter { $0.holds(secretID: record.id, name: record.name) }
+            if !holders.isEmpty { throw .inUse(secret: record.name, holders: holders.map { "\($0.name) (pid \($0.pid))" }) }
+        }
+        try database.execute("DELETE FROM labels; DELETE FROM secrets; DELETE FROM key_check;")
+        let rows = try backup.prepare("SELECT id, name, version, created_ns, updated_ns, sealed FROM secrets")
+        let insertRow = try database.prepare(
+            "INSERT INTO secrets (id, name, version, created_ns, updated_ns, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        try rows.bind([])
+        while try rows.step() {
+            let sealed = try rows.withBlob(5) { (bytes) throws(StoreError) in Array(bytes) }
+            try insertRow.run([.text(rows.text(0)), .text(rows.text(1)), .integer(rows.int(2)), .integer(rows.int(3)), .integer(rows.int(4)), .blob(sealed)])
+        }
+        let labels = try backup.prepare("SELECT secret_id, key, value FROM labels WHERE secret_id IN (SELECT id FROM secrets)")
+        let insertLabel = try database.prepare("INSERT OR REPLACE INTO labels (secret_id, key, value) VALUES (?1, ?2, ?3)")
+        try labels.bind([])
+        while try labels.step() { try insertLabel.run([.text(labels.text(0)), .text(labels.text(1)), .text(labels.text(2))]) }
+        let index = try backup.prepare("SELECT coalesce(max(value), 0) FROM meta WHERE key = 'index'")
+        try index.bind([])
+        _ = try index.step()
+        try database.prepare(
+            "UPDATE meta SET value = max(value, ?1, coalesce((SELECT max(version) FROM secrets), 0)) WHERE key = 'index'"
+        ).run([.integer(index.int(0))])
+        if !incoming.isEmpty { try KeyCheck.record(key, in: database) }
+        return restored
+    }
+}
