@@ -77,11 +77,98 @@ public final class EtcdSecretStore: SecretSource {
         let key = try key()
         if state.hasSecrets {
             // Secrets are only ever written with the check beside them.
-            guard let check = state.check, KeyCheck.opens(check.value, key: key) else {
+            guard let check = state.check, KeyCheck.opens(check.value, key: key) || adoptRotatedKey(check.value) else {
                 throw .keyMismatch(store: url, keyFile: location.keyFile)
             }
         }
         keyChecked = true
+    }
+
+    /// A key file the store's check refuses may be one rotation behind: the cluster's key was
+    /// rotated on another node (or here, killed before its rename) and this node holds the new
+    /// key as `<key file>.next` (`MasterKey.adoptNext`), or the key file was replaced since this
+    /// process read it. True if the key now cached opens `check`.
+    private func adoptRotatedKey(_ check: [UInt8]) -> Bool {
+        let candidate: [UInt8]
+        if let adopted = MasterKey.adoptNext(location.keyFile, isStores: { KeyCheck.opens(check, key: $0) }) {
+            candidate = adopted
+        } else {
+            guard let key = try? MasterKey.load(location.keyFile, createIfMissing: false), key != cachedKey,
+                KeyCheck.opens(check, key: key)
+            else { return false }
+            candidate = key
+        }
+        if cachedKey != nil { wipe(&cachedKey!) }
+        cachedKey = candidate
+        return true
+    }
+
+    // MARK: - Rotating the key
+
+    /// `key rotate` on the cluster: every secret's sealed value and the key check re-sealed
+    /// under the next key (`MasterKey.next`) in one etcd transaction that compares each key's
+    /// `mod_revision` (a create, rm or rotation elsewhere meanwhile makes it fail and it is
+    /// tried again on what the store holds then), then the key file replaced here. Other nodes
+    /// holding the new key as `<key file>.next` adopt it by themselves; the others refuse with a
+    /// key mismatch until it is copied to them. One transaction is bounded by etcd's
+    /// `--max-txn-ops` (128 by default): a store with more secrets needs it raised.
+    public func rotateKey() throws(StoreError) -> Int {
+        guard Files.exists(location.keyFile) else {
+            let state = try keyState()
+            if state.hasSecrets { throw .keyMissing(store: url, keyFile: location.keyFile) }
+            throw .keyFile(path: location.keyFile, why: "there is no key to rotate yet ('secret create' makes the store's key)")
+        }
+        for _ in 0..<8 {
+            let state = try keyState(with: [EtcdClient.range(keys.names, end: EtcdClient.prefixEnd(keys.names))])
+            keyChecked = false
+            try check(state)
+            let old = try key()
+            var fresh = try MasterKey.next(location.keyFile)
+            defer { wipe(&fresh) }
+            guard fresh != old else { throw .keyFile(path: MasterKey.nextPath(location.keyFile), why: "it is the key in use already") }
+            var compares: [JSONValue] = []
+            var puts: [JSONValue] = []
+            if let check = state.check {
+                compares.append(EtcdClient.compare(keys.keyCheck, "MOD", "EQUAL", check.modRevision))
+            } else {
+                compares.append(EtcdClient.compare(keys.keyCheck, "CREATE", "EQUAL", 0))
+            }
+            puts.append(EtcdClient.requestPut(EtcdClient.put(keys.keyCheck, try KeyCheck.seal(key: fresh))))
+            for item in state.extra[0] {
+                let (record, sealed) = try EtcdRecord.decode(item.value, key: item.key, keys: keys)
+                guard let sealed else { throw .corrupt("no sealed value for secret '\(record.name)'") }
+                let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
+                var value: [UInt8]
+                do {
+                    value = try sealed.withUnsafeBytes { try Sealing.open($0, key: old, associatedData: data, name: record.name) }
+                } catch let error as StoreError {
+                    throw error
+                } catch {
+                    throw .corrupt("\(error)")
+                }
+                defer { wipe(&value) }
+                let resealed = try Sealing.seal(value, key: fresh, associatedData: data)
+                compares.append(EtcdClient.compare(item.key, "MOD", "EQUAL", item.modRevision))
+                puts.append(EtcdClient.requestPut(EtcdClient.put(item.key, EtcdRecord.encode(record, sealed: resealed))))
+            }
+            // No secret created meanwhile under the old key: the names' range is unchanged.
+            compares.append(EtcdClient.compare(keys.names, end: EtcdClient.prefixEnd(keys.names), "MOD", "LESS", state.revision + 1))
+            let answer: (succeeded: Bool, ranges: [[EtcdClient.KeyValue]], revision: Int64)
+            do {
+                answer = try client.txn(compares, success: puts)
+            } catch {
+                if "\(error)".contains("too many operations") {
+                    throw .unavailable(store: url, why: "re-sealing \(state.extra[0].count) secrets needs one transaction of \(puts.count) operations, more than etcd's --max-txn-ops allows: raise it on every member (nothing was changed)")
+                }
+                throw error
+            }
+            guard answer.succeeded else { continue }
+            try MasterKey.promoteNext(location.keyFile)
+            if cachedKey != nil { wipe(&cachedKey!) }
+            cachedKey = fresh
+            return state.extra[0].count
+        }
+        throw .unavailable(store: url, why: "rotating the key kept losing races with other changes (nothing was changed)")
     }
 
     public func checkKey() throws(StoreError) {
@@ -207,7 +294,11 @@ public final class EtcdSecretStore: SecretSource {
                 if state.hasSecrets { throw .keyMissing(store: url, keyFile: location.keyFile) }
                 if try MasterKey.create(location.keyFile) { createdKey = true }
             }
-            let key = try key()
+            var key = try key()
+            // The cluster's key rotated elsewhere since this node read its key file.
+            if let check = state.check, state.hasSecrets, !KeyCheck.opens(check.value, key: key), adoptRotatedKey(check.value) {
+                key = try self.key()
+            }
             var compares: [JSONValue] = []
             var puts: [JSONValue] = []
             if let check = state.check, KeyCheck.opens(check.value, key: key) {

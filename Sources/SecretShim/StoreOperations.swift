@@ -94,23 +94,42 @@ struct KeyRotateCommand: ParsableCommand {
         commandName: "rotate",
         abstract: "Re-seal every secret under a new master key, in one transaction, and replace the key file.",
         discussion: """
-            Crash-safe: killed at any moment, the store opens with exactly one of the two keys \
-            (the next command finishes a rotation that committed). Running workloads keep their \
-            files. Back up the new key: the old one no longer opens the store or its new backups.
+            The new key is <key file>.next until the commit, then replaces the key file. Killed at \
+            any moment, the store opens with exactly one of the two keys (the next command \
+            finishes a rotation that committed). Running workloads keep their files. On an etcd \
+            store, first 'key rotate --prepare' and copy <key file>.next to every node's key \
+            folder: each node then adopts the new key by itself when the rotation commits.
             """)
 
     @OptionGroup var globals: GlobalOptions
 
+    @Flag(help: "Only write the next key (<key file>.next, kept if there), to copy to the other nodes first.")
+    var prepare = false
+
     func run() throws {
         let what = "key rotate"
         let location = try globals.location
-        try requireLocal(location, what, instead: "rotating a cluster's key is not supported yet")
         do {
-            guard Files.exists(location.root) else { throw StoreError.noStore(location.root) }
-            let store = try SecretStore.openForWriting(location, creating: false)
+            if !location.isRemote, !Files.exists(location.root) { throw StoreError.noStore(location.root) }
+            let store = try location.openForWriting(creating: false)
+            defer { store.close() }
+            let next = MasterKey.nextPath(location.keyFile)
+            if prepare {
+                try store.checkKey()
+                var key = try MasterKey.next(location.keyFile)
+                wipe(&key)
+                Output.out("the next key is \(Output.escapingControlBytes(next)): copy it, as it is, beside every node's key file; then run 'secretshim key rotate'\n")
+                return
+            }
             let count = try store.rotateKey()
             Audit.log(location, AuditEvent(type: "store", action: "rotate", id: "", keys: ["keyFile", "secrets"], values: [location.keyFile, String(count)]))
-            Output.out("re-sealed \(count) secret\(count == 1 ? "" : "s") under a new key in \(Output.escapingControlBytes(location.keyFile)); back it up: the old key no longer opens the store, and backups made before open only with the old key\n")
+            var said = "re-sealed \(count) secret\(count == 1 ? "" : "s") under a new key in \(Output.escapingControlBytes(location.keyFile)); back it up: the old key no longer opens the store"
+            if location.isRemote {
+                said += ", and every other node needs the new key: those given it as \(Output.escapingControlBytes(next)) (key rotate --prepare) adopt it now, the others refuse with a key mismatch until it is copied to their key file"
+            } else {
+                said += ", and backups made before open only with the old key"
+            }
+            Output.out(said + "\n")
         } catch {
             throw CommandFailure.failed(what, error)
         }

@@ -6,25 +6,24 @@ import Namespaces
 /// as `swarm unlock-key --rotate`, for the key that seals the values themselves.
 ///
 /// The new key is written beside the key file, as `<key file>.next` (0400, durable, file and
-/// name), before the transaction; only after the commit is it renamed over the key file, which
-/// is how the old key is removed. The store's key check (`KeyCheck`) says which of the two
+/// name; `MasterKey.next`), before the transaction; only after the commit is it renamed over
+/// the key file, which is how the old key is removed. A `.next` already there is the key to
+/// rotate to: one prepared for a cluster (`key rotate --prepare`, copied to every node first),
+/// or the leftover of a rotation killed before its commit. The store's key check (`KeyCheck`) says which of the two
 /// files is the store's own, so a `kill -9` or a power loss at any moment leaves a store that
 /// opens with exactly one of them:
 /// - before the commit, the store is under the old key, which the key file still holds; the
-///   leftover `.next` opens nothing, and the next rotation replaces it;
+///   leftover `.next` opens nothing, and the next rotation rotates to it;
 /// - after the commit and before the rename, the store is under the new key, which `.next`
 ///   holds: the first command that finds the key file refused and `.next` opening the key
 ///   check finishes the rename (`adoptRotatedKey`), `run` included.
 /// Running workloads keep their files (their tmpfs was written when they started).
 extension SecretStore {
-    /// Where a rotation keeps the new key until its commit.
-    static func nextKeyPath(_ keyFile: String) -> String { keyFile + ".next" }
-
-    /// Re-seals every secret under a fresh key and makes it the key file's; returns how many
-    /// secrets were re-sealed. Refused, changing nothing: a store without a key of its own
-    /// (`.keyMissing`, `.keyMismatch`), a row the key does not open (`.undecryptable`: a store
-    /// an older secretshim split between two keys), a key file whose folder cannot take the new
-    /// key (`.keyFile`).
+    /// Re-seals every secret under the next key (`MasterKey.next`) and makes it the key file's;
+    /// returns how many secrets were re-sealed. Refused, changing nothing: a store without a key
+    /// of its own (`.keyMissing`, `.keyMismatch`), a row the key does not open
+    /// (`.undecryptable`: a store an older secretshim split between two keys), a key file whose
+    /// folder cannot take the new key (`.keyFile`).
     public func rotateKey() throws(StoreError) -> Int {
         guard let database else { throw .database("store is open read-only") }
         guard Files.exists(location.keyFile) else {
@@ -32,37 +31,18 @@ extension SecretStore {
             throw .keyFile(path: location.keyFile, why: "there is no key to rotate yet ('secret create' makes the store's key)")
         }
         let old = try keyForChange(database, mayCreate: false)
-        let next = Self.nextKeyPath(location.keyFile)
-        var fresh = System.randomBytes(MasterKey.size)
+        var fresh = try MasterKey.next(location.keyFile)
         defer { wipe(&fresh) }
-        // A leftover of a rotation killed before its commit (one killed after it was adopted by
-        // `keyForChange`): it opens nothing, so it is replaced.
-        do {
-            try Files.replace(next, with: fresh, mode: 0o400, temporary: next + ".new", durably: true)
-        } catch {
-            throw .keyFile(path: next, why: "cannot write the new key: \(error.reason)")
-        }
+        guard fresh != old else { throw .keyFile(path: MasterKey.nextPath(location.keyFile), why: "it is the key in use already") }
         let writer = try LaunchIndexWriter(index)
         defer { writer.close() }
-        let count: Int
-        do {
-            count = try database.writeTransaction { () throws(StoreError) -> Int in
-                _ = try writer.stampBeforeChange(database)
-                let key = try recordKeyCheck(old, in: database)
-                return try Self.reseal(database, from: key, to: fresh)
-            }
-        } catch {
-            try? Files.remove(next)
-            throw error
+        let count = try database.writeTransaction { () throws(StoreError) -> Int in
+            _ = try writer.stampBeforeChange(database)
+            let key = try recordKeyCheck(old, in: database)
+            return try Self.reseal(database, from: key, to: fresh)
         }
-        // Committed: the store is the new key's. From here on a failure is finished by the next
-        // command (`adoptRotatedKey`); the rename is tried here first.
-        do {
-            try Files.rename(next, to: location.keyFile)
-            Files.syncDirectory(of: location.keyFile)
-        } catch {
-            throw .keyFile(path: location.keyFile, why: "the store was re-sealed under the key in \(next), which could not replace it (\(error.reason)); the next command will retry")
-        }
+        // Committed: the store is the new key's. A failed rename is finished by the next command.
+        try MasterKey.promoteNext(location.keyFile)
         if cachedKey != nil { wipe(&cachedKey!) }
         cachedKey = fresh
         // Every file of `launch/` was sealed under the old key: rebuilt (`before` nil).
@@ -92,19 +72,15 @@ extension SecretStore {
         return resealed.count
     }
 
-    /// A key file that `database` refuses may be one rotation behind: a `key rotate` killed
-    /// between its commit and its rename, or one finished by another process since this one
-    /// read the key. If `.next` opens the store's key check it replaces the key file (on a
-    /// read-only folder it is used as it is); else the key file is read again. True if the key
-    /// now cached is the store's.
+    /// A key file that `database` refuses may be one rotation behind (`MasterKey.adoptNext`),
+    /// or replaced by a rotation in another process since this one read it (read again). True
+    /// if the key now cached is the store's.
     func adoptRotatedKey(_ database: Database) -> Bool {
-        let next = Self.nextKeyPath(location.keyFile)
         let candidate: [UInt8]
-        if Files.exists(next), let key = try? MasterKey.load(next, createIfMissing: false),
-            let check = try? KeyCheck.stored(in: database), KeyCheck.opens(check, key: key)
-        {
-            candidate = key
-            if (try? Files.rename(next, to: location.keyFile)) != nil { Files.syncDirectory(of: location.keyFile) }
+        if let adopted = MasterKey.adoptNext(location.keyFile, isStores: { key in
+            (try? KeyCheck.stored(in: database)).flatMap { $0 }.map { KeyCheck.opens($0, key: key) } ?? false
+        }) {
+            candidate = adopted
         } else {
             guard let key = try? MasterKey.load(location.keyFile, createIfMissing: false), key != cachedKey,
                 (try? KeyCheck.accepts(key, in: database)) == true

@@ -58,4 +58,49 @@ public enum MasterKey {
             throw .keyFile(path: path, why: "\(error)")
         }
     }
+
+    // MARK: - Rotation (`key rotate`; KeyRotation says how a store uses these)
+
+    /// Where a rotation keeps the new key until its commit: `<key file>.next`.
+    public static func nextPath(_ keyFile: String) -> String { keyFile + ".next" }
+
+    /// The key the next rotation seals under: `.next` if one is there (prepared with `key rotate
+    /// --prepare` and copied to the other nodes of a cluster beforehand, or left by a rotation
+    /// killed before its commit, which never used it), else a fresh one written there (0400,
+    /// flushed, file and name) before anything is sealed under it. `.keyFile` if it cannot be
+    /// written, or if the one there is not a valid key (wrong size, mode or owner).
+    public static func next(_ keyFile: String) throws(StoreError) -> [UInt8] {
+        let next = nextPath(keyFile)
+        if Files.exists(next) || (try? Files.linkStatus(next)) != nil { return try load(next, createIfMissing: false) }
+        do {
+            var fresh = System.randomBytes(size)
+            defer { wipe(&fresh) }
+            _ = try Files.createExclusively(next, fresh, mode: 0o400)
+        } catch {
+            throw .keyFile(path: next, why: "cannot write the new key: \(error.reason)")
+        }
+        return try load(next, createIfMissing: false)
+    }
+
+    /// After a rotation's commit: `.next` becomes the key file (the old key is removed by the
+    /// rename), flushed. `.keyFile` if the rename fails: the next command finishes it (`adoptNext`).
+    public static func promoteNext(_ keyFile: String) throws(StoreError) {
+        do {
+            try Files.rename(nextPath(keyFile), to: keyFile)
+            Files.syncDirectory(of: keyFile)
+        } catch {
+            throw .keyFile(path: keyFile, why: "the store was re-sealed under the key in \(nextPath(keyFile)), which could not replace it (\(error.reason)); the next command will retry")
+        }
+    }
+
+    /// A key file the store refused may be one rotation behind (a rotation killed between its
+    /// commit and its rename, or done on another node of a cluster): if `.next` is a valid key
+    /// and `isStores` says it opens the store's key check, it replaces the key file (on a
+    /// read-only folder it is used where it is) and is returned. nil otherwise.
+    public static func adoptNext(_ keyFile: String, isStores: ([UInt8]) -> Bool) -> [UInt8]? {
+        let next = nextPath(keyFile)
+        guard Files.exists(next), let key = try? load(next, createIfMissing: false), isStores(key) else { return nil }
+        if (try? Files.rename(next, to: keyFile)) != nil { Files.syncDirectory(of: keyFile) }
+        return key
+    }
 }

@@ -45,6 +45,12 @@ public protocol SecretSource: AnyObject {
     /// recorded under the lock `remove` takes, is the hold).
     func hold(_ lease: Lease) throws(StoreError)
 
+    /// `key rotate`: every secret and the key check re-sealed under the next key
+    /// (`MasterKey.next`) in one transaction, then that key made the key file's; how many
+    /// secrets were re-sealed. Killed at any moment, the store opens with exactly one of the two
+    /// keys (KeyRotation).
+    func rotateKey() throws(StoreError) -> Int
+
     /// Lets go of what the store keeps open: a cluster store's client threads. A process must be
     /// single-threaded to enter or make a mount namespace (setns(2) and unshare(2) refuse with
     /// EINVAL otherwise), so `run`, `update` and the runtime wrapper close the store once they

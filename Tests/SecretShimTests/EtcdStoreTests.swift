@@ -20,6 +20,73 @@ import Testing
         return (a, b, keyDirectory)
     }
 
+    /// `key rotate` on the cluster (#23): prepared on node a and copied to node b as
+    /// `master.key.next`, the rotation commits in one transaction; b adopts the new key by
+    /// itself, a third node without it refuses in one line until it gets the key, a workload
+    /// started before keeps its file, and etcd holds only the new ciphertext.
+    @Test func theClustersKeyRotatesAndNodesGivenTheNextKeyAdoptIt() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster() else { return }
+        defer { cluster.shutDown() }
+        let prefix = "r" + UUID().uuidString.prefix(8).lowercased()
+        var nodes: [EtcdNode] = []
+        var keyFiles: [String] = []
+        for name in ["node-a", "node-b", "node-c"] {
+            let folder = NSTemporaryDirectory() + "/secretshim-etcd-key-\(prefix)-\(name)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            keyFiles.append(folder + "/master.key")
+            nodes.append(EtcdNode(name, cluster: cluster, prefix: prefix, keyFile: folder + "/master.key"))
+        }
+        let (a, b, c) = (nodes[0], nodes[1], nodes[2])
+        for node in nodes { node.startAgent() }
+        defer {
+            for node in nodes { node.cleanUp() }
+            for file in keyFiles { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
+        }
+        let values = (0..<4).map { "rotated-\($0)-\(UUID().uuidString)" }
+        for (index, value) in values.enumerated() {
+            #expect(a(["secret", "create", "s\(index)", "-"], stdin: Data(value.utf8)).status == 0)
+        }
+        let oldKey = try Data(contentsOf: URL(fileURLWithPath: keyFiles[0]))
+        for file in keyFiles.dropFirst() { FileManager.default.createFile(atPath: file, contents: oldKey, attributes: [.posixPermissions: 0o400]) }
+        let before = cluster.etcdctl("get --prefix /\(prefix)/names/ --print-value-only").output
+
+        let output = a.shim.directory.path + "/seen", flag = a.shim.directory.path + "/running"
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let workload = a.shim.detachedProcess(
+            ["run", "--name", "steady", "--secret", "s0", "--", "/bin/sh", "-c", "while [ -e \(flag) ]; do sleep 0.05; done; cat /run/secrets/s0 > \(output)"],
+            env: a.environment)
+        #expect(eventually(10) { a(["ps"]).stdout.contains("steady") })
+
+        let prepared = a(["key", "rotate", "--prepare"])
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        let next = try Data(contentsOf: URL(fileURLWithPath: keyFiles[0] + ".next"))
+        FileManager.default.createFile(atPath: keyFiles[1] + ".next", contents: next, attributes: [.posixPermissions: 0o400])
+        let rotated = a(["key", "rotate"])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(rotated.stdout.contains("re-sealed 4 secrets") && rotated.stdout.contains("every other node needs the new key"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFiles[0])) == next)
+
+        // Node b adopts the key it was given; node c, without it, refuses until it gets it.
+        let onB = b(["run", "--secret", "s3", "--", "/bin/cat", "/run/secrets/s3"])
+        #expect(onB.status == 0 && onB.stdout == values[3], "\(onB.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFiles[1])) == next)
+        let onC = c(["secret", "ls"])
+        #expect(onC.status == 1)
+        expectOneLineError(onC, contains: "is not the key of the store at etcd://")
+        try FileManager.default.removeItem(atPath: keyFiles[2])
+        FileManager.default.createFile(atPath: keyFiles[2], contents: next, attributes: [.posixPermissions: 0o400])
+        #expect(c(["run", "--secret", "s1", "--", "/bin/cat", "/run/secrets/s1"]).stdout == values[1])
+
+        try FileManager.default.removeItem(atPath: flag)
+        workload.waitUntilExit()
+        #expect((try? String(contentsOfFile: output, encoding: .utf8)) == values[0], "the running workload kept its file")
+        // Every sealed value in etcd changed, and none is readable.
+        let after = cluster.etcdctl("get --prefix /\(prefix)/names/ --print-value-only").output
+        #expect(before.contains("Sealed") && after.split(separator: "\n").count == 4, "\(after)")
+        #expect(Set(after.split(separator: "\n")).isDisjoint(with: before.split(separator: "\n")))
+        for value in values { #expect(!after.contains(value)) }
+    }
+
     @Test func createOnOneNodeListAndRunOnTheOtherWithOnlyCiphertextInEtcd() throws {
         guard Shim.isRoot, let cluster = EtcdCluster() else { return }
         defer { cluster.shutDown() }

@@ -263,16 +263,32 @@ import Testing
         FileManager.default.createFile(atPath: keyFile + ".next", contents: stray, attributes: [.posixPermissions: 0o400])
         #expect(Self.values(shim, ["s"]).stdout == "s=the-value\n")
         #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == oldKey, "a stray next key was taken")
-        #expect(shim(["key", "rotate"]).status == 0, "a rotation replaces the stray")
+        // The next rotation rotates to it (a key never used, as one `--prepare` writes).
+        #expect(shim(["key", "rotate"]).status == 0)
         let newKey = try Data(contentsOf: URL(fileURLWithPath: keyFile))
-        #expect(newKey != stray && newKey != oldKey)
+        #expect(newKey == stray)
+        // `--prepare` writes the next key and changes nothing else.
+        let prepared = shim(["key", "rotate", "--prepare"])
+        #expect(prepared.status == 0 && prepared.stdout.contains(keyFile + ".next"), "\(prepared.stderr)")
+        let preparedKey = try Data(contentsOf: URL(fileURLWithPath: keyFile + ".next"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == newKey && preparedKey != newKey)
+        #expect(shim(["key", "rotate"]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == preparedKey)
+        #expect(Self.values(shim, ["s"]).stdout == "s=the-value\n")
+        // A `.next` that is not a key (wrong size): refused in one line, nothing changed.
+        FileManager.default.createFile(atPath: keyFile + ".next", contents: Data("short".utf8), attributes: [.posixPermissions: 0o400])
+        let bad = shim(["key", "rotate"])
+        #expect(bad.status == 1)
+        expectOneLineError(bad, contains: "must hold exactly 32 bytes")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == preparedKey)
+        try FileManager.default.removeItem(atPath: keyFile + ".next")
 
         // After the commit, before the rename.
         try FileManager.default.removeItem(atPath: keyFile)
-        FileManager.default.createFile(atPath: keyFile, contents: oldKey, attributes: [.posixPermissions: 0o400])
-        FileManager.default.createFile(atPath: keyFile + ".next", contents: newKey, attributes: [.posixPermissions: 0o400])
+        FileManager.default.createFile(atPath: keyFile, contents: newKey, attributes: [.posixPermissions: 0o400])
+        FileManager.default.createFile(atPath: keyFile + ".next", contents: preparedKey, attributes: [.posixPermissions: 0o400])
         #expect(Self.values(shim, ["s"]).stdout == "s=the-value\n", "run did not finish the rotation")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == newKey)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == preparedKey)
         #expect(!FileManager.default.fileExists(atPath: keyFile + ".next"))
     }
 
@@ -303,11 +319,11 @@ import Testing
         expectOneLineError(without, contains: "is missing")
     }
 
-    /// On an etcd store these are the cluster's (one line, exit 1).
+    /// On an etcd store, backups are etcd's own (one line, exit 1).
     @Test func notOnAnEtcdStore() {
         let shim = Shim()
         defer { shim.cleanUp() }
-        for arguments in [["store", "backup", "/tmp/x.db"], ["store", "restore", "/tmp/x.db"], ["key", "rotate"]] {
+        for arguments in [["store", "backup", "/tmp/x.db"], ["store", "restore", "/tmp/x.db"]] {
             let result = shim(arguments, env: ["SECRETSHIM_STORE": "etcd+insecure://127.0.0.1:1"])
             #expect(result.status == 1, "\(arguments)")
             expectOneLineError(result, contains: "works on the local store")
