@@ -118,9 +118,16 @@ public final class EtcdSecretStore: SecretSource {
             if state.hasSecrets { throw .keyMissing(store: url, keyFile: location.keyFile) }
             throw .keyFile(path: location.keyFile, why: "there is no key to rotate yet ('secret create' makes the store's key)")
         }
+        return try MasterKey.whileLocked(location.keyFile) { () throws(StoreError) -> Int in try rotateKeyLocked() }
+    }
+
+    private func rotateKeyLocked() throws(StoreError) -> Int {
         for _ in 0..<8 {
             let state = try keyState(with: [EtcdClient.range(keys.names, end: EtcdClient.prefixEnd(keys.names))])
             keyChecked = false
+            // The key as it is now: another rotation may have replaced it while this one waited.
+            if cachedKey != nil { wipe(&cachedKey!) }
+            cachedKey = nil
             try check(state)
             let old = try key()
             var fresh = try MasterKey.next(location.keyFile)

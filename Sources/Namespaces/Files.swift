@@ -61,6 +61,14 @@ public enum Files {
         try sys("unlink", path) { path.withCString { unlink($0) } }
     }
 
+    /// The bytes an unprivileged writer may still use on the file system holding `path`
+    /// (statvfs(3)); nil if it cannot be asked.
+    public static func availableBytes(_ path: String) -> UInt64? {
+        var st = statvfs()
+        guard (try? sys("statvfs", path) { statvfs(path, &st) }) != nil else { return nil }
+        return UInt64(st.f_bavail) &* UInt64(st.f_frsize)
+    }
+
     /// Removes the folder `path` if it is empty (rmdir(2)).
     public static func removeEmptyDirectory(_ path: String) throws(SysError) {
         try sys("rmdir", path) { Glibc.rmdir(path) }
@@ -139,6 +147,53 @@ public enum Files {
             end += 1
             while end < real.count && real[end] != UInt8(ascii: "/") { end += 1 }
         }
+    }
+
+    /// Copies everything `source` holds into a new file `path` (exactly `mode`) that appears
+    /// whole, flushed to disk, or not at all, and never replaces anything (EEXIST). It is made
+    /// unnamed in its folder (O_TMPFILE) and named last with linkat(2) through /proc/self/fd
+    /// (open(2)'s own recipe), so no name exists meanwhile that whoever owns the folder could
+    /// swap or plant a link at. A file system without O_TMPFILE (NFS, say) gets a fresh
+    /// `.NAME.partial-PID` (O_EXCL, O_NOFOLLOW) linked in instead, removed after.
+    public static func createWhole(_ path: String, mode: mode_t, copying source: FileDescriptor) throws(SysError) {
+        let folder = parent(of: path)
+        // O_TMPFILE is (__O_TMPFILE | O_DIRECTORY), a macro Swift does not import.
+        let temporaryFile: Int32 = 0o20000000 | O_DIRECTORY
+        var partial: String?
+        let output: FileDescriptor
+        do {
+            output = try FileDescriptor.open(folder, O_WRONLY | temporaryFile, mode: mode)
+        } catch where [EOPNOTSUPP, EISDIR, EINVAL].contains(error.errno) {
+            let name = folder + "/." + (components(path).last ?? "file") + ".partial-\(getpid())"
+            try? remove(name)
+            output = try FileDescriptor.open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+            partial = name
+        }
+        defer {
+            output.close()
+            if let partial { try? remove(partial) }
+        }
+        var offset = 0
+        while true {
+            let chunk = try source.read(upTo: 1 << 20, at: offset, path: path)
+            if chunk.isEmpty { break }
+            try output.writeAll(chunk, path: path)
+            offset += chunk.count
+        }
+        try output.changeMode(mode, path: path)
+        try output.sync(path: path)
+        if let partial {
+            try link(partial, as: path)
+            // Whoever owns the folder may have put another file at the partial name since it
+            // was made: the name linked must be this file.
+            let written = try output.status(path: path), named = try linkStatus(path)
+            guard written.st_ino == named.st_ino, written.st_dev == named.st_dev else {
+                throw SysError("another file was put in its place while it was written", path, errno: EBUSY)
+            }
+        } else {
+            try sys("link", path) { linkat(AT_FDCWD, "/proc/self/fd/\(output.rawValue)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) }
+        }
+        syncDirectory(of: path)
     }
 
     /// Creates `path` with `bytes` only if it does not exist yet. The content is complete before

@@ -16,8 +16,8 @@ struct EventsCommand: ParsableCommand {
         abstract: "Show the audit log: secrets created, removed, granted, revoked and refused.",
         discussion: """
             Times as Docker takes them: RFC 3339 (2026-12-01T10:00:00Z, 2026-12-01), Unix seconds
-            (1764583200, 1764583200.5), or a duration before now (10m, 1h30m). Filters: type=secret|workload,
-            action=create|remove|grant|revoke|refuse, name=NAME (the secret's or the workload's);
+            (1764583200, 1764583200.5), or a duration before now (10m, 1h30m). Filters: type=secret|workload|store,
+            action=create|remove|grant|revoke|refuse|backup|restore|rotate, name=NAME (the secret's or the workload's);
             one key given twice matches either value, different keys must all match.
             """)
 

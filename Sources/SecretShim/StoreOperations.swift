@@ -34,6 +34,7 @@ struct StoreBackupCommand: ParsableCommand {
 
     func run() throws {
         let what = "store backup"
+        if file.isEmpty { throw CommandFailure.usage(what, "give the backup's file") }
         let location = try globals.location
         try requireLocal(location, what, instead: "back up etcd with 'etcdctl snapshot save' (its values are sealed) and keep the key file apart")
         do {
@@ -67,6 +68,7 @@ struct StoreRestoreCommand: ParsableCommand {
 
     func run() throws {
         let what = "store restore"
+        if file.isEmpty { throw CommandFailure.usage(what, "give the backup's file") }
         let location = try globals.location
         try requireLocal(location, what, instead: "restore etcd with 'etcdutl snapshot restore' (or 'etcdctl snapshot restore' on etcd 3.4)")
         do {

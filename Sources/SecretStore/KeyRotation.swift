@@ -30,6 +30,13 @@ extension SecretStore {
             if try KeyCheck.hasRows(database) { throw .keyMissing(store: location.root, keyFile: location.keyFile) }
             throw .keyFile(path: location.keyFile, why: "there is no key to rotate yet ('secret create' makes the store's key)")
         }
+        return try MasterKey.whileLocked(location.keyFile) { () throws(StoreError) -> Int in try rotateKeyLocked(database) }
+    }
+
+    private func rotateKeyLocked(_ database: Database) throws(StoreError) -> Int {
+        // The key as it is now: another rotation may have replaced it while this one waited.
+        if cachedKey != nil { wipe(&cachedKey!) }
+        cachedKey = nil
         let old = try keyForChange(database, mayCreate: false)
         var fresh = try MasterKey.next(location.keyFile)
         defer { wipe(&fresh) }

@@ -61,6 +61,29 @@ public enum MasterKey {
 
     // MARK: - Rotation (`key rotate`; KeyRotation says how a store uses these)
 
+    /// Runs `body` holding an exclusive flock(2) on the key file: `key rotate` and `store
+    /// restore` take it, so that neither reads a key the other is replacing (a fresh-eyes
+    /// finding: two rotations at once, or a restore beside a rotation, left the store sealed
+    /// under a key no file held any more). A rotation renames a new file over the key, so the
+    /// lock is taken again until it is held on the file the path names. `.keyFile` if the key
+    /// file cannot be opened.
+    public static func whileLocked<T>(_ keyFile: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        while true {
+            let fd: FileDescriptor
+            do {
+                fd = try FileDescriptor.open(keyFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                try fd.lock(LOCK_EX, path: keyFile)
+            } catch {
+                throw .keyFile(path: keyFile, why: error.reason)
+            }
+            defer { fd.close() }
+            guard let held = try? fd.status(path: keyFile), let named = try? Files.linkStatus(keyFile),
+                held.st_ino == named.st_ino, held.st_dev == named.st_dev
+            else { continue }
+            return try body()
+        }
+    }
+
     /// Where a rotation keeps the new key until its commit: `<key file>.next`.
     public static func nextPath(_ keyFile: String) -> String { keyFile + ".next" }
 

@@ -22,41 +22,34 @@ extension SecretStore {
         if Files.exists(path) || (try? Files.linkStatus(path)) != nil {
             throw .backupFile(path: path, why: "a file is already there: give a new file (a backup never replaces one)")
         }
-        let name = Files.components(path).last ?? "backup"
-        let temporary = Files.parent(of: path) + "/." + name + ".partial-\(getpid())"
         let previousMask = umask(0o077)
         defer { umask(previousMask) }
-        var count = 0
-        do throws(StoreError) {
-            do throws(SysError) {
-                try? Files.remove(temporary)
-                try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600).close()
-            } catch {
-                throw .backupFile(path: path, why: error.reason)
-            }
-            do {
-                let copy = try Database(path: temporary, readOnly: false)
-                try source.backup(into: copy)
-                let rows = try copy.prepare("SELECT count(*) FROM secrets")
-                try rows.bind([])
-                _ = try rows.step()
-                count = Int(rows.int(0))
-            }
-            do throws(SysError) {
-                let fd = try FileDescriptor.open(temporary, O_RDONLY | O_NOFOLLOW)
-                defer { fd.close() }
-                try fd.sync(path: temporary)
-                try Files.link(temporary, as: path)
-            } catch {
-                throw .backupFile(path: path, why: error.errno == EEXIST ? "a file appeared there meanwhile: give a new file" : error.reason)
-            }
-        } catch {
-            try? Files.remove(temporary)
-            try? Files.remove(temporary + "-journal")
-            throw error
+        // SQLite writes its copy (and that copy's journal) in the store's own folder, never in
+        // FILE's: whoever owns FILE's folder could plant a link at the journal's name, which
+        // SQLite would follow and write through. FILE gets the bytes through our descriptor.
+        Self.sweepCopies(in: location.root)
+        let copyPath = location.root + "/.backup-\(getpid()).db"
+        defer {
+            try? Files.remove(copyPath)
+            try? Files.remove(copyPath + "-journal")
         }
-        try? Files.remove(temporary)
-        Files.syncDirectory(of: path)
+        let count: Int
+        do {
+            try? Files.remove(copyPath)
+            let copy = try Database(path: copyPath, readOnly: false)
+            try source.backup(into: copy)
+            let rows = try copy.prepare("SELECT count(*) FROM secrets")
+            try rows.bind([])
+            _ = try rows.step()
+            count = Int(rows.int(0))
+        }
+        do throws(SysError) {
+            let input = try FileDescriptor.open(copyPath, O_RDONLY | O_NOFOLLOW)
+            defer { input.close() }
+            try Files.createWhole(path, mode: 0o600, copying: input)
+        } catch {
+            throw .backupFile(path: path, why: error.errno == EEXIST ? "a file appeared there meanwhile: give a new file" : error.reason)
+        }
         return count
     }
 
@@ -82,6 +75,20 @@ extension SecretStore {
     ///   as `secret rm` refuses it: checked under the state dir's exclusive lock, which a
     ///   starting `run` takes to record its lease).
     public static func restore(_ location: StoreLocation, from path: String, force: Bool, leases: LeaseBook) throws(StoreError) -> Restored {
+        // Every backup holds a key check, which only the key opens: without the key file there
+        // is nothing a restore could check (and a backup never holds the key).
+        guard Files.exists(location.keyFile) else {
+            throw .backupFile(path: path, why: "the key file \(location.keyFile) is missing: copy the store's key there first (a backup never holds the key)")
+        }
+        // Under the key's lock: a `key rotate` cannot replace the key between the backup's
+        // check and its rows' commit (a fresh-eyes finding: the store was left sealed under
+        // the key the rotation had just discarded).
+        return try MasterKey.whileLocked(location.keyFile) { () throws(StoreError) -> Restored in
+            try restoreLocked(location, from: path, force: force, leases: leases)
+        }
+    }
+
+    private static func restoreLocked(_ location: StoreLocation, from path: String, force: Bool, leases: LeaseBook) throws(StoreError) -> Restored {
         let madeRoot = !Files.exists(location.root)
         do {
             try Files.makeDirectories(location.root, mode: 0o700)
@@ -101,23 +108,24 @@ extension SecretStore {
             guard let database = store.database else { throw .database("store is open read-only") }
             let directory = try leases.open(create: true)!
             defer { directory.close() }
-            let writer = try LaunchIndexWriter(store.index)
-            defer { writer.close() }
             // The backup is read through its own connection, in one read transaction, and
             // written in one transaction of the store's alone: with the backup ATTACHed, SQLite
             // would commit both files through a super-journal, and a restore killed then left a
             // hot journal that read-only openers could not roll back.
             try backup.execute("BEGIN")
             defer { try? backup.execute("COMMIT") }
-            let restored = try directory.withExclusiveLock { () throws(StoreError) -> Restored in
-                try database.writeTransaction { () throws(StoreError) -> Restored in
+            // Locks in `secret rm`'s order: the state dir's, then `launch/`'s, then SQLite's.
+            return try directory.withExclusiveLock { () throws(StoreError) -> Restored in
+                let writer = try LaunchIndexWriter(store.index)
+                defer { writer.close() }
+                let restored = try database.writeTransaction { () throws(StoreError) -> Restored in
                     _ = try writer.stampBeforeChange(database)
                     return try replaceRows(of: database, from: backup, key: key, force: force, store: location.root, live: directory.liveLeases())
                 }
+                // Every file of `launch/` is rebuilt from the restored rows (`before` nil).
+                writer.bringInLine(database, before: nil, added: nil)
+                return restored
             }
-            // Every file of `launch/` is rebuilt from the restored rows (`before` nil).
-            writer.bringInLine(database, before: nil, added: nil)
-            return restored
         } catch {
             removeCopy()
             if madeRoot { try? Files.removeEmptyDirectory(location.root) }
@@ -136,8 +144,14 @@ extension SecretStore {
             let source = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
             defer { source.close() }
             // A FIFO would block the copy for ever, a device never end it.
-            guard try source.status(path: path).st_mode & S_IFMT == S_IFREG else {
+            let st = try source.status(path: path)
+            guard st.st_mode & S_IFMT == S_IFREG else {
                 throw SysError("not a regular file (a FIFO, device, socket or folder)", nil, errno: EINVAL)
+            }
+            // The copy must fit, with room to spare, on the store's file system: a sparse file
+            // of a terabyte would fill it before any check could refuse it.
+            if let free = Files.availableBytes(store), UInt64(max(0, st.st_size)) > free / 2 {
+                throw SysError("\(st.st_size) bytes, more than the store's file system can take (\(free) bytes free)", nil, errno: EFBIG)
             }
             try? Files.remove(temporary)
             let copy = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
@@ -150,7 +164,7 @@ extension SecretStore {
                 offset += chunk.count
             }
         } catch {
-            throw .backupFile(path: path, why: error.errno == EINVAL ? error.operation : error.reason)
+            throw .backupFile(path: path, why: error.errno == EINVAL || error.errno == EFBIG ? error.operation : error.reason)
         }
         func notABackup(_ why: String) -> StoreError { .backupFile(path: path, why: "corrupt, or not a secretshim store backup (\(why))") }
         let backup: Database
@@ -173,14 +187,25 @@ extension SecretStore {
         } catch {
             throw notABackup("\(error)")
         }
-        guard try KeyCheck.hasRows(backup) else { return ([], backup) }
-        guard Files.exists(keyFile) else {
-            throw .backupFile(path: path, why: "it holds secrets and the key file \(keyFile) is missing: copy the store's key there first (a backup never holds the key)")
-        }
+        // What the key does not authenticate (times, labels, the key check's table) must at
+        // least have the shapes this schema writes (a fresh-eyes finding: text times and a
+        // second key check were taken as they were).
+        let shapes = try backup.prepare(
+            """
+            SELECT (SELECT count(*) FROM secrets WHERE typeof(id) != 'text' OR typeof(name) != 'text'
+                    OR typeof(version) != 'integer' OR version < 0 OR typeof(created_ns) != 'integer' OR created_ns < 0
+                    OR typeof(updated_ns) != 'integer' OR updated_ns < 0 OR typeof(sealed) != 'blob')
+                + (SELECT count(*) FROM labels WHERE typeof(secret_id) != 'text' OR typeof(key) != 'text' OR key = ''
+                    OR typeof(value) != 'text')
+                + (SELECT count(*) FROM key_check WHERE typeof(sealed) != 'blob'),
+                (SELECT count(*) FROM key_check)
+            """)
+        try shapes.bind([])
+        guard try shapes.step(), shapes.int(0) == 0, shapes.int(1) <= 1 else { throw notABackup("rows of the wrong shape") }
         let key = try MasterKey.load(keyFile, createIfMissing: false)
         let opened = try KeyCheck.rows(backup, openedBy: key, untilOneOpens: false)
-        // Its key check says whose backup it is; without one (a store made before checks),
-        // a key that opens none of its rows is another's.
+        // Its key check says whose backup it is. Without one: a store made before checks, if
+        // the key opens its rows; an empty one is no store's (a file made without the key).
         let checkOpens = try KeyCheck.stored(in: backup).map { KeyCheck.opens($0, key: key) } ?? (opened.opened > 0)
         guard checkOpens else {
             throw .backupFile(path: path, why: "made under another key than \(keyFile): it is another store's backup, or the key is not this store's")
@@ -191,10 +216,12 @@ extension SecretStore {
         return (key, backup)
     }
 
-    /// Copies left by restores that were killed (their process is gone).
-    private static func sweepCopies(in root: String) {
-        for entry in Files.list(root) where entry.hasUTF8Prefix(".restore-") {
-            let digits = entry.dropFirst(".restore-".count).prefix { $0.isASCII && $0.isNumber }
+    /// Copies left by backups and restores that were killed (their process is gone).
+    static func sweepCopies(in root: String) {
+        for entry in Files.list(root) {
+            let prefix = entry.hasUTF8Prefix(".restore-") ? ".restore-" : entry.hasUTF8Prefix(".backup-") ? ".backup-" : ""
+            guard !prefix.isEmpty else { continue }
+            let digits = entry.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
             guard let pid = pid_t(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             try? Files.remove(root + "/" + entry)
         }
@@ -234,12 +261,8 @@ extension SecretStore {
         let insertLabel = try database.prepare("INSERT OR REPLACE INTO labels (secret_id, key, value) VALUES (?1, ?2, ?3)")
         try labels.bind([])
         while try labels.step() { try insertLabel.run([.text(labels.text(0)), .text(labels.text(1)), .text(labels.text(2))]) }
-        let index = try backup.prepare("SELECT coalesce(max(value), 0) FROM meta WHERE key = 'index'")
-        try index.bind([])
-        _ = try index.step()
-        try database.prepare(
-            "UPDATE meta SET value = max(value, ?1, coalesce((SELECT max(version) FROM secrets), 0)) WHERE key = 'index'"
-        ).run([.integer(index.int(0))])
+        // The backup's own counter is not authenticated: the restored rows' versions are.
+        try database.execute("UPDATE meta SET value = max(value, coalesce((SELECT max(version) FROM secrets), 0)) WHERE key = 'index'")
         if !incoming.isEmpty { try KeyCheck.record(key, in: database) }
         return restored
     }
