@@ -19,7 +19,8 @@ public func fuzzComposeProject(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
     for definition in project.secrets.values {
         require(!definition.storeName.isEmpty || definition.source == .external, "a secret without a store name: \(definition)")
     }
-    // Every grant is one `run --secret` reads, inside /run/secrets.
+    // Every grant is one `run --secret` reads: inside /run/secrets, or (an absolute target
+    // elsewhere, #21) a clean absolute path outside it.
     var requests: [String: String] = [:]
     var files: [String: String] = [:]
     for (index, grant) in grants.enumerated() {
@@ -28,7 +29,12 @@ public func fuzzComposeProject(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
                 require(false, "grant \(spec.debugDescription) does not parse")
                 return 0
             }
-            require(!parsed.target.hasPrefix("/") && !parsed.target.split(separator: "/").contains(".."), "target outside: \(spec.debugDescription)")
+            let components = parsed.target.split(separator: "/")
+            require(!components.contains("..") && !components.contains("."), "target not clean: \(spec.debugDescription)")
+            if parsed.isOutside {
+                let secrets = ContainerConfig.secretsDirectory
+                require(parsed.target != "/" && parsed.target != secrets && !parsed.target.hasPrefix(secrets + "/"), "an outside target in the secrets dir: \(spec.debugDescription)")
+            }
         }
         requests[grant.service] = "REQUEST-\(index)"
         files[grant.service] = "/state/request-\(index).env"

@@ -27,7 +27,8 @@ public func fuzzOCIConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     }
     if let specs = config.requestedSpecs { _ = try? ContainerConfig.grants(specs) }
     _ = config.strayGrantFields
-    _ = config.sharedPropagationAboveSecrets
+    _ = config.sharedPropagation()
+    _ = config.sharedPropagation(aboveSecretsAnd: ["/etc/x.conf", "/"])
     let mappings = config.idMappings
     for id: UInt32 in [0, 1, 999, 65_534, UInt32.max - 1, UInt32.max] {
         _ = mappings.uid.hostID(for: id)
