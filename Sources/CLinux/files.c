@@ -13,3 +13,10 @@ ssize_t cl_getdents64(int fd, void *buffer, size_t size) {
 ssize_t cl_flistxattr(int fd, char *names, size_t size) { return flistxattr(fd, names, size); }
 
 ssize_t cl_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
+
+#include <fcntl.h>
+#include <stdio.h>
+
+int cl_rename_noreplace(int dirfd, const char *from, const char *to) {
+    return renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE);
+}

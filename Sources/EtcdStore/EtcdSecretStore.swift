@@ -128,6 +128,14 @@ public final class EtcdSecretStore: SecretSource {
             // The key as it is now: another rotation may have replaced it while this one waited.
             if cachedKey != nil { wipe(&cachedKey!) }
             cachedKey = nil
+            // The cluster already rotated to this node's next key (prepared here and rotated on
+            // another node, or rotated here and killed before the rename): adopted, and no
+            // further rotation (a fresh-eyes finding: a second rotation took the prepared key
+            // and went on to a key of its own, which no prepared node held).
+            if let check = state.check, let adopted = MasterKey.adoptNext(location.keyFile, isStores: { KeyCheck.opens(check.value, key: $0) }) {
+                cachedKey = adopted
+                return state.extra[0].count
+            }
             try check(state)
             let old = try key()
             var fresh = try MasterKey.next(location.keyFile)
@@ -144,17 +152,9 @@ public final class EtcdSecretStore: SecretSource {
             for item in state.extra[0] {
                 let (record, sealed) = try EtcdRecord.decode(item.value, key: item.key, keys: keys)
                 guard let sealed else { throw .corrupt("no sealed value for secret '\(record.name)'") }
-                let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
-                var value: [UInt8]
-                do {
-                    value = try sealed.withUnsafeBytes { try Sealing.open($0, key: old, associatedData: data, name: record.name) }
-                } catch let error as StoreError {
-                    throw error
-                } catch {
-                    throw .corrupt("\(error)")
-                }
+                var value = try Self.open(sealed, of: record, key: old)
                 defer { wipe(&value) }
-                let resealed = try Sealing.seal(value, key: fresh, associatedData: data)
+                let resealed = try Sealing.seal(value, key: fresh, associatedData: Sealing.associatedData(id: record.id, name: record.name, version: record.version))
                 compares.append(EtcdClient.compare(item.key, "MOD", "EQUAL", item.modRevision))
                 puts.append(EtcdClient.requestPut(EtcdClient.put(item.key, EtcdRecord.encode(record, sealed: resealed))))
             }
@@ -273,17 +273,22 @@ public final class EtcdSecretStore: SecretSource {
         }
         for (record, sealed) in found {
             guard let sealed else { throw .corrupt("no sealed value for secret '\(record.name)'") }
-            let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
-            var value: [UInt8]
-            do {
-                value = try sealed.withUnsafeBytes { try Sealing.open($0, key: key, associatedData: data, name: record.name) }
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw .corrupt("\(error)")
-            }
+            var value = try Self.open(sealed, of: record, key: key)
             each(record, &value)
             wipe(&value)
+        }
+    }
+
+    /// `record`'s value from its sealed bytes (`Sealing`: authenticated with its ID, name and
+    /// version); `.undecryptable` under another key or altered.
+    private static func open(_ sealed: [UInt8], of record: SecretRecord, key: [UInt8]) throws(StoreError) -> [UInt8] {
+        let data = Sealing.associatedData(id: record.id, name: record.name, version: record.version)
+        do {
+            return try sealed.withUnsafeBytes { try Sealing.open($0, key: key, associatedData: data, name: record.name) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .corrupt("\(error)")
         }
     }
 

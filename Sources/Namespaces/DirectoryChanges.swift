@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// Changing a directory's entries through its descriptor (mkdirat, unlinkat, renameat,
@@ -20,6 +21,19 @@ extension FileDescriptor {
         try sys("rename", path() ?? target) {
             name.withCString { from in target.withCString { to in renameat(rawValue, from, rawValue, to) } }
         }
+    }
+
+    /// renameat2(2) with RENAME_NOREPLACE within this directory: `name` becomes `target`
+    /// unless something is there (EEXIST), in one step. For file systems without hard links.
+    public func renameNoReplace(_ name: String, to target: String, path: @autoclosure () -> String? = nil) throws(SysError) {
+        try sys("rename", path() ?? target) { cl_rename_noreplace(rawValue, name, target) }
+    }
+
+    /// fstatat(2) of `name` in this directory, not following a link.
+    public func statusAt(_ name: String, path: @autoclosure () -> String? = nil) throws(SysError) -> stat {
+        var st = stat()
+        try sys("stat", path() ?? name) { name.withCString { fstatat(rawValue, $0, &st, AT_SYMLINK_NOFOLLOW) } }
+        return st
     }
 
     /// A symbolic link `name` in this directory, pointing at `target`.

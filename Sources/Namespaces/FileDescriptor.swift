@@ -98,6 +98,19 @@ public struct FileDescriptor: Sendable {
         }
     }
 
+    /// Copies everything this file holds, from its start, to the end of `output`, a MiB at a
+    /// time; how many bytes. `path` names the copy in errors.
+    @discardableResult
+    public func copyAll(to output: FileDescriptor, path: String? = nil) throws(SysError) -> Int {
+        var offset = 0
+        while true {
+            let chunk = try read(upTo: 1 << 20, at: offset, path: path)
+            if chunk.isEmpty { return offset }
+            try output.writeAll(chunk, path: path)
+            offset += chunk.count
+        }
+    }
+
     public func sync(path: String? = nil) throws(SysError) {
         try sys("fsync", path) { Glibc.fsync(rawValue) }
     }

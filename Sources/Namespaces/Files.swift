@@ -149,51 +149,51 @@ public enum Files {
         }
     }
 
-    /// Copies everything `source` holds into a new file `path` (exactly `mode`) that appears
-    /// whole, flushed to disk, or not at all, and never replaces anything (EEXIST). It is made
-    /// unnamed in its folder (O_TMPFILE) and named last with linkat(2) through /proc/self/fd
-    /// (open(2)'s own recipe), so no name exists meanwhile that whoever owns the folder could
-    /// swap or plant a link at. A file system without O_TMPFILE (NFS, say) gets a fresh
-    /// `.NAME.partial-PID` (O_EXCL, O_NOFOLLOW) linked in instead, removed after.
-    public static func createWhole(_ path: String, mode: mode_t, copying source: FileDescriptor) throws(SysError) {
-        let folder = parent(of: path)
+    /// Copies everything `source` holds into a new file `name` of the folder `folder` (exactly
+    /// `mode`) that appears whole, flushed to disk, or not at all, and never replaces anything
+    /// (EEXIST). Everything goes through the folder's descriptor, so a rename of the folder or
+    /// of anything in it meanwhile cannot send the file elsewhere. The file is made unnamed
+    /// (O_TMPFILE) and named last with linkat(2) through /proc/self/fd (open(2)'s own recipe).
+    /// A file system without O_TMPFILE or hard links (NFS, vfat) gets a fresh
+    /// `.secretshim-PID.partial` renamed in with RENAME_NOREPLACE instead; such leftovers of
+    /// dead processes are removed first. `path` names the file in errors.
+    public static func createWhole(_ name: String, in folder: FileDescriptor, path: String, mode: mode_t, copying source: FileDescriptor) throws(SysError) {
         // O_TMPFILE is (__O_TMPFILE | O_DIRECTORY), a macro Swift does not import.
         let temporaryFile: Int32 = 0o20000000 | O_DIRECTORY
         var partial: String?
         let output: FileDescriptor
         do {
-            output = try FileDescriptor.open(folder, O_WRONLY | temporaryFile, mode: mode)
+            output = try folder.openAt(".", O_WRONLY | temporaryFile, mode: mode)
         } catch where [EOPNOTSUPP, EISDIR, EINVAL].contains(error.errno) {
-            let name = folder + "/." + (components(path).last ?? "file") + ".partial-\(getpid())"
-            try? remove(name)
-            output = try FileDescriptor.open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
-            partial = name
+            for entry in folder.entries() where entry.hasUTF8Prefix(".secretshim-") && entry.hasUTF8Suffix(".partial") {
+                let digits = entry.dropFirst(".secretshim-".count).prefix { $0.isASCII && $0.isNumber }
+                if let pid = pid_t(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH { try? folder.removeEntry(entry) }
+            }
+            let aside = ".secretshim-\(getpid()).partial"
+            try? folder.removeEntry(aside)
+            output = try folder.openAt(aside, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+            partial = aside
         }
         defer {
             output.close()
-            if let partial { try? remove(partial) }
+            if let partial { try? folder.removeEntry(partial) }
         }
-        var offset = 0
-        while true {
-            let chunk = try source.read(upTo: 1 << 20, at: offset, path: path)
-            if chunk.isEmpty { break }
-            try output.writeAll(chunk, path: path)
-            offset += chunk.count
-        }
+        try source.copyAll(to: output, path: path)
         try output.changeMode(mode, path: path)
         try output.sync(path: path)
-        if let partial {
-            try link(partial, as: path)
-            // Whoever owns the folder may have put another file at the partial name since it
-            // was made: the name linked must be this file.
-            let written = try output.status(path: path), named = try linkStatus(path)
+        if let aside = partial {
+            // Whoever owns the folder may have put another file at the partial name meanwhile.
+            let written = try output.status(path: path)
+            let named = try folder.statusAt(aside, path: path)
             guard written.st_ino == named.st_ino, written.st_dev == named.st_dev else {
                 throw SysError("another file was put in its place while it was written", path, errno: EBUSY)
             }
+            try folder.renameNoReplace(aside, to: name, path: path)
+            partial = nil
         } else {
-            try sys("link", path) { linkat(AT_FDCWD, "/proc/self/fd/\(output.rawValue)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) }
+            try sys("link", path) { linkat(AT_FDCWD, "/proc/self/fd/\(output.rawValue)", folder.rawValue, name, AT_SYMLINK_FOLLOW) }
         }
-        syncDirectory(of: path)
+        try? folder.sync()
     }
 
     /// Creates `path` with `bytes` only if it does not exist yet. The content is complete before

@@ -29,6 +29,13 @@ enum Audit {
             type: "workload", action: "refuse", id: id, keys: ["name", "reason", "uid"], values: [name, reason, String(System.userID)]))
     }
 
+    /// A store operation (`backup`, `restore`, `rotate`) or its refusal (`refuse`), with its
+    /// attributes (a file, a count, a reason; never a value), in key order.
+    static func store(_ action: String, _ location: StoreLocation, _ attributes: [String: String]) {
+        let keys = attributes.keys.sorted()
+        log(location, AuditEvent(type: "store", action: action, id: "", keys: keys, values: keys.map { attributes[$0]! }))
+    }
+
     /// The `ended` of a `LeaseBook` that commands open: finished workloads' `revoke`.
     static func leases(_ location: StoreLocation) -> LeaseBook {
         LeaseBook(directory: location.stateDirectory, ended: EventLog.revoking(location))

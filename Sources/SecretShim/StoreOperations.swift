@@ -11,10 +11,13 @@ struct StoreCommand: ParsableCommand {
         subcommands: [StoreBackupCommand.self, StoreRestoreCommand.self])
 }
 
-/// Store operations work on the root's own database. On etcd, the cluster's own tools back up
-/// (`etcdctl snapshot save`: its values are sealed by secretshim all the same).
-private func requireLocal(_ location: StoreLocation, _ what: String, instead: String) throws {
-    guard location.isRemote else { return }
+/// The local store a backup or restore of `file` works on: an empty `file` is a usage error,
+/// and on etcd the cluster's own tools back up (`etcdctl snapshot save`: its values are sealed
+/// by secretshim all the same), said in one line (`instead`).
+private func localStore(_ globals: GlobalOptions, _ what: String, file: String, instead: String) throws -> StoreLocation {
+    if file.isEmpty { throw CommandFailure.usage(what, "give the backup's file") }
+    let location = try globals.location
+    guard location.isRemote else { return location }
     throw CommandFailure(what: what, why: "works on the local store, and \(location.storeName) is on etcd: \(instead)", exitCode: 1)
 }
 
@@ -34,13 +37,11 @@ struct StoreBackupCommand: ParsableCommand {
 
     func run() throws {
         let what = "store backup"
-        if file.isEmpty { throw CommandFailure.usage(what, "give the backup's file") }
-        let location = try globals.location
-        try requireLocal(location, what, instead: "back up etcd with 'etcdctl snapshot save' (its values are sealed) and keep the key file apart")
+        let location = try localStore(globals, what, file: file, instead: "back up etcd with 'etcdctl snapshot save' (its values are sealed) and keep the key file apart")
         do {
             let store = try SecretStore.openForReading(location)
             let count = try store.backup(to: file)
-            Audit.log(location, AuditEvent(type: "store", action: "backup", id: "", keys: ["file", "secrets"], values: [file, String(count)]))
+            Audit.store("backup", location, ["file": file, "secrets": String(count)])
             Output.out("backed up \(count) secret\(count == 1 ? "" : "s") to \(Output.escapingControlBytes(file)) (sealed; the key is not in it)\n")
         } catch {
             throw CommandFailure.failed(what, error)
@@ -68,18 +69,16 @@ struct StoreRestoreCommand: ParsableCommand {
 
     func run() throws {
         let what = "store restore"
-        if file.isEmpty { throw CommandFailure.usage(what, "give the backup's file") }
-        let location = try globals.location
-        try requireLocal(location, what, instead: "restore etcd with 'etcdutl snapshot restore' (or 'etcdctl snapshot restore' on etcd 3.4)")
+        let location = try localStore(globals, what, file: file, instead: "restore etcd with 'etcdutl snapshot restore' (or 'etcdctl snapshot restore' on etcd 3.4)")
         do {
             let restored = try SecretStore.restore(location, from: file, force: force, leases: Audit.leases(location))
             let reason = "store restore " + file
             for record in restored.removed { Audit.log(location, .secret("remove", id: record.id, name: record.name, reason: reason)) }
             for record in restored.added { Audit.log(location, .secret("create", id: record.id, name: record.name, reason: reason)) }
-            Audit.log(location, AuditEvent(type: "store", action: "restore", id: "", keys: ["file", "secrets"], values: [file, String(restored.total)]))
+            Audit.store("restore", location, ["file": file, "secrets": String(restored.total)])
             Output.out("restored \(restored.total) secret\(restored.total == 1 ? "" : "s") from \(Output.escapingControlBytes(file))\n")
         } catch {
-            Audit.log(location, AuditEvent(type: "store", action: "refuse", id: "", keys: ["file", "reason"], values: [file, "\(error)"]))
+            Audit.store("refuse", location, ["file": file, "reason": "\(error)"])
             throw CommandFailure.failed(what, error)
         }
     }
@@ -124,7 +123,7 @@ struct KeyRotateCommand: ParsableCommand {
                 return
             }
             let count = try store.rotateKey()
-            Audit.log(location, AuditEvent(type: "store", action: "rotate", id: "", keys: ["keyFile", "secrets"], values: [location.keyFile, String(count)]))
+            Audit.store("rotate", location, ["keyFile": location.keyFile, "secrets": String(count)])
             var said = "re-sealed \(count) secret\(count == 1 ? "" : "s") under a new key in \(Output.escapingControlBytes(location.keyFile)); back it up: the old key no longer opens the store"
             if location.isRemote {
                 said += ", and every other node needs the new key: those given it as \(Output.escapingControlBytes(next)) (key rotate --prepare) adopt it now, the others refuse with a key mismatch until it is copied to their key file"

@@ -37,6 +37,14 @@ extension SecretStore {
         // The key as it is now: another rotation may have replaced it while this one waited.
         if cachedKey != nil { wipe(&cachedKey!) }
         cachedKey = nil
+        // A rotation to the next key that committed and was killed before its rename: finished,
+        // and no further rotation.
+        if let check = try KeyCheck.stored(in: database),
+            let adopted = MasterKey.adoptNext(location.keyFile, isStores: { KeyCheck.opens(check, key: $0) })
+        {
+            cachedKey = adopted
+            return try Self.rowCount(database)
+        }
         let old = try keyForChange(database, mayCreate: false)
         var fresh = try MasterKey.next(location.keyFile)
         defer { wipe(&fresh) }
@@ -55,6 +63,13 @@ extension SecretStore {
         // Every file of `launch/` was sealed under the old key: rebuilt (`before` nil).
         writer.bringInLine(database, before: nil, added: nil)
         return count
+    }
+
+    static func rowCount(_ database: Database) throws(StoreError) -> Int {
+        let query = try database.prepare("SELECT count(*) FROM secrets")
+        try query.bind([])
+        _ = try query.step()
+        return Int(query.int(0))
     }
 
     /// In the rotation's transaction: each row opened with `old` and sealed anew under `new`

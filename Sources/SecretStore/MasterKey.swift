@@ -94,7 +94,11 @@ public enum MasterKey {
     /// written, or if the one there is not a valid key (wrong size, mode or owner).
     public static func next(_ keyFile: String) throws(StoreError) -> [UInt8] {
         let next = nextPath(keyFile)
-        if Files.exists(next) || (try? Files.linkStatus(next)) != nil { return try load(next, createIfMissing: false) }
+        if let st = try? Files.linkStatus(next) {
+            // A second name elsewhere would outlive the key's rotation away (a fresh-eyes finding).
+            guard st.st_nlink == 1 else { throw .keyFile(path: next, why: "it has other names (hard links): a key must have one") }
+            return try load(next, createIfMissing: false)
+        }
         do {
             var fresh = System.randomBytes(size)
             defer { wipe(&fresh) }

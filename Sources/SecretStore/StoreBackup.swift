@@ -19,6 +19,8 @@ extension SecretStore {
         guard let source = try connection() else {
             throw .backupFile(path: path, why: "the store at \(location.root) has no secrets database yet: nothing to back up")
         }
+        let folder = try Self.backupFolder(of: path)
+        defer { folder.close() }
         if Files.exists(path) || (try? Files.linkStatus(path)) != nil {
             throw .backupFile(path: path, why: "a file is already there: give a new file (a backup never replaces one)")
         }
@@ -38,19 +40,44 @@ extension SecretStore {
             try? Files.remove(copyPath)
             let copy = try Database(path: copyPath, readOnly: false)
             try source.backup(into: copy)
-            let rows = try copy.prepare("SELECT count(*) FROM secrets")
-            try rows.bind([])
-            _ = try rows.step()
-            count = Int(rows.int(0))
+            count = try Self.rowCount(copy)
         }
         do throws(SysError) {
             let input = try FileDescriptor.open(copyPath, O_RDONLY | O_NOFOLLOW)
             defer { input.close() }
-            try Files.createWhole(path, mode: 0o600, copying: input)
+            try Files.createWhole(Files.components(path).last ?? "", in: folder, path: path, mode: 0o600, copying: input)
         } catch {
             throw .backupFile(path: path, why: error.errno == EEXIST ? "a file appeared there meanwhile: give a new file" : error.reason)
         }
         return count
+    }
+
+    /// The folder a backup is written in, opened once (everything after goes through it). As
+    /// root, it must be named by its real path and be root's own all the way up, as the store's
+    /// own folders (`StoreLocation.trustedPath`): a user who owns a folder on the way could
+    /// otherwise swap it, or a link in it, for any directory on the disk, and root would make
+    /// its file there (a fresh-eyes finding).
+    static func backupFolder(of path: String) throws(StoreError) -> FileDescriptor {
+        let name = Files.components(path).last ?? ""
+        guard !name.isEmpty, name != ".", name != "..", !path.hasUTF8Suffix("/") else {
+            throw .backupFile(path: path, why: "give a file's name")
+        }
+        let given = path.hasUTF8Prefix("/") ? Files.parent(of: path) : StoreLocation.currentDirectory() + "/" + Files.parent(of: path)
+        var folder = given
+        if System.effectiveUserID == 0 {
+            let real = try StoreLocation.trustedPath(given)
+            // The path as given, without empty and "." components: what the real path must be.
+            let lexical = "/" + Files.components(given).filter { $0 != "." }.joined(separator: "/")
+            guard real == lexical else {
+                throw .backupFile(path: path, why: "as root, give the folder by its real path (\(real)): a backup is written only through root's own folders")
+            }
+            folder = real
+        }
+        do {
+            return try FileDescriptor.open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        } catch {
+            throw .backupFile(path: path, why: error.reason)
+        }
     }
 
     /// What a restore changed: the secrets it brought and those it removed (for the audit log).
@@ -156,13 +183,7 @@ extension SecretStore {
             try? Files.remove(temporary)
             let copy = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
             defer { copy.close() }
-            var offset = 0
-            while true {
-                let chunk = try source.read(upTo: 1 << 20, at: offset, path: path)
-                if chunk.isEmpty { break }
-                try copy.writeAll(chunk, path: temporary)
-                offset += chunk.count
-            }
+            try source.copyAll(to: copy, path: temporary)
         } catch {
             throw .backupFile(path: path, why: error.errno == EINVAL || error.errno == EFBIG ? error.operation : error.reason)
         }

@@ -17,14 +17,15 @@ final class EtcdCluster: @unchecked Sendable {
     private static let nextBasePort = Mutex(24000)
 
     /// nil when etcd is not installed (scripts/setup installs it) or the members do not start.
-    init?() {
+    /// `settings`: etcd's own environment variables for every member (`ETCD_MAX_TXN_OPS=4`).
+    init?(settings: String = "") {
         let basePort = Self.nextBasePort.withLock { port in
             defer { port += 10 }
             return port
         }
         directory = NSTemporaryDirectory() + "/secretshim-etcd-\(UUID().uuidString.prefix(8))"
         let script = Shim.packageRoot.appendingPathComponent("scripts/etcd-cluster").path
-        let started = shell("'\(script)' start '\(directory)' \(basePort)")
+        let started = shell("\(settings) '\(script)' start '\(directory)' \(basePort)")
         guard started.status == 0, let line = started.output.split(separator: "\n").last, line.hasPrefix("etcd://") else {
             Issue.record("etcd cluster did not start: \(started.output)")
             return nil

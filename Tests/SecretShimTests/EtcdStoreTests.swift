@@ -66,7 +66,14 @@ import Testing
         #expect(rotated.stdout.contains("re-sealed 4 secrets") && rotated.stdout.contains("every other node needs the new key"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: keyFiles[0])) == next)
 
-        // Node b adopts the key it was given; node c, without it, refuses until it gets it.
+        // Node b, given the prepared key, rotates too (an operator's retry, or two at once): it
+        // finds the cluster already under its next key and adopts it, and rotates no further
+        // (a fresh-eyes finding: it went on to a key of its own).
+        let again = b(["key", "rotate"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFiles[1])) == next)
+        #expect(a(["secret", "ls"]).status == 0, "node a was locked out by node b's rotation")
+        // Node b adopted the key it was given; node c, without it, refuses until it gets it.
         let onB = b(["run", "--secret", "s3", "--", "/bin/cat", "/run/secrets/s3"])
         #expect(onB.status == 0 && onB.stdout == values[3], "\(onB.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: keyFiles[1])) == next)
@@ -85,6 +92,25 @@ import Testing
         #expect(before.contains("Sealed") && after.split(separator: "\n").count == 4, "\(after)")
         #expect(Set(after.split(separator: "\n")).isDisjoint(with: before.split(separator: "\n")))
         for value in values { #expect(!after.contains(value)) }
+    }
+
+    /// A rotation larger than one etcd transaction may be (`--max-txn-ops`, here 4) is refused
+    /// in one line naming the setting, and nothing changes: not etcd, not the key file.
+    @Test func aRotationBeyondEtcdsTransactionLimitChangesNothing() throws {
+        guard Shim.isRoot, let cluster = EtcdCluster(settings: "ETCD_MAX_TXN_OPS=4") else { return }
+        defer { cluster.shutDown() }
+        let (a, b, keys) = Self.nodes(cluster, agents: false)
+        defer { a.cleanUp(); b.cleanUp(); try? FileManager.default.removeItem(atPath: keys) }
+        for index in 0..<5 { #expect(a(["secret", "create", "s\(index)", "-"], stdin: Data("v\(index)".utf8)).status == 0) }
+        let keyFile = keys + "/master.key"
+        let key = try Data(contentsOf: URL(fileURLWithPath: keyFile))
+        let before = cluster.etcdctl("get --prefix / --print-value-only").output
+        let refused = a(["key", "rotate"])
+        #expect(refused.status == 1)
+        expectOneLineError(refused, contains: "--max-txn-ops")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == key)
+        #expect(cluster.etcdctl("get --prefix / --print-value-only").output == before)
+        #expect(b(["secret", "ls"]).status == 0)
     }
 
     @Test func createOnOneNodeListAndRunOnTheOtherWithOnlyCiphertextInEtcd() throws {

@@ -92,6 +92,25 @@ import Testing
         expectOneLineError(mismatch, contains: "is not the key of the store")
         #expect(!FileManager.default.fileExists(atPath: shim.directory.path + "/b.db"))
 
+        // As root, a backup is written only through root's own folders, named by their real
+        // path (a fresh-eyes finding: a user who owned a folder on the way swapped it, or a link
+        // in it, for another directory, and root made its file there).
+        if Shim.isRoot {
+            let users = shim.directory.path + "/users"
+            try FileManager.default.createDirectory(atPath: users, withIntermediateDirectories: false)
+            #expect(chown(users, 65534, 65534) == 0)
+            let foreign = shim(["store", "backup", users + "/b.db"])
+            #expect(foreign.status == 1)
+            expectOneLineError(foreign, contains: "belongs to uid 65534, not root")
+            let linked = shim.directory.path + "/linked"
+            try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: shim.directory.path)
+            let viaLink = shim(["store", "backup", linked + "/b.db"])
+            #expect(viaLink.status == 1)
+            expectOneLineError(viaLink, contains: "give the folder by its real path")
+            #expect(!FileManager.default.fileExists(atPath: shim.directory.path + "/b.db") && !FileManager.default.fileExists(atPath: users + "/b.db"))
+            #expect(shim(["store", "backup", shim.directory.path + "//./b2.db"]).status == 0, "a path with // and . is its real path")
+        }
+
         let noStore = shim(["store", "backup", shim.directory.path + "/c.db"], env: ["SECRETSHIM_ROOT": shim.directory.path + "/none"])
         #expect(noStore.status == 1)
         expectOneLineError(noStore, contains: "no store at")
@@ -287,6 +306,15 @@ import Testing
         #expect(shim(["key", "rotate"]).status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == preparedKey)
         #expect(Self.values(shim, ["s"]).stdout == "s=the-value\n")
+        // A `.next` with a second name (a hard link) would outlive the rotation: refused.
+        let elsewhere = shim.directory.path + "/elsewhere.key"
+        FileManager.default.createFile(atPath: elsewhere, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o400])
+        #expect(link(elsewhere, keyFile + ".next") == 0)
+        let linked = shim(["key", "rotate"])
+        #expect(linked.status == 1)
+        expectOneLineError(linked, contains: "other names (hard links)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keyFile)) == preparedKey)
+        try FileManager.default.removeItem(atPath: keyFile + ".next")
         // A `.next` that is not a key (wrong size): refused in one line, nothing changed.
         FileManager.default.createFile(atPath: keyFile + ".next", contents: Data("short".utf8), attributes: [.posixPermissions: 0o400])
         let bad = shim(["key", "rotate"])
