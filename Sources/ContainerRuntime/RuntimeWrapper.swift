@@ -54,8 +54,7 @@ public enum RuntimeWrapper {
                 if secrets.isStaged {
                     let status = delete(secrets, commandLine, runtime: runtime)
                     if status == 0 {
-                        EventLog.of(location).append(.workload(
-                            "revoke", id: call.id, name: String(call.id.prefix(12)), pid: 0, secrets: [], reason: "container deleted"))
+                        audit("revoke", call.id, pid: 0, reason: "container deleted", location)
                     }
                     return status
                 }
@@ -337,7 +336,7 @@ public enum RuntimeWrapper {
         if foreground {
             // This process lives as long as the container: it holds the lease itself.
             _ = try? secrets.recordLease(pid: System.processID, held: held)
-            EventLog.of(location).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held))
+            audit("grant", call.id, pid: System.processID, secrets: held, location)
         } else if call.pidFile == nil {
             arguments = commandLine.addingPidFile(secrets.pidFile, before: call)
         }
@@ -353,8 +352,7 @@ public enum RuntimeWrapper {
             try? replace(configPath, with: original)
             secrets.remove()
             if foreground {
-                EventLog.of(location).append(.workload(
-                    "revoke", id: call.id, name: String(call.id.prefix(12)), pid: System.processID, secrets: held, reason: "container exited"))
+                audit("revoke", call.id, pid: System.processID, secrets: held, reason: "container exited", location)
             }
             return status
         }
@@ -366,7 +364,7 @@ public enum RuntimeWrapper {
         do {
             guard let pid else { throw StoreError.system(SysError("read the container's pid file", errno: ENOENT)) }
             try secrets.recordLease(pid: pid, held: held, grants: leaseGrants)
-            EventLog.of(location).append(.workload("grant", id: call.id, name: String(call.id.prefix(12)), pid: pid, secrets: held))
+            audit("grant", call.id, pid: pid, secrets: held, location)
         } catch {
             _ = try? spawn(runtime, Array(commandLine.arguments[..<(commandLine.commandIndex ?? 0)]) + ["delete", "--force", call.id])
             try? replace(configPath, with: original)
@@ -379,6 +377,11 @@ public enum RuntimeWrapper {
 
     /// The largest config.json the wrapper reads (bytes); a larger one is the runtime's to read.
     static let configLimit = 64 << 20
+
+    /// The audit log's entry for container `id`, named by its short ID as `docker ps` shows it.
+    static func audit(_ action: String, _ id: String, pid: pid_t, secrets: [Lease.Held] = [], reason: String? = nil, _ location: StoreLocation) {
+        EventLog.of(location).append(.workload(action, id: id, name: String(id.prefix(12)), pid: pid, secrets: secrets, reason: reason))
+    }
 
     static func replacement(of path: String) -> String { path + ".secretshim-new" }
 

@@ -64,9 +64,9 @@ final class EtcdGateway {
     /// The helper process's loop (`EtcdClient`): answers each request frame on `socket` until
     /// EOF. Nothing but the socket and stdio stays open in it.
     static func serve(_ socket: Namespaces.FileDescriptor, configuration: EtcdConfiguration) {
-        var keep: Set<Int32> = [0, 1, 2, socket.rawValue]
+        let keep: Set<Int32> = [0, 1, 2, socket.rawValue]
         for entry in Files.list("/proc/self/fd") {
-            if let fd = Int32(entry), !keep.contains(fd) { Glibc.close(fd) }
+            if let fd = Int32(entry), !keep.contains(fd) { Namespaces.FileDescriptor(rawValue: fd).close() }
         }
         let gateway: EtcdGateway
         do {

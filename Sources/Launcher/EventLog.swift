@@ -138,37 +138,33 @@ public struct EventLog: Sendable {
 
     public func append(_ event: AuditEvent, in folder: FileDescriptor) {
         let line = event.line
-        guard var log = open(in: folder) else { return }
+        // One fstat per open: its size decides the rotation and the torn-line check.
+        guard var (log, st) = open(in: folder) else { return }
         defer { log.close() }
-        if let size = try? log.status().st_size, Int(size) + line.count > 4096, Int(size) + line.count > limit {
+        if Int(st.st_size) + line.count > 4096, Int(st.st_size) + line.count > limit {
             // Whoever rotates holds the lock; the others' next open finds the new file.
             if (try? log.lock(LOCK_EX)) != nil {
-                let named = try? folder.openAt(Self.fileName, FileDescriptor.pathOnly | O_NOFOLLOW)
-                defer { named?.close() }
-                if let current = try? log.status(), let same = try? named?.status(),
-                    current.st_ino == same.st_ino, current.st_dev == same.st_dev
-                {
-                    _ = renameat(folder.rawValue, Self.fileName, folder.rawValue, Self.rotatedName)
+                // Still the file of that name (another writer may have rotated it meanwhile).
+                if let named = try? folder.statusAt(Self.fileName), st.st_ino == named.st_ino, st.st_dev == named.st_dev {
+                    try? folder.rename(Self.fileName, to: Self.rotatedName)
                 }
                 log.unlock()
                 log.close()
                 guard let fresh = open(in: folder) else { return }
-                log = fresh
+                (log, st) = fresh
             }
         }
         // A line a power loss cut short gets its end first, so this one stays whole.
         var bytes = line
-        if let size = try? log.status().st_size, size > 0,
-            let last = try? log.read(upTo: 1, at: Int(size) - 1), last != [UInt8(ascii: "\n")]
-        {
+        if st.st_size > 0, let last = try? log.read(upTo: 1, at: Int(st.st_size) - 1), last != [UInt8(ascii: "\n")] {
             bytes.insert(UInt8(ascii: "\n"), at: 0)
         }
         try? log.writeAll(bytes, path: directory + "/" + Self.fileName)
     }
 
-    /// The log file, created owner-only; refused if it is not a regular file of this user
-    /// (nothing is written through a link or into a file planted by someone else).
-    func open(in folder: FileDescriptor) -> FileDescriptor? {
+    /// The log file, created owner-only, and its status; refused if it is not a regular file
+    /// of this user (nothing is written through a link or into a file planted by someone else).
+    func open(in folder: FileDescriptor) -> (FileDescriptor, stat)? {
         guard let log = try? folder.openAt(Self.fileName, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, mode: 0o600) else {
             return nil
         }
@@ -176,7 +172,7 @@ public struct EventLog: Sendable {
             log.close()
             return nil
         }
-        return log
+        return (log, st)
     }
 
     /// Every event kept, oldest first (by time: a workload's `revoke` is written by the next

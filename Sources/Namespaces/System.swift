@@ -8,6 +8,16 @@ public enum System {
         return String(cString: value)
     }
 
+    /// Unblocks `signals` for this thread (sigprocmask(2)): a long-running command (the node
+    /// agent, `events --follow`) started by a parent that blocked them (a test runner's thread,
+    /// a supervisor) would otherwise stay deaf to them.
+    public static func unblock(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        _ = try? sys("sigprocmask") { sigprocmask(SIG_UNBLOCK, &set, nil) }
+    }
+
     /// The real user and group (who ran the command; never fail).
     public static var userID: uid_t { getuid() }
     public static var groupID: gid_t { getgid() }

@@ -91,14 +91,8 @@ struct EventsCommand: ParsableCommand {
         try Self.follow(log, until: to, show) { _ = try? Audit.leases(location).liveLeases() }
     }
 
-    /// It runs until interrupted: a parent that blocked these signals (a test runner's
-    /// thread, a supervisor) would otherwise leave it deaf to them.
-    static func unblockStopSignals() {
-        var stopping = sigset_t()
-        sigemptyset(&stopping)
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopping, signal) }
-        sigprocmask(SIG_UNBLOCK, &stopping, nil)
-    }
+    /// It runs until interrupted (`System.unblock`).
+    static func unblockStopSignals() { System.unblock([SIGINT, SIGTERM, SIGHUP]) }
 
     /// Polls the log for new whole lines, following a rotation (the old file drained first).
     /// `everySecond`: what else it does while it waits (the revokes of workloads that ended).

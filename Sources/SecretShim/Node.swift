@@ -52,11 +52,7 @@ struct NodeCommand: ParsableCommand {
             signal(SIGINT) { _ in nodeStopRequested = 1 }
             // A parent's blocked mask is inherited through exec (a test runner's threads block
             // them): the agent must hear SIGTERM to revoke its lease.
-            var stopping = sigset_t()
-            sigemptyset(&stopping)
-            sigaddset(&stopping, SIGTERM)
-            sigaddset(&stopping, SIGINT)
-            sigprocmask(SIG_UNBLOCK, &stopping, nil)
+            System.unblock([SIGTERM, SIGINT])
             try agent.run(stopRequested: { nodeStopRequested != 0 }, report: { Output.notice("node", $0) })
         } catch let failure as CommandFailure {
             throw failure

@@ -12,7 +12,8 @@ extension SecretStore {
     /// Copies the store into a new file `path` (0600; refused if anything is there: a backup
     /// never replaces a file), consistent while other processes create and remove: one read
     /// transaction, so the copy is the store as of one commit. The file appears whole or not at
-    /// all (written aside, flushed, then linked in). Returns how many secrets it holds.
+    /// all (`Files.createWhole`, through the folder's descriptor: `backupFolder`). Returns how
+    /// many secrets it holds.
     /// Refused: a store whose key is not its own (`.keyMismatch`, `.keyMissing`: a backup that
     /// no key at hand opens helps no one), a store with no database yet, `path` existing.
     public func backup(to path: String) throws(StoreError) -> Int {
@@ -95,8 +96,9 @@ extension SecretStore {
     /// Refused, changing nothing, each in one line:
     /// - `path` not a regular file, not an SQLite database, not a store of this schema, or
     ///   failing SQLite's integrity check (`.backupFile`);
-    /// - a backup with secrets and no key file (`.keyMissing`), or whose key check or any row
-    ///   the key does not open (`.backupFile`: a backup of another store, or altered);
+    /// - no key file, or a backup whose key check or any row the key does not open
+    ///   (`.backupFile`: a backup of another store, forged without the key, or altered), or
+    ///   whose rows have shapes this schema never writes, or larger than half the free space;
     /// - a store that already holds secrets, unless `force` (`.storeNotEmpty`);
     /// - with `force`, a secret a live workload holds that the backup does not have (`.inUse`,
     ///   as `secret rm` refuses it: checked under the state dir's exclusive lock, which a
@@ -163,9 +165,9 @@ extension SecretStore {
     /// Copies the backup at `path` into `temporary` (the store's own folder: SQLite then never
     /// opens the user's file, which another user could swap after it was checked, or beside
     /// which a stray `-journal` would be taken for its own) and checks it: a regular file, an
-    /// SQLite database passing its integrity check, this schema, and every row and the key
-    /// check opening under the key at `keyFile`. Returns that key (empty for an empty backup
-    /// without a key file).
+    /// SQLite database passing its integrity check, this schema with the shapes it writes, and
+    /// the key check and every row opening under the key at `keyFile`. Returns that key and
+    /// the copy, opened.
     private static func validatedBackup(_ path: String, copiedTo temporary: String, keyFile: String, store: String) throws(StoreError) -> (key: [UInt8], backup: Database) {
         do throws(SysError) {
             let source = try FileDescriptor.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
