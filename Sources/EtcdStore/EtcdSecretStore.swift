@@ -89,17 +89,10 @@ public final class EtcdSecretStore: SecretSource {
     /// key as `<key file>.next` (`MasterKey.adoptNext`), or the key file was replaced since this
     /// process read it. True if the key now cached opens `check`.
     private func adoptRotatedKey(_ check: [UInt8]) -> Bool {
-        let candidate: [UInt8]
-        if let adopted = MasterKey.adoptNext(location.keyFile, isStores: { KeyCheck.opens(check, key: $0) }) {
-            candidate = adopted
-        } else {
-            guard let key = try? MasterKey.load(location.keyFile, createIfMissing: false), key != cachedKey,
-                KeyCheck.opens(check, key: key)
-            else { return false }
-            candidate = key
-        }
+        let opens = { (key: [UInt8]) in KeyCheck.opens(check, key: key) }
+        guard let key = MasterKey.rotated(location.keyFile, current: cachedKey, opensCheck: opens, accepts: opens) else { return false }
         if cachedKey != nil { wipe(&cachedKey!) }
-        cachedKey = candidate
+        cachedKey = key
         return true
     }
 

@@ -101,6 +101,12 @@ package enum KeyCheck {
         } else if try hasRows(database) {
             guard try rows(database, openedBy: key, untilOneOpens: false).failed == 0 else { return }
         }
+        try write(key, in: database)
+    }
+
+    /// In a write transaction: the store's check becomes a fresh one for `key`, whatever was
+    /// there (`record`, and `key rotate` once every row is re-sealed).
+    static func write(_ key: [UInt8], in database: Database) throws(StoreError) {
         try database.execute(
             """
             CREATE TABLE IF NOT EXISTS key_check (sealed BLOB NOT NULL);

@@ -9,9 +9,9 @@ import Namespaces
 /// name; `MasterKey.next`), before the transaction; only after the commit is it renamed over
 /// the key file, which is how the old key is removed. A `.next` already there is the key to
 /// rotate to: one prepared for a cluster (`key rotate --prepare`, copied to every node first),
-/// or the leftover of a rotation killed before its commit. The store's key check (`KeyCheck`) says which of the two
-/// files is the store's own, so a `kill -9` or a power loss at any moment leaves a store that
-/// opens with exactly one of them:
+/// or the leftover of a rotation killed before its commit. The store's key check (`KeyCheck`)
+/// says which of the two files is the store's own, so a `kill -9` or a power loss at any moment
+/// leaves a store that opens with exactly one of them:
 /// - before the commit, the store is under the old key, which the key file still holds; the
 ///   leftover `.next` opens nothing, and the next rotation rotates to it;
 /// - after the commit and before the rename, the store is under the new key, which `.next`
@@ -89,8 +89,7 @@ extension SecretStore {
             resealed.append((record.id, try Sealing.seal(value, key: new, associatedData: data)))
         }
         for row in resealed { try update.run([.text(row.id), .blob(row.sealed)]) }
-        try database.execute("DELETE FROM key_check")
-        try database.prepare("INSERT INTO key_check (sealed) VALUES (?1)").run([.blob(try KeyCheck.seal(key: new))])
+        try KeyCheck.write(new, in: database)
         return resealed.count
     }
 
@@ -98,19 +97,13 @@ extension SecretStore {
     /// or replaced by a rotation in another process since this one read it (read again). True
     /// if the key now cached is the store's.
     func adoptRotatedKey(_ database: Database) -> Bool {
-        let candidate: [UInt8]
-        if let adopted = MasterKey.adoptNext(location.keyFile, isStores: { key in
-            (try? KeyCheck.stored(in: database)).flatMap { $0 }.map { KeyCheck.opens($0, key: key) } ?? false
-        }) {
-            candidate = adopted
-        } else {
-            guard let key = try? MasterKey.load(location.keyFile, createIfMissing: false), key != cachedKey,
-                (try? KeyCheck.accepts(key, in: database)) == true
-            else { return false }
-            candidate = key
-        }
+        let check = (try? KeyCheck.stored(in: database)).flatMap { $0 }
+        guard let key = MasterKey.rotated(
+            location.keyFile, current: cachedKey, opensCheck: { key in check.map { KeyCheck.opens($0, key: key) } ?? false },
+            accepts: { key in (try? KeyCheck.accepts(key, in: database)) == true })
+        else { return false }
         if cachedKey != nil { wipe(&cachedKey!) }
-        cachedKey = candidate
+        cachedKey = key
         return true
     }
 }

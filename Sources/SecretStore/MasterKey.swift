@@ -70,13 +70,11 @@ public enum MasterKey {
     public static func whileLocked<T>(_ keyFile: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         while true {
             let fd: FileDescriptor
-            do {
-                fd = try FileDescriptor.open(keyFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-                try fd.lock(LOCK_EX, path: keyFile)
-            } catch {
+            do { fd = try FileDescriptor.open(keyFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) } catch {
                 throw .keyFile(path: keyFile, why: error.reason)
             }
             defer { fd.close() }
+            do { try fd.lock(LOCK_EX, path: keyFile) } catch { throw .keyFile(path: keyFile, why: error.reason) }
             guard let held = try? fd.status(path: keyFile), let named = try? Files.linkStatus(keyFile),
                 held.st_ino == named.st_ino, held.st_dev == named.st_dev
             else { continue }
@@ -128,6 +126,17 @@ public enum MasterKey {
         let next = nextPath(keyFile)
         guard Files.exists(next), let key = try? load(next, createIfMissing: false), isStores(key) else { return nil }
         if (try? Files.rename(next, to: keyFile)) != nil { Files.syncDirectory(of: keyFile) }
+        return key
+    }
+
+    /// The key to use when the store refused `current`: `.next` if it opens the store's key
+    /// check (`adoptNext`), else the key file read again, if a rotation elsewhere replaced it
+    /// since `current` was read and the store `accepts` it; nil if neither.
+    public static func rotated(
+        _ keyFile: String, current: [UInt8]?, opensCheck: ([UInt8]) -> Bool, accepts: ([UInt8]) -> Bool
+    ) -> [UInt8]? {
+        if let adopted = adoptNext(keyFile, isStores: opensCheck) { return adopted }
+        guard let key = try? load(keyFile, createIfMissing: false), key != current, accepts(key) else { return nil }
         return key
     }
 }
