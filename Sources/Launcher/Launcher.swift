@@ -116,6 +116,13 @@ public enum Launcher {
                 }
                 files = try secretFiles(plan.grants, values, rootless: rootless)
             }
+            defer { files.wipeValues() }
+            // A --tmpfs-size the secrets do not fit is refused before the grant, so the log
+            // holds one refusal and no grant (with a root of its own or not).
+            let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
+            if let given = plan.tmpfsSize, given < needed {
+                throw LaunchError.tmpfsTooSmall(needed: needed, given: given)
+            }
             // The audit log's `grant`, once every check passed and the lease names what was
             // read. With a root of its own, the supervisor writes it, naming the workload's pid.
             if !plan.grants.isEmpty, leases != nil, !hasRoot, let folder = EventLog.of(location).openFolder() {
@@ -125,7 +132,6 @@ public enum Launcher {
                 EventLog.of(location).append(event, in: folder)
                 granted = (folder, event)
             }
-            defer { files.wipeValues() }
             let size = plan.tmpfsSize ?? LaunchPlan.tmpfsSize(forSecretSizes: files.map { $0.value.count })
 
             if hasRoot, var root = plan.root {
@@ -370,10 +376,6 @@ public enum Launcher {
     /// (`SecretsMount.stage`), then attached at the secrets dir, resolved once.
     static func stage(_ files: [SecretsMount.File], plan: LaunchPlan, size: UInt64, rootless: Bool) throws {
         let directory = plan.secretsDirectory
-        let needed = LaunchPlan.bytesNeeded(forSecretSizes: files.map { $0.value.count })
-        if let given = plan.tmpfsSize, given < needed {
-            throw LaunchError.tmpfsTooSmall(needed: needed, given: given)
-        }
         let mount = try SecretsMount.stage(files, size: size, shown: directory)
         defer { mount.close() }
         let opened: (target: FileDescriptor, root: FileDescriptor)

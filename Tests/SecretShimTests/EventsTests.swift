@@ -48,12 +48,16 @@ struct EventsTests {
         #expect(named.status == 125 && !named.stderr.contains(word), "\(named.stderr)")
         // A grant whose workload then fails to start is revoked.
         #expect(shim(["run", "--name", "noexec", "--secret", "db", "--", "/nonexistent-command"]).status == 127)
+        // Refusals before any grant: a missing secret, and secrets that do not fit the tmpfs asked for.
+        #expect(shim(["run", "--name", "missing", "--secret", "nosuch", "--", "true"]).status == 125)
+        #expect(shim(["run", "--name", "small", "--secret", "db", "--tmpfs-size", "4", "--", "true"]).status == 125)
         #expect(shim(["secret", "rm", "db"]).status == 0)
 
         let events = Self.events(shim)
         #expect(events.map(Self.summary) == [
             "secret create db", "workload grant holder", "secret refuse db", "workload revoke holder", "workload refuse leaky",
-            "secret create word", "workload refuse leaky2", "workload grant noexec", "workload revoke noexec", "secret remove db",
+            "secret create word", "workload refuse leaky2", "workload grant noexec", "workload revoke noexec",
+            "workload refuse missing", "workload refuse small", "secret remove db",
         ], "\(events)")
         // Docker's shape.
         for event in events {
@@ -71,6 +75,9 @@ struct EventsTests {
         let noStart = ((events[8]["Actor"] as! [String: Any])["Attributes"] as! [String: String])["reason"] ?? ""
         #expect(noStart == "the workload did not start", "\(noStart)")
         #expect(leakReason.contains("LEAKED"), "\(leakReason)")
+        let missing = ((events[9]["Actor"] as! [String: Any])["Attributes"] as! [String: String])["reason"] ?? ""
+        let small = ((events[10]["Actor"] as! [String: Any])["Attributes"] as! [String: String])["reason"] ?? ""
+        #expect(missing.contains("nosuch") && small.contains("too small"), "\(missing) / \(small)")
         // No value anywhere in the log, which is owner-only.
         let log = try Data(contentsOf: URL(fileURLWithPath: shim.root + "/events.log"))
         #expect(!String(decoding: log, as: UTF8.self).contains(value) && !String(decoding: log, as: UTF8.self).contains(word))
