@@ -68,6 +68,39 @@ struct ConfigFileTests {
         let runtime = shim(["runtime", "--secretshim-config", missing, "state", "x"], env: env)
         #expect(runtime.status == 1)
         #expect(runtime.stderr.contains("config \(missing)"), "\(runtime.stderr)")
+        // The wrapper reads its store from the file it is given: the request verifies under
+        // that store's key and the container reads the secret.
+        if FileManager.default.fileExists(atPath: "/usr/sbin/runc") {
+            let bundle = try RootfsTests.makeBundle(
+                in: shim.directory, args: ["cat", "/run/secrets/db_password"], edit: RuntimeTests.annotate(shim, "db_password"))
+            let wrapped = shim(["runtime", "--secretshim-config", file, "run", "--bundle", bundle, "cfg-\(UUID().uuidString.prefix(8))"], env: env)
+            #expect(wrapped.status == 0 && wrapped.stdout == "from-config", "\(wrapped.stdout) \(wrapped.stderr)")
+        }
+    }
+
+    /// `store` and the etcd client's files from the file, as `info` shows them (no cluster
+    /// needed: nothing is dialled).
+    @Test func theEtcdSettingsComeFromTheFileToo() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let file = shim.directory.appendingPathComponent("config.toml").path
+        // The client's files must exist (they are checked as the key file is), not be valid.
+        let pki = shim.directory.appendingPathComponent("pki").path
+        try FileManager.default.createDirectory(atPath: pki, withIntermediateDirectories: true)
+        for name in ["ca", "node", "node-key", "other-ca"] { try write("x\n", to: "\(pki)/\(name).pem", mode: 0o600) }
+        try write("""
+            store = "etcd://127.0.0.1:2379"
+            etcd_cacert = "\(pki)/ca.pem"
+            etcd_cert = "\(pki)/node.pem"
+            etcd_key = "\(pki)/node-key.pem"
+
+            """, to: file)
+        let seen = info(shim, env: ["SECRETSHIM_CONFIG": file, "SECRETSHIM_STORE": ""])
+        #expect(seen["Store"] == "etcd://127.0.0.1:2379", "\(seen)")
+        #expect(seen["EtcdCACert"] == pki + "/ca.pem" && seen["EtcdCert"] == pki + "/node.pem" && seen["EtcdKey"] == pki + "/node-key.pem", "\(seen)")
+        // The environment still wins over the file.
+        let overridden = info(shim, env: ["SECRETSHIM_CONFIG": file, "SECRETSHIM_ETCD_CACERT": pki + "/other-ca.pem"])
+        #expect(overridden["EtcdCACert"] == pki + "/other-ca.pem", "\(overridden)")
     }
 
     /// `run` reads what secretshim-documents answered from the cache while the file is the
@@ -96,6 +129,62 @@ struct ConfigFileTests {
         #expect(info(shim, env: env)["Node"] == "other")
         attributes = try FileManager.default.attributesOfItem(atPath: cache)
         #expect((attributes[.posixPermissions] as? Int) == 0o600, "the cache was written again, owner-only")
+    }
+
+    /// With no --config and no SECRETSHIM_CONFIG: root reads /etc/secretshim/config.toml (here
+    /// a private /etc, in a mount namespace of its own), a user $XDG_CONFIG_HOME's, else
+    /// ~/.config's.
+    @Test func theDefaultFileIsEtcForRootAndXDGForAUser() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let fileRoot = shim.directory.appendingPathComponent("etc-root").path
+        let script = """
+            mount -t tmpfs -o mode=0755 tmpfs /etc && mkdir -m 0755 /etc/secretshim &&
+            printf 'root = "%s"\\n' '\(fileRoot)' > /etc/secretshim/config.toml && chmod 0644 /etc/secretshim/config.toml &&
+            exec '\(Shim.binary)' info --format json
+            """
+        let env = ["SECRETSHIM_ROOT": "", "SECRETSHIM_CONFIG": ""]
+        let asRoot = shim(["-m", "sh", "-c", script], env: env, executable: "/usr/bin/unshare")
+        #expect(asRoot.status == 0, "\(asRoot.stderr)")
+        #expect(asRoot.stdout.contains("\"Config\":\"/etc/secretshim/config.toml\"") && asRoot.stdout.contains("\"Root\":\"\(fileRoot)\""), "\(asRoot.stdout)")
+
+        // A user (nobody): $XDG_CONFIG_HOME/secretshim/config.toml, else ~/.config/secretshim/config.toml.
+        let home = shim.directory.appendingPathComponent("home").path
+        #expect(shell("mkdir -p \(home)/xdg/secretshim \(home)/.config/secretshim && chmod 755 \(shim.directory.path)").status == 0)
+        try write("node = \"from-xdg\"\n", to: home + "/xdg/secretshim/config.toml")
+        try write("node = \"from-dot-config\"\n", to: home + "/.config/secretshim/config.toml")
+        #expect(shell("chown -R 65534:65534 \(home)").status == 0)
+        let asNobody = ["--reuid", "65534", "--regid", "65534", "--clear-groups", Shim.binary, "info", "--format", "json"]
+        let userEnv = env.merging(["SECRETSHIM_STATE_DIR": "", "HOME": home, "XDG_DATA_HOME": home + "/data",
+                                   "XDG_RUNTIME_DIR": home + "/runtime"]) { $1 }
+        let xdg = shim(asNobody, env: userEnv.merging(["XDG_CONFIG_HOME": home + "/xdg"]) { $1 }, executable: "/usr/bin/setpriv")
+        #expect(xdg.status == 0 && xdg.stdout.contains("\"Node\":\"from-xdg\""), "\(xdg.stdout) \(xdg.stderr)")
+        let dotConfig = shim(asNobody, env: userEnv.merging(["XDG_CONFIG_HOME": ""]) { $1 }, executable: "/usr/bin/setpriv")
+        #expect(dotConfig.status == 0 && dotConfig.stdout.contains("\"Node\":\"from-dot-config\""), "\(dotConfig.stdout) \(dotConfig.stderr)")
+    }
+
+    /// `info`'s kernel features, each against a probe of its own: Landlock among the kernel's
+    /// LSMs, `unshare -U`, a `noswap` tmpfs (Linux 6.4), MOVE_MOUNT_BENEATH (Linux 6.5).
+    @Test func infoReportsTheKernelAsProbedApart() throws {
+        let shim = Shim()
+        defer { shim.cleanUp() }
+        let result = shim(["info", "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        // securityfs, mounted in a namespace of its own where the host has not.
+        let lsms = shell("cat /sys/kernel/security/lsm 2>/dev/null || unshare -m sh -c 'mount -t securityfs none /sys/kernel/security && cat /sys/kernel/security/lsm'").output
+        let landlock = object["Landlock"] as? Int
+        #expect(landlock != nil && (landlock! > 0) == lsms.split(whereSeparator: { $0 == "," || $0.isWhitespace }).contains("landlock"), "\(result.stdout) / \(lsms)")
+        #expect(object["UserNamespaces"] as? Bool == (shell("unshare -U true").status == 0), "\(result.stdout)")
+        let noswap = shell("unshare -m mount -t tmpfs -o noswap tmpfs /mnt").status == 0
+        #expect(object["TmpfsNoswap"] as? Bool == noswap, "\(result.stdout)")
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let version = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix(while: \.isNumber)) }
+        let beneath = version.count == 2 && (version[0], version[1]) >= (6, 5)
+        #expect(object["MoveMountBeneath"] as? Bool == beneath, "\(result.stdout) / \(release)")
+        #expect(object["Rootless"] as? Bool == false && object["Store"] as? String == "local")
     }
 
     @Test func malformedAndUntrustedFilesAreRefusedInOneLineChangingNothing() throws {

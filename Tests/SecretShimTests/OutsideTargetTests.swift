@@ -98,6 +98,14 @@ struct OutsideTargetTests {
         #expect(missing.status == 125)
         expectOneLineError(missing, contains: "folder \(root)/opt/app does not exist")
         #expect(!FileManager.default.fileExists(atPath: root + "/opt"))
+        // A file where a folder is wanted, and a folder where the file would go.
+        for (spec, fragment) in [("site,target=/etc/app/site.conf/x", "is not a folder in the workload's root"),
+                                 ("site,target=/etc/app", "is a folder")] {
+            let refused = shim(["run", "--rootfs", root, "--secret", spec, "--", "true"], env: RootfsTests.env)
+            #expect(refused.status == 125, "\(spec)")
+            expectOneLineError(refused, contains: fragment)
+        }
+        #expect(RootfsTests.hostMountTable(keeping: shim.directory) == before)
     }
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/sbin/runc"), "needs runc"))
@@ -110,6 +118,11 @@ struct OutsideTargetTests {
             in: shim.directory, args: ["sh", "-c", "cat /etc/site.conf; echo; stat -c %a /etc/site.conf"])
         let run = shim(["run", "--bundle", bundle, "--secret", "site,target=/etc/site.conf,mode=0400"])
         #expect(run.status == 0 && run.stdout == "for-the-container\n400\n", "\(run.stdout) \(run.stderr)")
+        // A folder the bundle's root lacks: refused in one line, no folder made in it.
+        let bundleMissing = shim(["run", "--bundle", bundle, "--secret", "site,target=/opt/app/site.conf"])
+        #expect(bundleMissing.status == 125)
+        expectOneLineError(bundleMissing, contains: "/opt/app does not exist")
+        #expect(!FileManager.default.fileExists(atPath: bundle + "/rootfs/opt/app"))
 
         // The runtime wrapper: runc binds the file from a tmpfs under the state dir; delete
         // removes it with the rest.

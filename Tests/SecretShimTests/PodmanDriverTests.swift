@@ -38,9 +38,15 @@ struct PodmanDriverTests {
 
         let ran = shell("\(withDriver) run --rm --network none \(podman.ulimits) --secret pw bb cat /run/secrets/pw")
         #expect(ran.status == 0 && ran.output == value, "\(ran.output)")
-        // Neither Podman's storage nor secretshim's holds the value in the clear.
-        for folder in [shim.directory.appendingPathComponent("podman/root").path, shim.root] {
-            #expect(shell("grep -rFqa '\(value)' '\(folder)'").status == 1, "the value is readable under \(folder)")
+        // Neither Podman's storage, run root and temporary folder nor secretshim's store holds
+        // the value in the clear or base64-encoded (Podman's file driver keeps it so in secretsdata.json).
+        let encoded = Data(value.utf8).base64EncodedString()
+        let folders = ["podman/root", "podman/tmp"].map { shim.directory.appendingPathComponent($0).path } + [podman.runRoot, shim.root]
+        for folder in folders {
+            #expect(shell("test -d '\(folder)'").status == 0, "\(folder) is not there to search")
+            for form in [value, encoded] {
+                #expect(shell("grep -rFqa '\(form)' '\(folder)'").status == 1, "the value is readable under \(folder)")
+            }
         }
 
         // Bad input from whoever runs the driver: one line, the documented exit status.

@@ -18,7 +18,7 @@ struct RootfsTests {
         for applet in ["sh", "cat", "ls", "id", "grep", "echo", "hostname", "touch", "stat", "mkdir", "mount", "umount", "head", "wc", "sleep", "env", "cp", "test"] {
             try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/\(applet)").path, withDestinationPath: "busybox")
         }
-        try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n"
+        try "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\nweb:x:1001:1001::/srv/web:/bin/sh\n"
             .write(to: root.appendingPathComponent("etc/passwd"), atomically: true, encoding: .utf8)
         try "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n".write(to: root.appendingPathComponent("etc/group"), atomically: true, encoding: .utf8)
         return root.path
@@ -73,6 +73,9 @@ struct RootfsTests {
         let unknown = shim(["run", "--rootfs", root, "--secret", "pw,uid=postgres", "--", "true"], env: Self.env)
         #expect(unknown.status == 125)
         expectOneLineError(unknown, contains: "unable to find user postgres")
+        // --user's HOME is the root's passwd's (runc's rule), a user the host does not have.
+        let home = shim(["run", "--rootfs", root, "--user", "web", "--", "sh", "-c", "echo $HOME; id -u"], env: Self.env.merging(["HOME": "/root"]) { $1 })
+        #expect(home.status == 0 && home.stdout == "/srv/web\n1001\n", "\(home.stdout) \(home.stderr)")
         // null zero full random urandom tty fd stdin stdout stderr ptmx shm
         #expect(lines.count > 3 && lines[3] == "12")
         #expect(!result.stdout.contains("work"), "the host's tree is reachable: \(result.stdout)")
